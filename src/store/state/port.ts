@@ -1,0 +1,135 @@
+/**
+ * The hot-state port: everything on the request path that must be shared between replicas and
+ * must be atomic. Two adapters implement it (memory/ for the embedded deployment, redis/ for the
+ * distributed one) and both pass the one contract suite in contract.ts.
+ *
+ * Keys are grouped by a `scope` (a principal, an org, a queue name). The Redis adapter turns the
+ * scope into a hash tag (`pc:{scope}:...`) so that every key one atomic operation touches lives in
+ * one Redis Cluster slot. Scopes and keys are plain strings chosen by the caller; adapters must not
+ * let a caller-supplied value escape its scope (no `}` in a scope).
+ *
+ * Every time-based decision takes its time from the store (`TIME` in Redis), never from the
+ * replica's clock, so replicas with skewed clocks agree.
+ */
+
+/** One window of a sliding-window limit: at most `limit` units in any `windowMs` interval. */
+export interface WindowSpec {
+  /** A short name reported back on refusal, e.g. "burst" or "hour". */
+  name: string;
+  limit: number;
+  windowMs: number;
+}
+
+export interface WindowDecision {
+  allowed: boolean;
+  /** The window that refused, or the tightest (least remaining) one when allowed. */
+  window: string;
+  limit: number;
+  remaining: number;
+  /** Milliseconds (store time) when one more unit of the reported window becomes available. */
+  resetAt: number;
+  /** 0 when allowed; otherwise how long until the request would be admitted. */
+  retryAfterMs: number;
+  /** Store time of the decision. */
+  now: number;
+}
+
+export interface BudgetLine {
+  /** Budget counter key within the scope, e.g. "budget:org:month:2026-11". */
+  key: string;
+  /** Hard cap in integer units (micro-units of money, tokens or requests). */
+  cap: number;
+  /** When the counter may be forgotten (store time, ms); the end of its period plus slack. */
+  expiresAt: number;
+}
+
+export interface ReserveRequest {
+  reservationId: string;
+  amount: number;
+  lines: BudgetLine[];
+  /** Reservation lifetime; an unsettled reservation older than this is freed by reapReservations. */
+  ttlMs: number;
+}
+
+export type ReserveResult =
+  | { ok: true }
+  | { ok: false; reason: 'exceeded'; key: string; cap: number; used: number; reserved: number }
+  | { ok: false; reason: 'duplicate' };
+
+export type SettleResult =
+  | { ok: true; state: 'committed' | 'released'; amount: number }
+  | { ok: true; state: 'already_committed' | 'already_released'; amount: number }
+  | { ok: false; reason: 'unknown' };
+
+export interface BudgetUsage {
+  used: number;
+  reserved: number;
+}
+
+export interface QueueItem {
+  id: string;
+  payload: string;
+}
+
+export interface EnqueueGuard {
+  /** Refuse when queued + in-flight would exceed this number after the push. */
+  maxLoad: number;
+}
+
+export type EnqueueResult = { ok: true; depth: number } | { ok: false; reason: 'full'; load: number };
+
+export interface ClaimedItem extends QueueItem {
+  workerId: string;
+  leaseExpiresAt: number;
+  attempts: number;
+}
+
+export type MessageHandler = (message: string) => void;
+
+export interface HotState {
+  readonly kind: 'memory' | 'redis';
+
+  /** Store time in ms. */
+  now(): Promise<number>;
+
+  /** Checks every window at once and consumes `cost` from all of them only if all allow. */
+  hitWindows(scope: string, key: string, windows: WindowSpec[], cost?: number): Promise<WindowDecision>;
+  /** Adds to a plain counter that expires `ttlMs` after its first increment; returns the new value. */
+  increment(scope: string, key: string, by: number, ttlMs: number): Promise<number>;
+
+  /** Reserves `amount` on every line, all or nothing. */
+  reserve(scope: string, request: ReserveRequest): Promise<ReserveResult>;
+  /** Moves the reservation to used at `actual` (idempotent by reservation id). */
+  commit(scope: string, reservationId: string, actual: number): Promise<SettleResult>;
+  /** Frees the reservation entirely (idempotent by reservation id). */
+  release(scope: string, reservationId: string): Promise<SettleResult>;
+  budgetUsage(scope: string, key: string): Promise<BudgetUsage>;
+  /** Releases reservations in the scope whose ttl has passed; returns how many. */
+  reapReservations(scope: string): Promise<number>;
+
+  get(scope: string, key: string): Promise<string | null>;
+  set(scope: string, key: string, value: string, ttlMs?: number): Promise<void>;
+  /** Sets only when absent; true when this call set it. */
+  setIfAbsent(scope: string, key: string, value: string, ttlMs: number): Promise<boolean>;
+  /** Reads and deletes in one step: a one-time value is returned to exactly one caller. */
+  takeOnce(scope: string, key: string): Promise<string | null>;
+  delete(scope: string, key: string): Promise<void>;
+
+  publish(channel: string, message: string): Promise<void>;
+  /** Resolves once the subscription is active; the returned function unsubscribes. */
+  subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>>;
+
+  enqueue(queue: string, item: QueueItem, guard?: EnqueueGuard): Promise<EnqueueResult>;
+  claim(queue: string, workerId: string, leaseMs: number): Promise<ClaimedItem | null>;
+  /** Extends the lease of an item this worker holds; false when it no longer holds it. */
+  renew(queue: string, itemId: string, workerId: string, leaseMs: number): Promise<boolean>;
+  /** Removes a claimed item for good; false when the worker no longer holds it. */
+  complete(queue: string, itemId: string, workerId: string): Promise<boolean>;
+  /** Puts items whose lease has passed back at the head of the queue; returns how many. */
+  requeueExpired(queue: string): Promise<number>;
+  queueLoad(queue: string): Promise<{ queued: number; inFlight: number }>;
+
+  /** Throws when the store cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
