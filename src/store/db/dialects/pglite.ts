@@ -1,0 +1,114 @@
+/**
+ * Kysely over PGlite (PostgreSQL compiled to WASM, in-process). PGlite is one backend with one
+ * session, so it is exposed to Kysely's stock PostgresDialect as a pool of exactly one connection
+ * that is handed out exclusively: a transaction keeps it from BEGIN until release, and every other
+ * caller queues. That makes concurrent transactions serialize instead of interleaving their
+ * statements inside one session, which is what a real pool of separate sessions would guarantee.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient, type PostgresQueryResult } from 'kysely';
+import type { Database } from '../schema.js';
+import { sanitizeDbError } from '../errors.js';
+
+const INT8_OID = 20;
+
+export interface PgliteOptions {
+  /** Folder of the embedded deployment; the database files live in `<dataDir>/db`. Omit for memory. */
+  dataDir?: string;
+}
+
+type Command = PostgresQueryResult<unknown>['command'];
+const KYSELY_COMMANDS = new Set<string>(['UPDATE', 'DELETE', 'INSERT', 'SELECT', 'MERGE']);
+
+/** A FIFO mutex: the one PGlite session goes to one borrower at a time. */
+class ExclusiveSession {
+  #busy = false;
+  readonly #waiters: Array<() => void> = [];
+
+  async acquire(): Promise<void> {
+    if (!this.#busy) {
+      this.#busy = true;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#waiters.push(resolve));
+  }
+
+  release(): void {
+    const next = this.#waiters.shift();
+    if (next) next();
+    else this.#busy = false;
+  }
+}
+
+class PglitePool implements PostgresPool {
+  readonly #db: PGlite;
+  readonly #session = new ExclusiveSession();
+  #ended = false;
+
+  constructor(db: PGlite) {
+    this.#db = db;
+  }
+
+  async connect(): Promise<PostgresPoolClient> {
+    if (this.#ended) throw new Error('the embedded database is closed');
+    await this.#session.acquire();
+    let released = false;
+    const db = this.#db;
+    const client = {
+      query: async <R>(text: string, parameters: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>> => {
+        if (released) throw new Error('query on a released embedded-database connection');
+        try {
+          const result = await db.query<R>(text, [...parameters]);
+          const command = (result.command ?? 'SELECT').toUpperCase();
+          return {
+            // Kysely only reads `command` to decide whether rowCount means "affected rows".
+            command: (KYSELY_COMMANDS.has(command) ? command : 'SELECT') as Command,
+            rowCount: result.rowCount ?? result.affectedRows ?? result.rows.length,
+            rows: result.rows,
+          };
+        } catch (err) {
+          throw sanitizeDbError(err);
+        }
+      },
+      release: () => {
+        // Idempotent: a double release must never hand the session to two borrowers.
+        if (released) return;
+        released = true;
+        this.#session.release();
+      },
+    };
+    // Kysely's PostgresPoolClient overloads query() for cursors, which this pool does not offer.
+    return client as PostgresPoolClient;
+  }
+
+  async end(): Promise<void> {
+    if (this.#ended) return;
+    this.#ended = true;
+    // Wait for the current borrower so close never cuts a transaction in half.
+    await this.#session.acquire();
+    try {
+      await this.#db.close();
+    } finally {
+      this.#session.release();
+    }
+  }
+}
+
+/** Opens PGlite (files under `<dataDir>/db`, or memory) and wraps it in a Kysely instance. */
+export async function openPglite(options: PgliteOptions = {}): Promise<{ db: Kysely<Database>; pglite: PGlite }> {
+  let dataDir: string | undefined;
+  if (options.dataDir !== undefined) {
+    dataDir = join(options.dataDir, 'db');
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  }
+  const pglite = await PGlite.create({
+    ...(dataDir === undefined ? {} : { dataDir }),
+    // bigint columns come back as strings, exactly as node-postgres returns them, so code written
+    // against one record store behaves the same on the other (and no precision is lost).
+    parsers: { [INT8_OID]: (value: string) => value },
+  });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new PglitePool(pglite) }) });
+  return { db, pglite };
+}

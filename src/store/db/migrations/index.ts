@@ -1,0 +1,7 @@
+/** Every migration, in apply order. Append new ones; never edit or reorder an applied one. */
+import type { Migration } from './migration.js';
+import { initial } from './0001_initial.js';
+
+export type { Migration };
+
+export const MIGRATIONS: readonly Migration[] = [initial];
