@@ -1,0 +1,116 @@
+/**
+ * The configuration file's shape, with defaults. Everything is validated at start; see load.ts for
+ * how file, environment and defaults combine, and README's configuration reference for each key.
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { secretRefSchema } from './secrets.js';
+
+const cidr = z.string().refine((value) => {
+  const [address, bits, extra] = value.split('/');
+  if (address === undefined || extra !== undefined || isIP(address) === 0) return false;
+  if (bits === undefined) return true;
+  const max = isIP(address) === 4 ? 32 : 128;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= max;
+}, 'must be an IP address or CIDR such as 10.0.0.0/8');
+
+const oidcIssuerSchema = z
+  .object({
+    issuer: z.string().url(),
+    audience: z.string().min(1).max(512),
+    jwksUrl: z.string().url(),
+    algorithms: z
+      .array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']))
+      .min(1)
+      .default(['RS256', 'ES256']),
+    claims: z
+      .object({
+        user: z.string().min(1).default('sub'),
+        org: z.string().min(1).optional(),
+        roles: z.string().min(1).optional(),
+        userType: z.string().min(1).optional(),
+      })
+      .strict()
+      .default({ user: 'sub' }),
+    clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
+    jwksCooldownSeconds: z.number().int().min(1).max(3600).default(30),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    server: z
+      .object({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(7070),
+        trustedProxies: z.array(cidr).default([]),
+        behindTls: z.boolean().default(false),
+        bodyLimitBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+        shutdownGraceMs: z.number().int().min(0).max(120_000).default(10_000),
+      })
+      .strict()
+      .default({ host: '127.0.0.1', port: 7070, trustedProxies: [], behindTls: false, bodyLimitBytes: 1024 * 1024, shutdownGraceMs: 10_000 }),
+    dataDir: z.string().min(1).default('./data'),
+    database: z
+      .object({ url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional() })
+      .strict()
+      .default({}),
+    redis: z
+      .object({
+        url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+        prefix: z.string().regex(/^[a-z0-9_-]{1,32}$/).default('pc'),
+      })
+      .strict()
+      .default({ prefix: 'pc' }),
+    secrets: z
+      .object({
+        keySigning: secretRefSchema,
+        master: secretRefSchema,
+        audit: secretRefSchema,
+      })
+      .strict(),
+    keys: z
+      .object({
+        defaultTtlDays: z.number().int().min(1).max(3650).default(30),
+        maxTtlDays: z.number().int().min(1).max(3650).default(90),
+      })
+      .strict()
+      .default({ defaultTtlDays: 30, maxTtlDays: 90 }),
+    sessions: z
+      .object({ ttlHours: z.number().min(0.1).max(24 * 30).default(12) })
+      .strict()
+      .default({ ttlHours: 12 }),
+    login: z
+      .object({
+        maxFailures: z.number().int().min(1).max(1000).default(10),
+        windowSeconds: z.number().int().min(1).max(86_400).default(60),
+        lockSeconds: z.number().int().min(1).max(86_400).default(300),
+      })
+      .strict()
+      .default({ maxFailures: 10, windowSeconds: 60, lockSeconds: 300 }),
+    oidc: z
+      .object({ issuers: z.array(oidcIssuerSchema).max(16).default([]) })
+      .strict()
+      .default({ issuers: [] }),
+    runtime: z
+      .object({ mintTimeoutMs: z.number().int().min(100).max(60_000).default(5000) })
+      .strict()
+      .default({ mintTimeoutMs: 5000 }),
+    audit: z
+      .object({ checkpointEvery: z.number().int().min(1).max(100_000).default(100) })
+      .strict()
+      .default({ checkpointEvery: 100 }),
+    logging: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strict()
+      .default({ level: 'info' }),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    if (config.keys.defaultTtlDays > config.keys.maxTtlDays) {
+      ctx.addIssue({ code: 'custom', path: ['keys', 'defaultTtlDays'], message: `must not exceed keys.maxTtlDays (${config.keys.maxTtlDays})` });
+    }
+  });
+
+export type PortcullisConfig = z.infer<typeof configSchema>;
+export type OidcIssuerConfig = z.infer<typeof oidcIssuerSchema>;
