@@ -1,0 +1,102 @@
+/**
+ * Verifies API keys on the hot path: no database, no network, never a throw on input.
+ *
+ * Order of checks, cheapest and least trusting first: length limit → prefix → compact shape →
+ * header (decoded, strict schema, known kid) → signature and expiry (jose, HS256 only, typ) →
+ * claims (strict schema) → issued-at not in the future → optional deny-list. The pepper and the
+ * member's current role are checked later against the identity cache (see authenticate.ts).
+ */
+import type { KeyObject } from 'node:crypto';
+import { decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
+import type { Clock } from '../../core/clock.js';
+import {
+  API_KEY_ALG,
+  API_KEY_PREFIX,
+  API_KEY_TYP,
+  COMPACT_JWS_PATTERN,
+  MAX_API_KEY_LENGTH,
+  apiKeyClaimsSchema,
+  apiKeyHeaderSchema,
+  type ApiKeyVerifyResult,
+} from './format.js';
+import { importKeySecrets } from './secrets.js';
+
+export interface ApiKeyVerifierOptions {
+  /** kid → secret: every secret whose keys are still accepted. */
+  secrets: Map<string, Uint8Array>;
+  clock: Clock;
+  /** Allowed skew for `iat` in the future; `exp` gets none (exp equal to now is expired). Default 5 s. */
+  clockToleranceSec?: number;
+  /** Keys claiming a longer lifetime than this are refused even with a valid MAC. Default: no bound. */
+  maxTtlMs?: number;
+  /** Deny-list lookup by key id (the identity cache's); synchronous so the hot path never waits. */
+  isRevoked?: (keyId: string) => boolean;
+}
+
+const INVALID: ApiKeyVerifyResult = { ok: false, code: 'invalid_token' };
+
+export class ApiKeyVerifier {
+  private readonly keys: Map<string, KeyObject>;
+  private readonly clock: Clock;
+  private readonly toleranceSec: number;
+  private readonly maxTtlSec: number;
+  private readonly isRevoked: (keyId: string) => boolean;
+
+  constructor(opts: ApiKeyVerifierOptions) {
+    this.keys = importKeySecrets(opts.secrets, 'keys.secrets');
+    this.clock = opts.clock;
+    this.toleranceSec = Math.max(0, Math.floor(opts.clockToleranceSec ?? 5));
+    this.maxTtlSec = opts.maxTtlMs === undefined ? Number.POSITIVE_INFINITY : Math.floor(opts.maxTtlMs / 1000);
+    this.isRevoked = opts.isRevoked ?? (() => false);
+  }
+
+  async verify(token: unknown): Promise<ApiKeyVerifyResult> {
+    try {
+      return await this.verifyUnchecked(token);
+    } catch {
+      // Every expected failure is handled below; this is the last guard so input can never throw.
+      return INVALID;
+    }
+  }
+
+  private async verifyUnchecked(token: unknown): Promise<ApiKeyVerifyResult> {
+    if (typeof token !== 'string' || token.length > MAX_API_KEY_LENGTH || !token.startsWith(API_KEY_PREFIX)) return INVALID;
+    const jws = token.slice(API_KEY_PREFIX.length);
+    if (!COMPACT_JWS_PATTERN.test(jws)) return INVALID;
+
+    let header: unknown;
+    try {
+      header = decodeProtectedHeader(jws);
+    } catch {
+      return INVALID;
+    }
+    const parsedHeader = apiKeyHeaderSchema.safeParse(header);
+    if (!parsedHeader.success) return INVALID;
+    const key = this.keys.get(parsedHeader.data.kid);
+    if (key === undefined) return INVALID;
+
+    let payload: unknown;
+    try {
+      const verified = await jwtVerify(jws, key, {
+        algorithms: [API_KEY_ALG],
+        typ: API_KEY_TYP,
+        currentDate: new Date(this.clock.now()),
+        // Zero tolerance on exp: a key is dead at the second it says, on every replica.
+        clockTolerance: 0,
+        requiredClaims: ['exp', 'iat'],
+      });
+      payload = verified.payload;
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired) return { ok: false, code: 'token_expired' };
+      return INVALID;
+    }
+
+    const claims = apiKeyClaimsSchema.safeParse(payload);
+    if (!claims.success) return INVALID;
+    const nowSec = Math.floor(this.clock.now() / 1000);
+    if (claims.data.iat > nowSec + this.toleranceSec) return INVALID;
+    if (claims.data.exp <= claims.data.iat || claims.data.exp - claims.data.iat > this.maxTtlSec) return INVALID;
+    if (this.isRevoked(claims.data.jti)) return { ok: false, code: 'token_revoked' };
+    return { ok: true, claims: claims.data };
+  }
+}
