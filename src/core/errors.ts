@@ -26,6 +26,7 @@ const ERROR_TABLE = {
   forbidden: { status: 403, message: 'You are not allowed to do this.' },
   account_locked: { status: 429, message: 'Too many failed attempts; try again later.' },
   last_owner: { status: 409, message: 'An organization must keep at least one owner.' },
+  credential_unavailable: { status: 503, message: 'No usable credential could be obtained; minting failed and no unexpired stored key is known.' },
   // admission
   rate_limited: { status: 429, message: 'Rate limit exceeded.' },
   overloaded: { status: 503, message: 'The platform is at capacity; try again shortly.' },
