@@ -41,7 +41,7 @@ export function createPasswordHasher(params: PasswordHashParams = OWASP_ARGON2ID
   if (params.memoryCost < 1024 || params.timeCost < 1 || params.parallelism < 1) {
     throw new Error('Password hashing parameters are too weak: memoryCost >= 1024 KiB, timeCost >= 1, parallelism >= 1.');
   }
-  const options = { type: argon2.argon2id, ...params };
+  const options = { type: argon2.argon2id as 2, ...params, raw: false as const };
   let dummyHash: Promise<string> | null = null;
 
   async function verify(storedHash: string, password: string): Promise<boolean> {
