@@ -89,6 +89,7 @@ export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.Proc
   if (env.PORTCULLIS_DATA_DIR !== undefined && env.PORTCULLIS_DATA_DIR !== '') raw.dataDir = resolve(env.PORTCULLIS_DATA_DIR);
   if (env.DATABASE_URL !== undefined && env.DATABASE_URL !== '') section(raw, 'database').url = env.DATABASE_URL;
   if (env.REDIS_URL !== undefined && env.REDIS_URL !== '') section(raw, 'redis').url = env.REDIS_URL;
+  if (env.PORTCULLIS_REDIS_PREFIX !== undefined && env.PORTCULLIS_REDIS_PREFIX !== '') section(raw, 'redis').prefix = env.PORTCULLIS_REDIS_PREFIX;
   if (env.PORTCULLIS_LOG_LEVEL !== undefined && env.PORTCULLIS_LOG_LEVEL !== '') section(raw, 'logging').level = env.PORTCULLIS_LOG_LEVEL;
 }
 
