@@ -76,7 +76,11 @@ export interface EnqueueGuard {
   maxLoad: number;
 }
 
-export type EnqueueResult = { ok: true; depth: number } | { ok: false; reason: 'full'; load: number };
+/** `duplicate`: an item with this id is already queued or in flight (enqueue is idempotent by id). */
+export type EnqueueResult =
+  | { ok: true; depth: number }
+  | { ok: false; reason: 'full'; load: number }
+  | { ok: false; reason: 'duplicate' };
 
 export interface ClaimedItem extends QueueItem {
   workerId: string;
@@ -92,19 +96,36 @@ export interface HotState {
   /** Store time in ms. */
   now(): Promise<number>;
 
-  /** Checks every window at once and consumes `cost` from all of them only if all allow. */
+  /**
+   * Exact sliding windows (a log of hits per window, no fixed buckets, so no double burst at an
+   * edge). A hit at time t counts in a window while now < t + windowMs. Checks every window at once
+   * and consumes `cost` (default 1; 0 only reads) from all of them only if all allow; a refused hit
+   * consumes nothing. When refused, the reported window is the one that frees last and
+   * `retryAfterMs` is exactly how long until this same hit would be admitted. Window names must
+   * match [A-Za-z0-9_-]{1,64}; the log of a window is kept under (scope, key, window name).
+   */
   hitWindows(scope: string, key: string, windows: WindowSpec[], cost?: number): Promise<WindowDecision>;
-  /** Adds to a plain counter that expires `ttlMs` after its first increment; returns the new value. */
+  /** Adds to a plain counter that expires `ttlMs` after its first increment (later calls do not extend it); returns the new value. */
   increment(scope: string, key: string, by: number, ttlMs: number): Promise<number>;
 
-  /** Reserves `amount` on every line, all or nothing. */
+  /**
+   * Reserves `amount` on every line, all or nothing: admitted only when used + reserved + amount <=
+   * cap holds on every line. A reservation id seen before in the scope (settled or not, while it
+   * is remembered) is `duplicate`. Line counters live until their `expiresAt`.
+   */
   reserve(scope: string, request: ReserveRequest): Promise<ReserveResult>;
-  /** Moves the reservation to used at `actual` (idempotent by reservation id). */
+  /**
+   * Moves the reservation to used at `actual` on every line (idempotent by reservation id: a second
+   * commit answers `already_committed` with the first amount and changes nothing; a commit after a
+   * release answers `already_released`). `actual` is recorded as given, even above the reserved
+   * amount, because it is what was really spent; admission passes actual <= reserved. Settled
+   * outcomes are remembered for at least the reservation's ttl after settlement.
+   */
   commit(scope: string, reservationId: string, actual: number): Promise<SettleResult>;
-  /** Frees the reservation entirely (idempotent by reservation id). */
+  /** Frees the reservation entirely (idempotent by reservation id; after a commit: `already_committed`). */
   release(scope: string, reservationId: string): Promise<SettleResult>;
   budgetUsage(scope: string, key: string): Promise<BudgetUsage>;
-  /** Releases reservations in the scope whose ttl has passed; returns how many. */
+  /** Releases reservations in the scope whose ttl has passed (they then settle as `already_released`); returns how many. */
   reapReservations(scope: string): Promise<number>;
 
   get(scope: string, key: string): Promise<string | null>;
@@ -115,21 +136,42 @@ export interface HotState {
   takeOnce(scope: string, key: string): Promise<string | null>;
   delete(scope: string, key: string): Promise<void>;
 
+  /**
+   * Fire-and-forget broadcast to every subscriber of the channel in every replica. Delivery is
+   * asynchronous and at most once: a replica that is disconnected when a message is published
+   * misses it, so use pub/sub to invalidate caches that also have a TTL, never as the only record.
+   */
   publish(channel: string, message: string): Promise<void>;
-  /** Resolves once the subscription is active; the returned function unsubscribes. */
+  /**
+   * Resolves once the subscription is active: a message published after that reaches `handler`.
+   * The returned function unsubscribes this handler (idempotent). A throwing handler does not
+   * affect other handlers.
+   */
   subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>>;
 
+  /**
+   * Appends to the tail (FIFO). With a guard, refuses atomically when queued + inFlight + 1 >
+   * maxLoad. Queue names follow the scope rules (no braces): the queue name is the hash tag.
+   */
   enqueue(queue: string, item: QueueItem, guard?: EnqueueGuard): Promise<EnqueueResult>;
+  /** Takes the head item and leases it to `workerId` until now + leaseMs; `attempts` counts claims of this item. */
   claim(queue: string, workerId: string, leaseMs: number): Promise<ClaimedItem | null>;
-  /** Extends the lease of an item this worker holds; false when it no longer holds it. */
+  /** Extends the lease of an item this worker holds; false when it no longer holds it or the lease has lapsed. */
   renew(queue: string, itemId: string, workerId: string, leaseMs: number): Promise<boolean>;
-  /** Removes a claimed item for good; false when the worker no longer holds it. */
+  /**
+   * Removes a claimed item for good; false when the worker no longer holds it. A lapsed lease that
+   * has not been requeued yet is still held: finishing late is better than running the work twice.
+   */
   complete(queue: string, itemId: string, workerId: string): Promise<boolean>;
   /** Puts items whose lease has passed back at the head of the queue; returns how many. */
   requeueExpired(queue: string): Promise<number>;
   queueLoad(queue: string): Promise<{ queued: number; inFlight: number }>;
 
-  /** Throws when the store cannot be reached. */
+  /**
+   * Throws when the store cannot be reached. Every method throws `HotStateUnavailable` (see
+   * errors.ts; an AppError `dependency_unavailable`) when the store is unreachable, so callers can
+   * fail closed with a 503 and tell it apart from bugs.
+   */
   ping(): Promise<void>;
   close(): Promise<void>;
 }

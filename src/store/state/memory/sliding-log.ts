@@ -1,0 +1,112 @@
+/**
+ * In-process sliding-window log, the reference for what the Redis script computes. Each window
+ * keeps its hits (time, cost) oldest first plus their running total, so a check costs the number of
+ * hits that fell out of the window since the last check, not the size of the window.
+ */
+import type { WindowDecision, WindowSpec } from '../port.js';
+
+interface Hit {
+  at: number;
+  cost: number;
+}
+
+/** A FIFO of hits with an advancing head, so trimming the oldest hits does not shift the array. */
+export class HitLog {
+  private hits: Hit[] = [];
+  private head = 0;
+  total = 0;
+  /** Last time a hit was added; the log is empty for good once lastHitAt + windowMs has passed. */
+  lastHitAt = 0;
+
+  /** Drops hits that no longer count: a hit at t counts while now < t + windowMs. */
+  trim(now: number, windowMs: number): void {
+    const threshold = now - windowMs;
+    while (this.head < this.hits.length) {
+      const oldest = this.hits[this.head];
+      if (oldest === undefined || oldest.at > threshold) break;
+      this.total -= oldest.cost;
+      this.head += 1;
+    }
+    if (this.head > 1024 && this.head * 2 > this.hits.length) {
+      this.hits = this.hits.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  add(now: number, cost: number): void {
+    this.hits.push({ at: now, cost });
+    this.total += cost;
+    this.lastHitAt = now;
+  }
+
+  oldestAt(): number | undefined {
+    return this.hits[this.head]?.at;
+  }
+
+  /** Time of the hit whose expiry frees enough units for `need` more; undefined if never. */
+  freedAfter(need: number): number | undefined {
+    let freed = 0;
+    for (let i = this.head; i < this.hits.length; i += 1) {
+      const hit = this.hits[i];
+      if (hit === undefined) break;
+      freed += hit.cost;
+      if (freed >= need) return hit.at;
+    }
+    return undefined;
+  }
+
+  isEmpty(): boolean {
+    return this.head >= this.hits.length;
+  }
+}
+
+/**
+ * Decides one multi-window hit against logs already trimmed to `now`, consuming only when every
+ * window allows. `logs[i]` belongs to `windows[i]`.
+ */
+export function decideWindows(now: number, windows: WindowSpec[], logs: HitLog[], cost: number): WindowDecision {
+  let refusal: WindowDecision | undefined;
+  windows.forEach((spec, i) => {
+    const log = logs[i];
+    if (log === undefined) return;
+    const used = log.total;
+    if (used + cost <= spec.limit) return;
+    // A cost above the limit can never pass; report a whole window so callers back off.
+    const freedAt = cost > spec.limit ? undefined : log.freedAfter(used + cost - spec.limit);
+    const resetAt = freedAt === undefined ? now + spec.windowMs : freedAt + spec.windowMs;
+    // The request passes only when every window has freed, so the latest-freeing window is reported.
+    if (refusal === undefined || resetAt > refusal.resetAt) {
+      refusal = {
+        allowed: false,
+        window: spec.name,
+        limit: spec.limit,
+        remaining: Math.max(0, spec.limit - used),
+        resetAt,
+        retryAfterMs: resetAt - now,
+        now,
+      };
+    }
+  });
+  if (refusal !== undefined) return refusal;
+
+  let tightest: WindowDecision | undefined;
+  windows.forEach((spec, i) => {
+    const log = logs[i];
+    if (log === undefined) return;
+    if (cost > 0) log.add(now, cost);
+    const remaining = spec.limit - log.total;
+    const oldest = log.oldestAt();
+    const decision: WindowDecision = {
+      allowed: true,
+      window: spec.name,
+      limit: spec.limit,
+      remaining,
+      resetAt: oldest === undefined ? now : oldest + spec.windowMs,
+      retryAfterMs: 0,
+      now,
+    };
+    if (tightest === undefined || remaining < tightest.remaining) tightest = decision;
+  });
+  // windows is never empty (validated), so tightest is set; the fallback only satisfies the types.
+  return tightest ?? { allowed: true, window: '', limit: 0, remaining: 0, resetAt: now, retryAfterMs: 0, now };
+}

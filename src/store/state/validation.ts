@@ -1,0 +1,91 @@
+/**
+ * Argument bounds both adapters enforce identically, so a caller sees the same refusal whichever
+ * store runs. Bounds exist because every value here ends up in memory or in a Lua script: nothing
+ * unbounded may reach them.
+ */
+import { invalidArgument } from './errors.js';
+import type { BudgetLine, EnqueueGuard, QueueItem, ReserveRequest, WindowSpec } from './port.js';
+
+export const LIMITS = {
+  scopeLength: 256,
+  keyLength: 512,
+  channelLength: 256,
+  valueBytes: 1024 * 1024,
+  payloadBytes: 256 * 1024,
+  windowsPerHit: 8,
+  windowNamePattern: /^[A-Za-z0-9_-]{1,64}$/,
+  /** Longest window: a 31-day month keeps every hourly/daily/monthly limit possible. */
+  maxWindowMs: 31 * 24 * 3600 * 1000,
+  linesPerReservation: 8,
+  /** Ten years; long enough for any lease, ttl or budget period. */
+  maxTtlMs: 10 * 365 * 24 * 3600 * 1000,
+  /** Items moved back per requeueExpired call, so one call never blocks the store for long. */
+  requeueBatch: 1000,
+} as const;
+
+/** Reject anything that could escape a Redis hash tag or an empty/oversized name. */
+export function checkScope(scope: string, what = 'scope'): void {
+  if (scope.length === 0 || scope.length > LIMITS.scopeLength) throw invalidArgument(`${what} length out of range`);
+  if (scope.includes('{') || scope.includes('}')) throw invalidArgument(`${what} must not contain braces`);
+}
+
+export function checkKey(key: string, what = 'key'): void {
+  if (key.length === 0 || key.length > LIMITS.keyLength) throw invalidArgument(`${what} length out of range`);
+}
+
+export function checkChannel(channel: string): void {
+  if (channel.length === 0 || channel.length > LIMITS.channelLength) throw invalidArgument('channel length out of range');
+}
+
+export function checkNonNegativeInteger(value: number, what: string): void {
+  if (!Number.isSafeInteger(value) || value < 0) throw invalidArgument(`${what} must be a non-negative safe integer`);
+}
+
+export function checkTtl(ttlMs: number, what = 'ttlMs'): void {
+  if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0 || ttlMs > LIMITS.maxTtlMs) throw invalidArgument(`${what} out of range`);
+}
+
+export function checkValue(value: string, maxBytes: number = LIMITS.valueBytes, what = 'value'): void {
+  // Length first: a string longer than maxBytes UTF-16 units is surely too large; avoids encoding huge inputs.
+  if (value.length > maxBytes || Buffer.byteLength(value, 'utf8') > maxBytes) throw invalidArgument(`${what} too large`);
+}
+
+export function checkWindows(windows: WindowSpec[], cost: number): void {
+  if (windows.length === 0 || windows.length > LIMITS.windowsPerHit) throw invalidArgument('window count out of range');
+  const names = new Set<string>();
+  for (const w of windows) {
+    if (!LIMITS.windowNamePattern.test(w.name)) throw invalidArgument('window name must match [A-Za-z0-9_-]{1,64}');
+    if (names.has(w.name)) throw invalidArgument('window names must be unique');
+    names.add(w.name);
+    if (!Number.isSafeInteger(w.limit) || w.limit < 1) throw invalidArgument('window limit must be a positive integer');
+    if (!Number.isSafeInteger(w.windowMs) || w.windowMs < 1 || w.windowMs > LIMITS.maxWindowMs) {
+      throw invalidArgument('window length out of range');
+    }
+  }
+  checkNonNegativeInteger(cost, 'cost');
+}
+
+export function checkReserve(request: ReserveRequest): void {
+  checkKey(request.reservationId, 'reservationId');
+  checkNonNegativeInteger(request.amount, 'amount');
+  checkTtl(request.ttlMs);
+  if (request.lines.length === 0 || request.lines.length > LIMITS.linesPerReservation) {
+    throw invalidArgument('line count out of range');
+  }
+  const keys = new Set<string>();
+  for (const line of request.lines) checkLine(line, keys);
+}
+
+function checkLine(line: BudgetLine, seen: Set<string>): void {
+  checkKey(line.key, 'line key');
+  if (seen.has(line.key)) throw invalidArgument('line keys must be unique');
+  seen.add(line.key);
+  checkNonNegativeInteger(line.cap, 'cap');
+  checkNonNegativeInteger(line.expiresAt, 'expiresAt');
+}
+
+export function checkQueueItem(item: QueueItem, guard: EnqueueGuard | undefined): void {
+  checkKey(item.id, 'item id');
+  checkValue(item.payload, LIMITS.payloadBytes, 'payload');
+  if (guard !== undefined) checkNonNegativeInteger(guard.maxLoad, 'maxLoad');
+}
