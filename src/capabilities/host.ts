@@ -44,6 +44,7 @@ export function normaliseHost(raw: string): string | null {
     }
   }
   // Anything that could change the meaning of an authority, and percent-escapes, are refused.
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point
   if (/[\u0000-\u0020\u007f@\\/%?#[\]:]/.test(raw)) return null;
   // A trailing dot names the same host on the wire but another string here: refuse, do not strip.
   if (raw.endsWith('.') || raw.includes('..')) return null;

@@ -24,7 +24,8 @@ export type PathCheck = { ok: true; path: string } | { ok: false; reason: PathRe
 /** RFC 3986 path characters plus '%'; anything else (space, quotes, non-ASCII, '\\') is refused raw. */
 const RAW_PATH = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/;
 const ENCODED_SEPARATOR = /%(2f|5c)/i;
-// C0 controls, DEL; NUL included.
+// C0 controls and DEL, NUL included: matching them is the point of this pattern.
+// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 export function checkRequestPath(path: string): PathCheck {
