@@ -63,8 +63,10 @@ export function createPasswordHasher(params: PasswordHashParams = OWASP_ARGON2ID
     verify,
     async verifyDummy(password) {
       // The dummy hash is made once with the current parameters, from a random value nobody knows.
+      // Over-long input returns early in verify too, so both paths take the same (short) time.
+      if (password.length > MAX_PASSWORD_LENGTH) return false;
       dummyHash ??= argon2.hash(randomBase64Url(32), options);
-      await verify(await dummyHash, password.slice(0, MAX_PASSWORD_LENGTH));
+      await verify(await dummyHash, password);
       return false;
     },
   };
