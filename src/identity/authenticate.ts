@@ -1,0 +1,125 @@
+/**
+ * Credential → Principal, once per request. The routing is by shape, not by trust:
+ *
+ *   no credential             → anonymous (`anon:{ip}`) where the route allows it, else null (→ 401)
+ *   session cookie            → the session resolver (identity/local)
+ *   bearer/query `pck_…`      → API key: signature, deny-list, then the identity cache decides —
+ *                               pepper must be the user's current one, user not disabled, and the
+ *                               role is the member's CURRENT role (a demoted member's key acts
+ *                               with the lower role; a removed member's key is refused)
+ *   bearer/query compact JWT  → OIDC, when issuers are configured
+ *   anything else             → invalid_token
+ *
+ * A malformed or invalid credential is always a refusal with a stable code, never a downgrade to
+ * anonymous. The credential never appears in a result, a log line or an error.
+ */
+import { constantTimeEqual } from '../core/crypto.js';
+import { AppError, type ErrorCode } from '../core/errors.js';
+import type { Credential } from '../http/credentials.js';
+import type { IdentityCache } from './cache/index.js';
+import type { ApiKeyClaims, ApiKeyVerifier } from './keys/index.js';
+import { looksLikeApiKey } from './keys/index.js';
+import type { OidcVerifier } from './oidc/index.js';
+import { looksLikeJwt } from './oidc/index.js';
+import { anonymousPrincipal, type Principal } from './principal.js';
+
+export interface AuthenticateContext {
+  ip: string;
+  allowAnonymous: boolean;
+  /** Needed by the session resolver for CSRF on cookie-authenticated writes. */
+  method?: string;
+  csrfToken?: string | undefined;
+}
+
+export type AuthenticateResult = { ok: true; principal: Principal | null } | { ok: false; code: ErrorCode };
+
+/** Session cookies are resolved by identity/local; this is the hook it plugs into. */
+export type SessionResolver = (
+  token: string,
+  ctx: { ip: string; method: string; csrfToken: string | undefined },
+) => Promise<{ ok: true; principal: Principal } | { ok: false; code: ErrorCode }>;
+
+export interface AuthenticatorDeps {
+  /** Construct it with `isRevoked: (id) => identity.isRevoked(id)`; the authenticator checks again anyway. */
+  keys: ApiKeyVerifier;
+  identity: Pick<IdentityCache, 'ready' | 'isRevoked' | 'getUser' | 'getRole'>;
+  oidc?: OidcVerifier;
+  sessionResolver?: SessionResolver;
+}
+
+export type Authenticator = (credential: Credential | null, ctx: AuthenticateContext) => Promise<AuthenticateResult>;
+
+const refuse = (code: ErrorCode): AuthenticateResult => ({ ok: false, code });
+
+export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
+  async function principalForKey(claims: ApiKeyClaims, ip: string): Promise<AuthenticateResult> {
+    if (deps.identity.isRevoked(claims.jti)) return refuse('token_revoked');
+    const user = await deps.identity.getUser(claims.sub);
+    // A deleted or disabled user, or a rotated pepper: every key of that user is dead at once.
+    if (user === null || user.disabled || !constantTimeEqual(user.pepper, claims.pep)) return refuse('token_revoked');
+    const role = await deps.identity.getRole(claims.org, claims.sub);
+    // A platform admin may hold a key for an org they are not a member of; anyone else must be one now.
+    if (role === null && !user.platformAdmin) return refuse('token_revoked');
+    return {
+      ok: true,
+      principal: {
+        kind: 'api_key',
+        id: claims.jti,
+        userId: claims.sub,
+        orgId: claims.org,
+        role,
+        userType: user.userType,
+        platformAdmin: user.platformAdmin,
+        scopes: claims.scp,
+        keyId: claims.jti,
+        ip,
+      },
+    };
+  }
+
+  async function authenticateToken(token: string, ip: string): Promise<AuthenticateResult> {
+    if (looksLikeApiKey(token)) {
+      // Before the deny-list is loaded nothing is known about revocations: fail closed.
+      if (!deps.identity.ready) return refuse('not_ready');
+      const verified = await deps.keys.verify(token);
+      if (!verified.ok) return refuse(verified.code);
+      return principalForKey(verified.claims, ip);
+    }
+    if (deps.oidc?.configured === true && looksLikeJwt(token)) {
+      const verified = await deps.oidc.verify(token);
+      if (!verified.ok) return refuse(verified.code);
+      const { identity } = verified;
+      return {
+        ok: true,
+        principal: {
+          kind: 'oidc',
+          id: `oidc:${identity.issuerName}:${identity.subject}`,
+          userId: `oidc:${identity.issuerName}:${identity.subject}`,
+          orgId: identity.orgId,
+          role: identity.role,
+          userType: identity.userType,
+          platformAdmin: false,
+          scopes: [],
+          ip,
+        },
+      };
+    }
+    return refuse('invalid_token');
+  }
+
+  return async function authenticate(credential, ctx) {
+    if (credential === null) return { ok: true, principal: ctx.allowAnonymous ? anonymousPrincipal(ctx.ip) : null };
+    try {
+      if (credential.source === 'cookie') {
+        if (deps.sessionResolver === undefined) return refuse('invalid_credentials');
+        return await deps.sessionResolver(credential.token, { ip: ctx.ip, method: ctx.method ?? 'GET', csrfToken: ctx.csrfToken });
+      }
+      return await authenticateToken(credential.token, ctx.ip);
+    } catch (err) {
+      // The record store being down with nothing cached is a 503, not a 401: the credential may be fine.
+      if (err instanceof AppError && err.code === 'dependency_unavailable') return refuse('dependency_unavailable');
+      // Anything else is a bug, not a verdict on the credential: let the HTTP layer log it and answer 500.
+      throw err;
+    }
+  };
+}
