@@ -27,7 +27,8 @@ export interface KeyTokenSigner {
  */
 export interface IdentityEvents {
   revokeKey(keyId: string, expiresAt: Date): Promise<void>;
-  rotatePepper(userId: string): Promise<void>;
+  /** Writes a fresh pepper for the user (durably) and tells every replica; not_found if no such user. */
+  rotatePepper(userId: string): Promise<unknown>;
   membershipChanged(orgId: string, userId: string): Promise<void>;
   userChanged(userId: string): Promise<void>;
 }
@@ -46,7 +47,10 @@ export class RecordingIdentityEvents implements IdentityEvents {
   async revokeKey(keyId: string, expiresAt: Date): Promise<void> {
     this.published.push({ event: 'revokeKey', args: [keyId, expiresAt.toISOString()] });
   }
+  /** Optional hook so tests can make rotation durable (the real events write the pepper). */
+  onRotatePepper: ((userId: string) => Promise<void>) | undefined;
   async rotatePepper(userId: string): Promise<void> {
+    if (this.onRotatePepper !== undefined) await this.onRotatePepper(userId);
     this.published.push({ event: 'rotatePepper', args: [userId] });
   }
   async membershipChanged(orgId: string, userId: string): Promise<void> {

@@ -108,20 +108,18 @@ export class UserService {
     if (actor.userId !== userId) await this.gate.requirePlatform(actor, 'platform.users.rotate_pepper', userId);
     // Revoking all of one's own keys is a key-management act: the credential must carry keys:write.
     else if (!scopesAllow(actor, 'keys:write')) await this.gate.deny(actor, null, 'user.rotate_pepper', userId);
-    const now = new Date(this.deps.clock.now());
-    const keysRevoked = await this.deps.db.transaction().execute(async (trx) => {
-      const updated = await trx.updateTable('users').set({ pepper: newPepper() }).where('id', '=', userId).executeTakeFirst();
-      if (updated.numUpdatedRows === 0n) throw new AppError('not_found');
-      // The pepper alone already kills the keys; marking the rows keeps listings honest.
-      const keys = await trx
-        .updateTable('api_keys')
-        .set({ revoked_at: now })
-        .where('user_id', '=', userId)
-        .where('revoked_at', 'is', null)
-        .executeTakeFirst();
-      return Number(keys.numUpdatedRows);
-    });
+    await this.load(userId);
+    // The new pepper is written by the event itself (durable first, then broadcast), which is what
+    // kills the keys; it goes first so a failure after it can only leave listings stale, never a
+    // key alive. Marking the rows afterwards keeps listings honest.
     await this.deps.events.rotatePepper(userId);
+    const updated = await this.deps.db
+      .updateTable('api_keys')
+      .set({ revoked_at: new Date(this.deps.clock.now()) })
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    const keysRevoked = Number(updated.numUpdatedRows);
     await this.record(actor, 'user.rotate_pepper', userId, { keysRevoked });
     return { keysRevoked };
   }
