@@ -1,0 +1,9 @@
+/**
+ * The scenario table `npm run bench` runs, in order. Add a scenario by writing a `Scenario` in this
+ * folder and listing it here; `PORTCULLIS_BENCH_ONLY=name,name` runs a subset.
+ */
+import type { Scenario } from '../scenario.js';
+import { keyVerify } from './key-verify.js';
+import { simulatorDirect } from './simulator-direct.js';
+
+export const SCENARIOS: readonly Scenario[] = [simulatorDirect, keyVerify];
