@@ -27,10 +27,17 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function createHarness(config: Partial<LocalAuthConfig> = {}, shared?: { store: RecordStore; hot: MemoryHotState; clock: ManualClock }): Promise<Harness> {
-  const clock = shared?.clock ?? new ManualClock(Date.UTC(2026, 2, 1, 9, 0, 5));
-  const store = shared?.store ?? (await openTestRecordStore());
-  const hot = shared?.hot ?? new MemoryHotState({ clock });
+/** What a harness may share with another (a second replica, or one store for a whole test file). */
+export interface SharedParts {
+  store?: RecordStore;
+  hot?: MemoryHotState;
+  clock?: ManualClock;
+}
+
+export async function createHarness(config: Partial<LocalAuthConfig> = {}, shared: SharedParts = {}): Promise<Harness> {
+  const clock = shared.clock ?? new ManualClock(Date.UTC(2026, 2, 1, 9, 0, 5));
+  const store = shared.store ?? (await openTestRecordStore());
+  const hot = shared.hot ?? new MemoryHotState({ clock });
   const audit = new MemoryAuditSink();
   const auth = createLocalAuth({
     db: store.db,
@@ -57,10 +64,8 @@ export async function createHarness(config: Partial<LocalAuthConfig> = {}, share
     async close() {
       await stop();
       await app.close();
-      if (shared === undefined) {
-        await hot.close();
-        await store.close();
-      }
+      if (shared.hot === undefined) await hot.close();
+      if (shared.store === undefined) await store.close();
     },
   };
 }

@@ -1,10 +1,20 @@
-import { afterEach, beforeEach, describe, it, expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, it, expect } from 'vitest';
+import type { RecordStore } from '../../store/db/record-store.js';
+import { openTestRecordStore } from '../../store/db/testing.js';
 import { cookie, createHarness, login, setCookieHeader, signIn, sessionTokenFrom, withCsrf, type Harness } from './routes.harness.js';
 
 describe('local sign-in routes', () => {
+  // One database for the file (each test seeds its own users); fresh hot state and clock per test.
+  let store: RecordStore;
   let h: Harness;
+  beforeAll(async () => {
+    store = await openTestRecordStore();
+  });
+  afterAll(async () => {
+    await store.close();
+  });
   beforeEach(async () => {
-    h = await createHarness();
+    h = await createHarness({}, { store });
   });
   afterEach(async () => {
     await h.close();
@@ -32,14 +42,14 @@ describe('local sign-in routes', () => {
     expect(me.statusCode).toBe(200);
     expect(me.json()).toMatchObject({ kind: 'session', userId: user.id, orgId: null, role: null, scopes: [] });
     // Only the hash of the token is stored.
-    const rows = await h.store.db.selectFrom('sessions').selectAll().execute();
+    const rows = await h.store.db.selectFrom('sessions').selectAll().where('user_id', '=', user.id).execute();
     expect(rows).toHaveLength(1);
     expect(JSON.stringify(rows)).not.toContain(token);
     expect(JSON.stringify(rows)).not.toContain(body.csrfToken);
   });
 
   it('marks the cookie Secure behind TLS', async () => {
-    const tls = await createHarness({ behindTls: true });
+    const tls = await createHarness({ behindTls: true }, { store });
     try {
       const user = await tls.seed();
       const response = await login(tls.app, user.email, user.password);
@@ -137,7 +147,7 @@ describe('local sign-in routes', () => {
     const session = await signIn(h.app, user);
     expect((await h.app.inject({ method: 'GET', url: '/api/test/me', headers: cookie(session.token) })).statusCode).toBe(200);
     // Delete the row behind the cache's back: within the TTL the cached copy answers...
-    await h.store.db.deleteFrom('sessions').execute();
+    await h.store.db.deleteFrom('sessions').where('user_id', '=', user.id).execute();
     expect((await h.app.inject({ method: 'GET', url: '/api/test/me', headers: cookie(session.token) })).statusCode).toBe(200);
     // ...and after it, the database is asked again.
     h.clock.advance(10_001);
@@ -145,7 +155,7 @@ describe('local sign-in routes', () => {
   });
 
   it('expires the session at exactly its absolute lifetime', async () => {
-    const short = await createHarness({ sessionLifetimeMs: 60_000 });
+    const short = await createHarness({ sessionLifetimeMs: 60_000 }, { store });
     try {
       const user = await short.seed();
       const start = short.clock.now();
