@@ -44,7 +44,7 @@ describe('API key signing', () => {
     expect(expiresAt.getTime()).toBe(clock.now() + 30 * DAY);
     const [header, payload] = token.slice(4).split('.');
     expect(JSON.parse(Buffer.from(header ?? '', 'base64url').toString())).toEqual(HEADER);
-    expect(Object.keys(JSON.parse(Buffer.from(payload ?? "", "base64url").toString()) as object).sort()).toEqual(['exp', 'iat', 'jti', 'org', 'pep', 'scp', 'sub', 'v']);
+    expect(Object.keys(JSON.parse(Buffer.from(payload ?? '', 'base64url').toString()) as object).sort()).toEqual(['exp', 'iat', 'jti', 'org', 'pep', 'scp', 'sub', 'v']);
     const result = await verifier.verify(token);
     expect(result).toEqual({ ok: true, claims: { ...goodClaims(clock), exp: Math.floor(clock.now() / 1000) + 30 * 86400 } });
   });
