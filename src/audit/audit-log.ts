@@ -26,7 +26,7 @@ export interface AuditLogOptions {
   signingKey: AuditSigningKey;
   clock?: Clock;
   logger?: Logger;
-  /** A signed checkpoint each time the chain crosses a multiple of this (default 100). */
+  /** A signed checkpoint on every record whose seq is a multiple of this (default 100). */
   checkpointEvery?: number;
   /** Most events held in memory before record() pushes back (default 10 000). */
   bufferLimit?: number;

@@ -38,14 +38,14 @@ async function readHead(trx: Transaction<Database>): Promise<ChainHead | null> {
 
 export interface AppendOptions {
   signingKey: AuditSigningKey;
-  /** Write a checkpoint whenever the chain crosses a multiple of this many records. */
+  /** Write a checkpoint on every record whose seq is a multiple of this. */
   checkpointEvery: number;
   now: () => Date;
 }
 
 export interface AppendResult {
   records: AuditRecord[];
-  checkpoint: AuditCheckpoint | null;
+  checkpoints: AuditCheckpoint[];
 }
 
 /**
@@ -54,7 +54,7 @@ export interface AppendResult {
  * unique id, nor be written twice.
  */
 export async function appendEvents(db: Db, events: readonly PreparedEvent[], options: AppendOptions): Promise<AppendResult> {
-  if (events.length === 0) return { records: [], checkpoint: null };
+  if (events.length === 0) return { records: [], checkpoints: [] };
   return db.transaction().execute(async (trx) => {
     await lockChain(trx);
     const existing = await trx.selectFrom('audit_log').select('id').where('id', 'in', events.map((event) => event.id)).execute();
@@ -73,15 +73,13 @@ export async function appendEvents(db: Db, events: readonly PreparedEvent[], opt
     }
     if (records.length > 0) await trx.insertInto('audit_log').values(records.map(rowFromRecord)).execute();
 
+    // Checkpoints sit exactly on multiples of N, however the records were batched.
     const every = BigInt(options.checkpointEvery);
-    const before = head === null ? 0n : BigInt(head.seq);
-    const last = records.at(-1);
-    let checkpoint: AuditCheckpoint | null = null;
-    if (last !== undefined && seq / every > before / every) {
-      checkpoint = signCheckpoint(options.signingKey, last.seq, last.hash, options.now());
-      await trx.insertInto('audit_checkpoints').values(rowFromCheckpoint(checkpoint)).execute();
-    }
-    return { records, checkpoint };
+    const checkpoints = records
+      .filter((record) => BigInt(record.seq) % every === 0n)
+      .map((record) => signCheckpoint(options.signingKey, record.seq, record.hash, options.now()));
+    if (checkpoints.length > 0) await trx.insertInto('audit_checkpoints').values(checkpoints.map(rowFromCheckpoint)).execute();
+    return { records, checkpoints };
   });
 }
 
