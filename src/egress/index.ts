@@ -1,0 +1,14 @@
+/** The outbound-address guard shared by the egress proxy and the model gateway's HTTP client. */
+export { classifyAddress, classifyIp, parseIpLiteral, looksNumeric, type AddressClass, type IpAddress } from './address.js';
+export {
+  resolveForConnect,
+  guardedLookup,
+  systemResolver,
+  EgressRefusedError,
+  type Resolver,
+  type ResolvedAddress,
+  type EgressAllow,
+  type ResolveOptions,
+  type ResolveRefusal,
+  type ConnectTarget,
+} from './resolve.js';
