@@ -8,7 +8,7 @@ import { ManualClock } from '../../core/clock.js';
 import type { Credential } from '../../http/credentials.js';
 import type { RecordStore } from '../../store/db/index.js';
 import { openTestRecordStore } from '../../store/db/testing.js';
-import { createAuthenticator, type AuthenticateResult } from '../authenticate.js';
+import { createAuthenticator, type AuthenticateResult, type Authenticator } from '../authenticate.js';
 import { IdentityCache, IdentityEvents, createDbIdentityRecords } from '../cache/index.js';
 import { TestBus } from '../cache/testing.js';
 import { ApiKeySigner, ApiKeyVerifier, DEFAULT_KEY_TTL_MS } from '../keys/index.js';
@@ -25,6 +25,8 @@ export interface TenancyHarness {
   clock: ManualClock;
   cache: IdentityCache;
   authenticate(token: string): Promise<AuthenticateResult>;
+  /** The real authenticator, for the HTTP shell in route tests. */
+  authenticator: Authenticator;
   close(): Promise<void>;
 }
 
@@ -50,6 +52,7 @@ export async function openTenancyHarness(): Promise<TenancyHarness> {
     audit,
     clock,
     cache,
+    authenticator,
     authenticate: (token) => authenticator({ source: 'bearer', token } satisfies Credential, { ip: '127.0.0.1', allowAnonymous: false }),
     async close() {
       await cache.stop();
