@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, it, expect } from 'vitest';
 import type { RecordStore } from '../../store/db/record-store.js';
 import { openTestRecordStore } from '../../store/db/testing.js';
+import { IDENTITY_CHANNEL } from '../cache/index.js';
 import { cookie, createHarness, login, setCookieHeader, signIn, sessionTokenFrom, withCsrf, type Harness } from './routes.harness.js';
 
 describe('local sign-in routes', () => {
@@ -152,6 +153,18 @@ describe('local sign-in routes', () => {
     // ...and after it, the database is asked again.
     h.clock.advance(10_001);
     expect((await h.app.inject({ method: 'GET', url: '/api/test/me', headers: cookie(session.token) })).statusCode).toBe(401);
+  });
+
+  it('a user disabled elsewhere loses their cached session at once', async () => {
+    const user = await h.seed();
+    const session = await signIn(h.app, user);
+    expect((await h.app.inject({ method: 'GET', url: '/api/test/me', headers: cookie(session.token) })).statusCode).toBe(200);
+    await h.store.db.updateTable('users').set({ disabled: true }).where('id', '=', user.id).execute();
+    await h.hot.publish(IDENTITY_CHANNEL, JSON.stringify({ t: 'user', u: user.id }));
+    await new Promise((resolve) => setImmediate(resolve));
+    const refused = await h.app.inject({ method: 'GET', url: '/api/test/me', headers: cookie(session.token) });
+    expect(refused.statusCode).toBe(401);
+    expect(refused.json().error.code).toBe('session_expired');
   });
 
   it('expires the session at exactly its absolute lifetime', async () => {

@@ -9,6 +9,7 @@ import type { Clock } from '../../core/clock.js';
 import { sha256Hex } from '../../core/crypto.js';
 import type { Db, UserType } from '../../store/db/schema.js';
 import type { HotState } from '../../store/state/port.js';
+import { IDENTITY_CHANNEL } from '../cache/index.js';
 
 export const SESSION_INVALIDATION_CHANNEL = 'portcullis:sessions:invalidate';
 const TOKEN_BYTES = 32;
@@ -68,6 +69,17 @@ export function isWellFormedSessionToken(token: string): boolean {
 }
 
 type Invalidation = { session: string } | { user: string };
+
+/** Messages are small; anything malformed is ignored (the cache TTL still bounds staleness). */
+function parseObject(message: string): Record<string, unknown> | null {
+  if (message.length > 1024) return null;
+  try {
+    const parsed = JSON.parse(message) as unknown;
+    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
 
 export function createSessionStore(deps: SessionStoreDeps): SessionStore {
   const { db, hot, clock } = deps;
@@ -199,17 +211,21 @@ export function createSessionStore(deps: SessionStoreDeps): SessionStore {
     },
 
     async start() {
-      return hot.subscribe(SESSION_INVALIDATION_CHANNEL, (message) => {
-        try {
-          const parsed = JSON.parse(message) as unknown;
-          if (typeof parsed !== 'object' || parsed === null) return;
-          const value = parsed as Record<string, unknown>;
-          if (typeof value.session === 'string') forget({ session: value.session });
-          else if (typeof value.user === 'string') forget({ user: value.user });
-        } catch {
-          // A malformed message is ignored; the cache TTL still bounds staleness.
-        }
+      const stopSessions = await hot.subscribe(SESSION_INVALIDATION_CHANNEL, (message) => {
+        const value = parseObject(message);
+        if (typeof value?.session === 'string') forget({ session: value.session });
+        else if (typeof value?.user === 'string') forget({ user: value.user });
       });
+      // A user disabled, promoted or demoted elsewhere: drop their cached sessions so the next
+      // request re-reads the user with the session and sees the change at once.
+      const stopIdentity = await hot.subscribe(IDENTITY_CHANNEL, (message) => {
+        const value = parseObject(message);
+        if (value?.t === 'user' && typeof value.u === 'string') forget({ user: value.u });
+      });
+      return async () => {
+        await stopSessions();
+        await stopIdentity();
+      };
     },
   };
 }
