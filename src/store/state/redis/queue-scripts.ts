@@ -1,0 +1,93 @@
+/**
+ * Work-queue scripts: the Redis twins of memory/memory-queue.ts. All keys of one queue share the
+ * queue name as hash tag.
+ *
+ * KEYS (every script): ready (list, head = next), items (hash id -> payload), lease (sorted set
+ * id -> lease expiry), holder (hash id -> worker), attempts (hash id -> claims so far).
+ */
+import { LUA_PRELUDE, LuaScript } from './lua-script.js';
+
+/** ARGV: id, payload, maxLoad ('' for none). Returns {'ok', depth} | {'duplicate'} | {'full', load}. */
+export const enqueueScript = new LuaScript(
+  'enqueue',
+  `
+local ready, items, lease = KEYS[1], KEYS[2], KEYS[3]
+if redis.call('HEXISTS', items, ARGV[1]) == 1 then return { 'duplicate' } end
+local load = redis.call('LLEN', ready) + redis.call('ZCARD', lease)
+if ARGV[3] ~= '' and load + 1 > tonumber(ARGV[3]) then return { 'full', load } end
+redis.call('HSET', items, ARGV[1], ARGV[2])
+return { 'ok', redis.call('RPUSH', ready, ARGV[1]) }
+`,
+);
+
+/** ARGV: worker, leaseMs. Returns {id, payload, leaseExpiresAt, attempts} or nil. */
+export const claimScript = new LuaScript(
+  'claim',
+  `${LUA_PRELUDE}
+local ready, items, lease, holder, attempts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local now = now_ms()
+while true do
+  local id = redis.call('LPOP', ready)
+  if not id then return false end
+  local payload = redis.call('HGET', items, id)
+  if payload then
+    local expires = now + tonumber(ARGV[2])
+    redis.call('ZADD', lease, int(expires), id)
+    redis.call('HSET', holder, id, ARGV[1])
+    local n = redis.call('HINCRBY', attempts, id, 1)
+    return { id, payload, expires, n }
+  end
+end
+`,
+);
+
+/** ARGV: id, worker, leaseMs. Returns 1 when renewed. */
+export const renewScript = new LuaScript(
+  'renew',
+  `${LUA_PRELUDE}
+local lease, holder = KEYS[3], KEYS[4]
+local now = now_ms()
+if redis.call('HGET', holder, ARGV[1]) ~= ARGV[2] then return 0 end
+local expires = tonumber(redis.call('ZSCORE', lease, ARGV[1]))
+if not expires or expires <= now then return 0 end
+redis.call('ZADD', lease, int(now + tonumber(ARGV[3])), ARGV[1])
+return 1
+`,
+);
+
+/** ARGV: id, worker. Returns 1 when removed. */
+export const completeScript = new LuaScript(
+  'complete',
+  `
+local items, lease, holder, attempts = KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+if redis.call('HGET', holder, ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', items, ARGV[1])
+redis.call('HDEL', holder, ARGV[1])
+redis.call('HDEL', attempts, ARGV[1])
+redis.call('ZREM', lease, ARGV[1])
+return 1
+`,
+);
+
+/** ARGV: batch size. Puts lapsed items back at the head, earliest lapse first; returns how many. */
+export const requeueScript = new LuaScript(
+  'requeue',
+  `${LUA_PRELUDE}
+local ready, lease, holder = KEYS[1], KEYS[3], KEYS[4]
+local ids = redis.call('ZRANGEBYSCORE', lease, '-inf', int(now_ms()), 'LIMIT', 0, tonumber(ARGV[1]))
+for i = #ids, 1, -1 do
+  redis.call('ZREM', lease, ids[i])
+  redis.call('HDEL', holder, ids[i])
+  redis.call('LPUSH', ready, ids[i])
+end
+return #ids
+`,
+);
+
+/** Returns {queued, inFlight} read together. */
+export const loadScript = new LuaScript(
+  'queue_load',
+  `
+return { redis.call('LLEN', KEYS[1]), redis.call('ZCARD', KEYS[3]) }
+`,
+);

@@ -1,0 +1,280 @@
+/**
+ * The distributed hot-state adapter. Every multi-step operation is one Lua script (atomic on the
+ * server, time from the server's TIME), every script touches one hash-tagged slot, and every
+ * failure to reach Redis surfaces as HotStateUnavailable.
+ */
+import type { Redis } from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import { invalidArgument, storeFailure } from '../errors.js';
+import type {
+  BudgetUsage,
+  ClaimedItem,
+  EnqueueGuard,
+  EnqueueResult,
+  HotState,
+  MessageHandler,
+  QueueItem,
+  ReserveRequest,
+  ReserveResult,
+  SettleResult,
+  WindowDecision,
+  WindowSpec,
+} from '../port.js';
+import {
+  checkChannel,
+  checkKey,
+  checkNonNegativeInteger,
+  checkQueueItem,
+  checkReserve,
+  checkScope,
+  checkTtl,
+  checkValue,
+  checkWindows,
+  LIMITS,
+} from '../validation.js';
+import { reapScript, reserveScript, settleScript } from './budget-scripts.js';
+import { connectClient, guarded, redisClientOptions, type RedisConnectionOptions } from './connection.js';
+import { incrementScript } from './counter-script.js';
+import { queueKeyList, RedisKeys } from './keys.js';
+import { claimScript, completeScript, enqueueScript, loadScript, renewScript, requeueScript } from './queue-scripts.js';
+import { RedisSubscriber } from './subscriber.js';
+import { asArray, asInt, asString } from './replies.js';
+import { hitWindowsScript } from './window-script.js';
+
+export interface RedisHotStateOptions extends RedisConnectionOptions {
+  url: string;
+  /** Key and channel prefix (default `pc`); tests use a unique one per run. */
+  prefix?: string;
+}
+
+export class RedisHotState implements HotState {
+  readonly kind = 'redis' as const;
+  readonly keys: RedisKeys;
+
+  private constructor(
+    private readonly redis: Redis,
+    private readonly subscriber: RedisSubscriber,
+    prefix: string,
+  ) {
+    this.keys = new RedisKeys(prefix);
+  }
+
+  /** Connects and waits until Redis answers; throws HotStateUnavailable when it cannot. */
+  static async connect(options: RedisHotStateOptions): Promise<RedisHotState> {
+    const prefix = options.prefix ?? 'pc';
+    const keys = new RedisKeys(prefix);
+    const connectionName = options.connectionName ?? `${keys.prefix}-${randomBytes(4).toString('hex')}`;
+    const redis = await connectClient(options.url, redisClientOptions({ ...options, connectionName }));
+    return new RedisHotState(redis, RedisSubscriber.forClient(redis, options.url), prefix);
+  }
+
+  /** The underlying client, for tests and for extensions that add their own scripts. */
+  get client(): Redis {
+    return this.redis;
+  }
+
+  async now(): Promise<number> {
+    const [seconds, micros] = await guarded(() => this.redis.time());
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  }
+
+  async hitWindows(scope: string, key: string, windows: WindowSpec[], cost = 1): Promise<WindowDecision> {
+    checkScope(scope);
+    checkKey(key);
+    checkWindows(windows, cost);
+    const keys = windows.flatMap((w) => [this.keys.windowLog(scope, w.name, key), this.keys.windowTotal(scope, w.name, key)]);
+    const args = [cost, windows.length, ...windows.flatMap((w) => [w.limit, w.windowMs])];
+    const reply = asArray(await guarded(() => hitWindowsScript.run(this.redis, keys, args)));
+    const spec = windows[asInt(reply[1]) - 1];
+    if (spec === undefined) throw storeFailure(new Error('window script answered an unknown window'));
+    return {
+      allowed: asInt(reply[0]) === 1,
+      window: spec.name,
+      limit: spec.limit,
+      remaining: asInt(reply[2]),
+      resetAt: asInt(reply[3]),
+      retryAfterMs: asInt(reply[4]),
+      now: asInt(reply[5]),
+    };
+  }
+
+  async increment(scope: string, key: string, by: number, ttlMs: number): Promise<number> {
+    checkScope(scope);
+    checkKey(key);
+    if (!Number.isSafeInteger(by)) throw invalidArgument('increment must be a safe integer');
+    checkTtl(ttlMs);
+    return asInt(await guarded(() => incrementScript.run(this.redis, [this.keys.counter(scope, key)], [by, ttlMs])));
+  }
+
+  async reserve(scope: string, request: ReserveRequest): Promise<ReserveResult> {
+    checkScope(scope);
+    checkReserve(request);
+    const keys = [
+      this.keys.reservationPrefix(scope) + request.reservationId,
+      this.keys.reservationIndex(scope),
+      ...request.lines.map((line) => this.keys.linePrefix(scope) + line.key),
+    ];
+    const args = [
+      request.reservationId,
+      request.amount,
+      request.ttlMs,
+      ...request.lines.flatMap((line) => [line.key, line.cap, line.expiresAt]),
+    ];
+    const reply = asArray(await guarded(() => reserveScript.run(this.redis, keys, args)));
+    const outcome = asString(reply[0]);
+    if (outcome === 'ok') return { ok: true };
+    if (outcome === 'duplicate') return { ok: false, reason: 'duplicate' };
+    const line = request.lines[asInt(reply[1]) - 1];
+    if (outcome !== 'exceeded' || line === undefined) throw storeFailure(new Error('reserve script answered an unknown outcome'));
+    return { ok: false, reason: 'exceeded', key: line.key, cap: line.cap, used: asInt(reply[2]), reserved: asInt(reply[3]) };
+  }
+
+  async commit(scope: string, reservationId: string, actual: number): Promise<SettleResult> {
+    checkNonNegativeInteger(actual, 'actual');
+    return this.settle(scope, reservationId, 'c', actual);
+  }
+
+  async release(scope: string, reservationId: string): Promise<SettleResult> {
+    return this.settle(scope, reservationId, 'x', 0);
+  }
+
+  async budgetUsage(scope: string, key: string): Promise<BudgetUsage> {
+    checkScope(scope);
+    checkKey(key);
+    const [used, reserved] = await guarded(() => this.redis.hmget(this.keys.linePrefix(scope) + key, 'used', 'reserved'));
+    return { used: Number(used ?? 0), reserved: Number(reserved ?? 0) };
+  }
+
+  async reapReservations(scope: string): Promise<number> {
+    checkScope(scope);
+    const args = [this.keys.reservationPrefix(scope), this.keys.linePrefix(scope), LIMITS.requeueBatch];
+    return asInt(await guarded(() => reapScript.run(this.redis, [this.keys.reservationIndex(scope)], args)));
+  }
+
+  async get(scope: string, key: string): Promise<string | null> {
+    checkScope(scope);
+    checkKey(key);
+    return guarded(() => this.redis.get(this.keys.value(scope, key)));
+  }
+
+  async set(scope: string, key: string, value: string, ttlMs?: number): Promise<void> {
+    checkScope(scope);
+    checkKey(key);
+    checkValue(value);
+    const k = this.keys.value(scope, key);
+    if (ttlMs === undefined) {
+      await guarded(() => this.redis.set(k, value));
+    } else {
+      checkTtl(ttlMs);
+      await guarded(() => this.redis.set(k, value, 'PX', ttlMs));
+    }
+  }
+
+  async setIfAbsent(scope: string, key: string, value: string, ttlMs: number): Promise<boolean> {
+    checkScope(scope);
+    checkKey(key);
+    checkValue(value);
+    checkTtl(ttlMs);
+    const reply = await guarded(() => this.redis.set(this.keys.value(scope, key), value, 'PX', ttlMs, 'NX'));
+    return reply === 'OK';
+  }
+
+  async takeOnce(scope: string, key: string): Promise<string | null> {
+    checkScope(scope);
+    checkKey(key);
+    return guarded(() => this.redis.getdel(this.keys.value(scope, key)));
+  }
+
+  async delete(scope: string, key: string): Promise<void> {
+    checkScope(scope);
+    checkKey(key);
+    await guarded(() => this.redis.del(this.keys.value(scope, key)));
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    checkChannel(channel);
+    checkValue(message);
+    await guarded(() => this.redis.publish(this.keys.channel(channel), message));
+  }
+
+  async subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>> {
+    checkChannel(channel);
+    return this.subscriber.subscribe(this.keys.channel(channel), handler);
+  }
+
+  async enqueue(queue: string, item: QueueItem, guard?: EnqueueGuard): Promise<EnqueueResult> {
+    checkScope(queue, 'queue');
+    checkQueueItem(item, guard);
+    const keys = queueKeyList(this.keys.queue(queue));
+    const args = [item.id, item.payload, guard === undefined ? '' : guard.maxLoad];
+    const reply = asArray(await guarded(() => enqueueScript.run(this.redis, keys, args)));
+    const outcome = asString(reply[0]);
+    if (outcome === 'ok') return { ok: true, depth: asInt(reply[1]) };
+    if (outcome === 'duplicate') return { ok: false, reason: 'duplicate' };
+    return { ok: false, reason: 'full', load: asInt(reply[1]) };
+  }
+
+  async claim(queue: string, workerId: string, leaseMs: number): Promise<ClaimedItem | null> {
+    checkScope(queue, 'queue');
+    checkKey(workerId, 'workerId');
+    checkTtl(leaseMs, 'leaseMs');
+    const keys = queueKeyList(this.keys.queue(queue));
+    const reply = await guarded(() => claimScript.run(this.redis, keys, [workerId, leaseMs]));
+    if (reply === null) return null;
+    const [id, payload, leaseExpiresAt, attempts] = asArray(reply);
+    return { id: asString(id), payload: asString(payload), workerId, leaseExpiresAt: asInt(leaseExpiresAt), attempts: asInt(attempts) };
+  }
+
+  async renew(queue: string, itemId: string, workerId: string, leaseMs: number): Promise<boolean> {
+    checkScope(queue, 'queue');
+    checkKey(itemId, 'item id');
+    checkKey(workerId, 'workerId');
+    checkTtl(leaseMs, 'leaseMs');
+    const keys = queueKeyList(this.keys.queue(queue));
+    return asInt(await guarded(() => renewScript.run(this.redis, keys, [itemId, workerId, leaseMs]))) === 1;
+  }
+
+  async complete(queue: string, itemId: string, workerId: string): Promise<boolean> {
+    checkScope(queue, 'queue');
+    checkKey(itemId, 'item id');
+    checkKey(workerId, 'workerId');
+    const keys = queueKeyList(this.keys.queue(queue));
+    return asInt(await guarded(() => completeScript.run(this.redis, keys, [itemId, workerId]))) === 1;
+  }
+
+  async requeueExpired(queue: string): Promise<number> {
+    checkScope(queue, 'queue');
+    const keys = queueKeyList(this.keys.queue(queue));
+    return asInt(await guarded(() => requeueScript.run(this.redis, keys, [LIMITS.requeueBatch])));
+  }
+
+  async queueLoad(queue: string): Promise<{ queued: number; inFlight: number }> {
+    checkScope(queue, 'queue');
+    const keys = queueKeyList(this.keys.queue(queue));
+    const [queued, inFlight] = asArray(await guarded(() => loadScript.run(this.redis, keys, [])));
+    return { queued: asInt(queued), inFlight: asInt(inFlight) };
+  }
+
+  async ping(): Promise<void> {
+    await guarded(() => this.redis.ping());
+  }
+
+  async close(): Promise<void> {
+    await this.subscriber.close();
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  private async settle(scope: string, reservationId: string, mode: 'c' | 'x', actual: number): Promise<SettleResult> {
+    checkScope(scope);
+    checkKey(reservationId, 'reservationId');
+    const keys = [this.keys.reservationPrefix(scope) + reservationId, this.keys.reservationIndex(scope)];
+    const args = [reservationId, mode, actual, this.keys.linePrefix(scope)];
+    const reply = asArray(await guarded(() => settleScript.run(this.redis, keys, args)));
+    const state = asString(reply[0]);
+    if (state === 'unknown') return { ok: false, reason: 'unknown' };
+    if (state === 'committed' || state === 'released' || state === 'already_committed' || state === 'already_released') {
+      return { ok: true, state, amount: asInt(reply[1]) };
+    }
+    throw storeFailure(new Error('settle script answered an unknown state'));
+  }
+}
