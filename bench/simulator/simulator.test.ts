@@ -156,6 +156,42 @@ describe('simulator: other OpenAI endpoints', () => {
   });
 });
 
+describe('simulator: usage modes, limits and listing shapes', () => {
+  it('adds usage to a stream that did not ask (always) and drops it everywhere (never)', async () => {
+    sim.configure({ usage: 'always' });
+    const stream = await openai.completions.create({ model: 'sim-chat', prompt: PROMPT, stream: true });
+    let usage: number | undefined;
+    for await (const chunk of stream) if (chunk.usage) usage = chunk.usage.completion_tokens;
+    expect(usage).toBe(12);
+
+    sim.configure({ usage: 'never' });
+    const plain = await openai.chat.completions.create({ model: 'sim-chat', messages: [{ role: 'user', content: PROMPT }] });
+    expect(plain.usage).toBeUndefined();
+    expect(sim.lastRequest()?.usage).toMatchObject({ completionTokens: 12, reported: false });
+  });
+
+  it('lists models in the Anthropic shape for the Anthropic client', async () => {
+    const page = await anthropic.models.list();
+    expect(page.data.map((model) => model.id)).toContain('sim-claude');
+    expect(page.data[0]?.type).toBe('model');
+  });
+
+  it('refuses an oversized body with 413 in the provider envelope', async () => {
+    const small = await startSimulator({ maxJsonBytes: 1_000 });
+    try {
+      const response = await fetch(`${small.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'sim-chat', messages: [{ role: 'user', content: 'x'.repeat(2_000) }] }),
+      });
+      expect(response.status).toBe(413);
+      expect(await response.json()).toMatchObject({ error: { type: 'invalid_request_error' } });
+    } finally {
+      await small.close();
+    }
+  });
+});
+
 describe('simulator: Anthropic messages', () => {
   it('answers plain messages with usage', async () => {
     const reply = await anthropic.messages.create({ model: 'sim-claude', max_tokens: 100, system: 'Be brief.', messages: [{ role: 'user', content: PROMPT }] });
