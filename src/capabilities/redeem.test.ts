@@ -74,7 +74,7 @@ describe('redeemCapability: container binding', () => {
         expect(result.ok).toBe(false);
         if (!result.ok) expect([401, 403, 503]).toContain(result.status);
       }),
-      { numRuns: 500 },
+      { numRuns: 300 },
     );
   });
 });

@@ -92,6 +92,8 @@ export async function redeemCapability(token: string, request: RedeemRequest, de
     candidates.push({ type: 'pop', jkt });
   }
   if (request.containerId !== undefined && request.containerId !== '') {
+    // The schema bounds container ids; anything longer cannot match and is not worth hashing.
+    if (request.containerId.length > 128) return refuse('invalid');
     candidates.push({ type: 'container', containerId: request.containerId });
   }
   if (candidates.length === 0) return refuse('binding_missing');

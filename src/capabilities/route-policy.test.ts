@@ -139,14 +139,21 @@ describe('route policy: grants and sessions', () => {
     const pathChars = fc.constantFrom('/', '.', '%', '2', 'e', 'f', '5', 'c', '\\', 'a', '0', ';', '@', ':', '?', '#', ' ', '\u0000');
     const unsafe = fc.string({ unit: pathChars, maxLength: 40 });
     fc.assert(
-      fc.property(fc.string({ maxLength: 16 }), fc.oneof(fc.string({ maxLength: 200 }), fc.webUrl(), unsafe.map((p) => `${T}${p}`)), (method, url) => {
-        const decision = classifyRoute(c, method, url);
-        if (decision.ok) {
-          expect(decision.forwardPath.startsWith('/')).toBe(true);
-          expect(checkRequestPath(decision.forwardPath).ok).toBe(true);
-          expect(url.startsWith(T) || url.startsWith('https://api.openai.com')).toBe(true);
-        }
-      }),
+      fc.property(
+        fc.oneof(fc.constantFrom('GET', 'POST', 'DELETE'), fc.string({ maxLength: 16 })),
+        fc.oneof(fc.string({ maxLength: 200 }), fc.string({ unit: 'binary', maxLength: 200 }), fc.webUrl({ withQueryParameters: true, withFragments: true }), unsafe.map((p) => `${T}${p}`)),
+        fc.option(fc.oneof(fc.constantFrom('openai', 'ingest', 'backend'), fc.string({ maxLength: 8 })), { nil: undefined }),
+        (method, url, grantName) => {
+          const decision = classifyRoute(c, method, url, grantName === undefined ? {} : { grantName });
+          if (!decision.ok) expect(decision.reason).not.toBe('unclassifiable');
+          if (decision.ok) {
+            expect(decision.forwardPath.startsWith('/')).toBe(true);
+            expect(checkRequestPath(decision.forwardPath).ok).toBe(true);
+            const lower = url.toLowerCase();
+            expect(lower.startsWith(T) || lower.startsWith('https://api.openai.com')).toBe(true);
+          }
+        },
+      ),
       { numRuns: 5000 },
     );
     fc.assert(

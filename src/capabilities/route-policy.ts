@@ -22,6 +22,8 @@ export type RouteRefusal =
   | 'method_not_allowed'
   | 'route_not_granted'
   | 'other_session'
+  /** Only if the classifier itself failed; property tests assert it never happens. */
+  | 'unclassifiable'
   | AuthorityRefusal
   | PathRefusal;
 
@@ -50,7 +52,7 @@ export function classifyRoute(claims: CapabilityClaims, method: string, url: str
     return classify(claims, method, url, options);
   } catch {
     // The classifier is total by construction (property-tested); this is the last fail-closed net.
-    return { ok: false, reason: 'malformed_url' };
+    return { ok: false, reason: 'unclassifiable' };
   }
 }
 
