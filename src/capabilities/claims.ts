@@ -38,6 +38,17 @@ export function isCanonicalOrigin(value: string): boolean {
 }
 
 /**
+ * Issuance rule for a grant target: a canonical origin, https only, except hosts the operator
+ * lists for local development, which may also use http.
+ */
+export function isAllowedTargetOrigin(origin: string, options: { httpHosts?: readonly string[] } = {}): boolean {
+  if (!isCanonicalOrigin(origin)) return false;
+  const url = new URL(origin);
+  if (url.protocol === 'https:') return true;
+  return (options.httpHosts ?? []).some((host) => host.toLowerCase() === url.hostname);
+}
+
+/**
  * A path prefix is plain: no percent-encoding, no backslash, no dot or empty segments. Requests are
  * matched against it byte for byte, so a prefix must have exactly one spelling.
  */

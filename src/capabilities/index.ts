@@ -8,6 +8,7 @@ export {
   grantSchema,
   bindingSchema,
   isCanonicalOrigin,
+  isAllowedTargetOrigin,
   isPlainPathPrefix,
   type CapabilityClaims,
   type CapabilityGrant,
