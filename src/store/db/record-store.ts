@@ -37,7 +37,8 @@ export interface OpenRecordStoreOptions {
   logger?: Logger;
 }
 
-function storeOf(db: Db, kind: RecordStoreKind): RecordStore {
+/** Wraps an opened Kysely instance (used by openRecordStore and testing.ts, not exported from index). */
+export function storeOf(db: Db, kind: RecordStoreKind): RecordStore {
   let closing: Promise<void> | undefined;
   return {
     db,

@@ -23,5 +23,5 @@ describe('openTestRecordStore', () => {
     expect(inB).toHaveLength(0);
     const tables = await sql<{ n: string }>`SELECT count(*) AS n FROM portcullis_migrations`.execute(a.db);
     expect(tables.rows[0]?.n).toBe('1');
-  });
+  }, 180_000);
 });

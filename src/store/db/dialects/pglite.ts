@@ -17,6 +17,8 @@ const INT8_OID = 20;
 export interface PgliteOptions {
   /** Folder of the embedded deployment; the database files live in `<dataDir>/db`. Omit for memory. */
   dataDir?: string;
+  /** Start from a dump made by `dumpPglite` (tests clone a migrated template this way). */
+  loadDataDir?: Blob;
 }
 
 type Command = PostgresQueryResult<unknown>['command'];
@@ -96,6 +98,11 @@ class PglitePool implements PostgresPool {
   }
 }
 
+/** An uncompressed snapshot of a PGlite database, to start fresh instances from. */
+export async function dumpPglite(pglite: PGlite): Promise<Blob> {
+  return pglite.dumpDataDir('none');
+}
+
 /** Opens PGlite (files under `<dataDir>/db`, or memory) and wraps it in a Kysely instance. */
 export async function openPglite(options: PgliteOptions = {}): Promise<{ db: Kysely<Database>; pglite: PGlite }> {
   let dataDir: string | undefined;
@@ -105,6 +112,7 @@ export async function openPglite(options: PgliteOptions = {}): Promise<{ db: Kys
   }
   const pglite = await PGlite.create({
     ...(dataDir === undefined ? {} : { dataDir }),
+    ...(options.loadDataDir === undefined ? {} : { loadDataDir: options.loadDataDir }),
     // bigint columns come back as strings, exactly as node-postgres returns them, so code written
     // against one record store behaves the same on the other (and no precision is lost).
     parsers: { [INT8_OID]: (value: string) => value },
