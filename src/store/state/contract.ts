@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe } from 'vitest';
 import { budgetContract } from './contract/budgets.js';
 import type { ContractContext, HotStateHarness } from './contract/context.js';
 import { pubSubContract } from './contract/pubsub.js';
-import { queueContract } from './contract/queue.js';
+import { outboxContract, queueContract } from './contract/queue.js';
 import { valuesContract } from './contract/values.js';
 import { windowsContract } from './contract/windows.js';
 
@@ -42,5 +42,6 @@ export function describeHotStateContract(name: string, make: () => Promise<HotSt
     budgetContract(ctx);
     pubSubContract(ctx);
     queueContract(ctx);
+    outboxContract(ctx);
   });
 }

@@ -88,6 +88,13 @@ export interface ClaimedItem extends QueueItem {
   attempts: number;
 }
 
+/** An event waiting in a queue's outbox, to be copied to the record store and then acknowledged. */
+export interface OutboxEntry {
+  /** Opaque, unique within the queue, increasing in write order. */
+  id: string;
+  event: string;
+}
+
 export type MessageHandler = (message: string) => void;
 
 export interface HotState {
@@ -152,8 +159,17 @@ export interface HotState {
   /**
    * Appends to the tail (FIFO). With a guard, refuses atomically when queued + inFlight + 1 >
    * maxLoad. Queue names follow the scope rules (no braces): the queue name is the hash tag.
+   *
+   * `outboxEvent` (transactional outbox): written to the queue's outbox in the same atomic step as
+   * the push, and only when the push succeeds, so there is never a task without its event nor an
+   * event without its task. A relay copies outbox entries to the record store (idempotently by
+   * entry id) and then acknowledges them.
    */
-  enqueue(queue: string, item: QueueItem, guard?: EnqueueGuard): Promise<EnqueueResult>;
+  enqueue(queue: string, item: QueueItem, guard?: EnqueueGuard, outboxEvent?: string): Promise<EnqueueResult>;
+  /** The oldest `max` (1..1000) unacknowledged outbox entries, oldest first. Entries are never dropped unacknowledged. */
+  readOutbox(queue: string, max: number): Promise<OutboxEntry[]>;
+  /** Removes these outbox entries; returns how many existed. Safe to repeat. */
+  ackOutbox(queue: string, ids: string[]): Promise<number>;
   /** Takes the head item and leases it to `workerId` until now + leaseMs; `attempts` counts claims of this item. */
   claim(queue: string, workerId: string, leaseMs: number): Promise<ClaimedItem | null>;
   /** Extends the lease of an item this worker holds; false when it no longer holds it or the lease has lapsed. */

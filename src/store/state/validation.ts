@@ -21,6 +21,8 @@ export const LIMITS = {
   maxTtlMs: 10 * 365 * 24 * 3600 * 1000,
   /** Items moved back per requeueExpired call, so one call never blocks the store for long. */
   requeueBatch: 1000,
+  /** Outbox entries per read or acknowledgement. */
+  outboxBatch: 1000,
 } as const;
 
 /** Reject anything that could escape a Redis hash tag or an empty/oversized name. */
@@ -84,8 +86,13 @@ function checkLine(line: BudgetLine, seen: Set<string>): void {
   checkNonNegativeInteger(line.expiresAt, 'expiresAt');
 }
 
-export function checkQueueItem(item: QueueItem, guard: EnqueueGuard | undefined): void {
+export function checkQueueItem(item: QueueItem, guard: EnqueueGuard | undefined, outboxEvent?: string): void {
   checkKey(item.id, 'item id');
   checkValue(item.payload, LIMITS.payloadBytes, 'payload');
   if (guard !== undefined) checkNonNegativeInteger(guard.maxLoad, 'maxLoad');
+  if (outboxEvent !== undefined) checkValue(outboxEvent, LIMITS.payloadBytes, 'outbox event');
+}
+
+export function checkOutboxBatch(count: number, what: string): void {
+  if (!Number.isSafeInteger(count) || count < 1 || count > LIMITS.outboxBatch) throw invalidArgument(`${what} out of range`);
 }

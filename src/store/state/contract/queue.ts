@@ -95,3 +95,35 @@ export function queueContract(ctx: ContractContext): void {
     });
   });
 }
+
+export function outboxContract(ctx: ContractContext): void {
+  describe('queue outbox', () => {
+    it('writes an event only together with a successful enqueue', async () => {
+      const q = unique('queue');
+      expect((await ctx.state.enqueue(q, { id: 'a', payload: 'p' }, { maxLoad: 1 }, 'event-a')).ok).toBe(true);
+      // Refused (full, then duplicate): neither task nor event.
+      expect((await ctx.state.enqueue(q, { id: 'b', payload: 'p' }, { maxLoad: 1 }, 'event-b')).ok).toBe(false);
+      expect((await ctx.state.enqueue(q, { id: 'a', payload: 'p' }, undefined, 'event-a2')).ok).toBe(false);
+      expect((await ctx.state.enqueue(q, { id: 'c', payload: 'p' })).ok).toBe(true);
+      expect((await ctx.state.enqueue(q, { id: 'd', payload: 'p' }, undefined, 'event-d')).ok).toBe(true);
+      const entries = await ctx.state.readOutbox(q, 10);
+      expect(entries.map((e) => e.event)).toEqual(['event-a', 'event-d']);
+      expect(new Set(entries.map((e) => e.id)).size).toBe(2);
+    });
+
+    it('keeps entries until acknowledged, oldest first, bounded per read', async () => {
+      const q = unique('queue');
+      for (let i = 0; i < 5; i += 1) await ctx.state.enqueue(q, { id: `t${i}`, payload: '' }, undefined, `e${i}`);
+      const first = await ctx.state.readOutbox(q, 2);
+      expect(first.map((e) => e.event)).toEqual(['e0', 'e1']);
+      expect(await ctx.state.readOutbox(q, 2)).toEqual(first);
+      expect(await ctx.state.ackOutbox(q, first.map((e) => e.id))).toBe(2);
+      expect(await ctx.state.ackOutbox(q, first.map((e) => e.id))).toBe(0);
+      expect(await ctx.state.ackOutbox(q, ['not-an-id'])).toBe(0);
+      expect((await ctx.state.readOutbox(q, 10)).map((e) => e.event)).toEqual(['e2', 'e3', 'e4']);
+      expect(await ctx.state.readOutbox(unique('queue'), 10)).toEqual([]);
+      await expectInvalidArgument(ctx.state.readOutbox(q, 0));
+      await expectInvalidArgument(ctx.state.readOutbox(q, 1001));
+    });
+  });
+}

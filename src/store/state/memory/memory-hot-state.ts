@@ -13,6 +13,7 @@ import type {
   EnqueueResult,
   HotState,
   MessageHandler,
+  OutboxEntry,
   QueueItem,
   ReserveRequest,
   ReserveResult,
@@ -24,6 +25,7 @@ import {
   checkChannel,
   checkKey,
   checkNonNegativeInteger,
+  checkOutboxBatch,
   checkQueueItem,
   checkReserve,
   checkScope,
@@ -228,11 +230,27 @@ export class MemoryHotState implements HotState {
     };
   }
 
-  async enqueue(queue: string, item: QueueItem, guard?: EnqueueGuard): Promise<EnqueueResult> {
+  async enqueue(queue: string, item: QueueItem, guard?: EnqueueGuard, outboxEvent?: string): Promise<EnqueueResult> {
     this.open();
     checkScope(queue, 'queue');
-    checkQueueItem(item, guard);
-    return this.queues.enqueue(queue, item, guard);
+    checkQueueItem(item, guard, outboxEvent);
+    return this.queues.enqueue(queue, item, guard, outboxEvent);
+  }
+
+  async readOutbox(queue: string, max: number): Promise<OutboxEntry[]> {
+    this.open();
+    checkScope(queue, 'queue');
+    checkOutboxBatch(max, 'max');
+    return this.queues.readOutbox(queue, max);
+  }
+
+  async ackOutbox(queue: string, ids: string[]): Promise<number> {
+    this.open();
+    checkScope(queue, 'queue');
+    if (ids.length === 0) return 0;
+    checkOutboxBatch(ids.length, 'ids');
+    for (const id of ids) checkKey(id, 'outbox id');
+    return this.queues.ackOutbox(queue, ids);
   }
 
   async claim(queue: string, workerId: string, leaseMs: number): Promise<ClaimedItem | null> {

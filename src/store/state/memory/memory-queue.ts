@@ -1,5 +1,5 @@
 /** In-process work queues with leases: the reference for the Redis queue scripts. */
-import type { ClaimedItem, EnqueueGuard, EnqueueResult, QueueItem } from '../port.js';
+import type { ClaimedItem, EnqueueGuard, EnqueueResult, OutboxEntry, QueueItem } from '../port.js';
 import { LIMITS } from '../validation.js';
 
 interface Entry {
@@ -15,18 +15,24 @@ interface Queue {
   /** Every queued or in-flight item by id. */
   items: Map<string, Entry>;
   inFlight: number;
+  outbox: OutboxEntry[];
+  outboxSeq: number;
 }
 
 export class MemoryQueues {
   private readonly queues = new Map<string, Queue>();
 
-  enqueue(name: string, item: QueueItem, guard: EnqueueGuard | undefined): EnqueueResult {
+  enqueue(name: string, item: QueueItem, guard: EnqueueGuard | undefined, outboxEvent: string | undefined): EnqueueResult {
     const q = this.queue(name);
     if (q.items.has(item.id)) return { ok: false, reason: 'duplicate' };
     const load = q.ready.length + q.inFlight;
     if (guard !== undefined && load + 1 > guard.maxLoad) return { ok: false, reason: 'full', load };
     q.items.set(item.id, { payload: item.payload, attempts: 0 });
     q.ready.push(item.id);
+    if (outboxEvent !== undefined) {
+      q.outboxSeq += 1;
+      q.outbox.push({ id: String(q.outboxSeq).padStart(16, '0'), event: outboxEvent });
+    }
     return { ok: true, depth: q.ready.length };
   }
 
@@ -79,6 +85,19 @@ export class MemoryQueues {
     return batch.length;
   }
 
+  readOutbox(name: string, max: number): OutboxEntry[] {
+    return (this.queues.get(name)?.outbox ?? []).slice(0, max).map((e) => ({ ...e }));
+  }
+
+  ackOutbox(name: string, ids: string[]): number {
+    const q = this.queues.get(name);
+    if (q === undefined) return 0;
+    const drop = new Set(ids);
+    const before = q.outbox.length;
+    q.outbox = q.outbox.filter((e) => !drop.has(e.id));
+    return before - q.outbox.length;
+  }
+
   load(name: string): { queued: number; inFlight: number } {
     const q = this.queues.get(name);
     return { queued: q?.ready.length ?? 0, inFlight: q?.inFlight ?? 0 };
@@ -87,7 +106,7 @@ export class MemoryQueues {
   private queue(name: string): Queue {
     let q = this.queues.get(name);
     if (q === undefined) {
-      q = { ready: [], items: new Map(), inFlight: 0 };
+      q = { ready: [], items: new Map(), inFlight: 0, outbox: [], outboxSeq: 0 };
       this.queues.set(name, q);
     }
     return q;

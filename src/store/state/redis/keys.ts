@@ -14,6 +14,8 @@ export interface QueueKeys {
   lease: string;
   holder: string;
   attempts: string;
+  /** A stream of events written together with enqueues (transactional outbox). */
+  outbox: string;
 }
 
 export class RedisKeys {
@@ -62,6 +64,7 @@ export class RedisKeys {
       lease: `${base}lease`,
       holder: `${base}holder`,
       attempts: `${base}attempts`,
+      outbox: `${base}outbox`,
     };
   }
 
@@ -71,5 +74,5 @@ export class RedisKeys {
 }
 
 export function queueKeyList(keys: QueueKeys): string[] {
-  return [keys.ready, keys.items, keys.lease, keys.holder, keys.attempts];
+  return [keys.ready, keys.items, keys.lease, keys.holder, keys.attempts, keys.outbox];
 }

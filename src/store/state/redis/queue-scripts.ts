@@ -3,11 +3,15 @@
  * queue name as hash tag.
  *
  * KEYS (every script): ready (list, head = next), items (hash id -> payload), lease (sorted set
- * id -> lease expiry), holder (hash id -> worker), attempts (hash id -> claims so far).
+ * id -> lease expiry), holder (hash id -> worker), attempts (hash id -> claims so far), outbox
+ * (stream of events written with enqueues).
  */
 import { LUA_PRELUDE, LuaScript } from './lua-script.js';
 
-/** ARGV: id, payload, maxLoad ('' for none). Returns {'ok', depth} | {'duplicate'} | {'full', load}. */
+/**
+ * ARGV: id, payload, maxLoad ('' for none), has event ('1' | '0'), event.
+ * Returns {'ok', depth} | {'duplicate'} | {'full', load}. The outbox event is written only with a push.
+ */
 export const enqueueScript = new LuaScript(
   'enqueue',
   `
@@ -16,7 +20,9 @@ if redis.call('HEXISTS', items, ARGV[1]) == 1 then return { 'duplicate' } end
 local load = redis.call('LLEN', ready) + redis.call('ZCARD', lease)
 if ARGV[3] ~= '' and load + 1 > tonumber(ARGV[3]) then return { 'full', load } end
 redis.call('HSET', items, ARGV[1], ARGV[2])
-return { 'ok', redis.call('RPUSH', ready, ARGV[1]) }
+local depth = redis.call('RPUSH', ready, ARGV[1])
+if ARGV[4] == '1' then redis.call('XADD', KEYS[6], '*', 'e', ARGV[5]) end
+return { 'ok', depth }
 `,
 );
 

@@ -13,6 +13,7 @@ import type {
   EnqueueResult,
   HotState,
   MessageHandler,
+  OutboxEntry,
   QueueItem,
   ReserveRequest,
   ReserveResult,
@@ -24,6 +25,7 @@ import {
   checkChannel,
   checkKey,
   checkNonNegativeInteger,
+  checkOutboxBatch,
   checkQueueItem,
   checkReserve,
   checkScope,
@@ -202,16 +204,33 @@ export class RedisHotState implements HotState {
     return this.subscriber.subscribe(this.keys.channel(channel), handler);
   }
 
-  async enqueue(queue: string, item: QueueItem, guard?: EnqueueGuard): Promise<EnqueueResult> {
+  async enqueue(queue: string, item: QueueItem, guard?: EnqueueGuard, outboxEvent?: string): Promise<EnqueueResult> {
     checkScope(queue, 'queue');
-    checkQueueItem(item, guard);
+    checkQueueItem(item, guard, outboxEvent);
     const keys = queueKeyList(this.keys.queue(queue));
-    const args = [item.id, item.payload, guard === undefined ? '' : guard.maxLoad];
+    const args = [item.id, item.payload, guard === undefined ? '' : guard.maxLoad, outboxEvent === undefined ? '0' : '1', outboxEvent ?? ''];
     const reply = asArray(await guarded(() => enqueueScript.run(this.redis, keys, args)));
     const outcome = asString(reply[0]);
     if (outcome === 'ok') return { ok: true, depth: asInt(reply[1]) };
     if (outcome === 'duplicate') return { ok: false, reason: 'duplicate' };
     return { ok: false, reason: 'full', load: asInt(reply[1]) };
+  }
+
+  async readOutbox(queue: string, max: number): Promise<OutboxEntry[]> {
+    checkScope(queue, 'queue');
+    checkOutboxBatch(max, 'max');
+    const entries = await guarded(() => this.redis.xrange(this.keys.queue(queue).outbox, '-', '+', 'COUNT', max));
+    return entries.map(([id, fields]) => ({ id, event: fields[1] ?? '' }));
+  }
+
+  async ackOutbox(queue: string, ids: string[]): Promise<number> {
+    checkScope(queue, 'queue');
+    if (ids.length === 0) return 0;
+    checkOutboxBatch(ids.length, 'ids');
+    // Stream ids are digits and one dash; anything else was never handed out by readOutbox.
+    const valid = ids.filter((id) => /^\d{1,20}-\d{1,20}$/.test(id));
+    if (valid.length === 0) return 0;
+    return guarded(() => this.redis.xdel(this.keys.queue(queue).outbox, ...valid));
   }
 
   async claim(queue: string, workerId: string, leaseMs: number): Promise<ClaimedItem | null> {
