@@ -9,7 +9,7 @@ import { createTestHttpApp } from '../../http/testing.js';
 import { SESSION_COOKIE } from '../../http/credentials.js';
 import type { RecordStore } from '../../store/db/record-store.js';
 import { openTestRecordStore } from '../../store/db/testing.js';
-import { MemoryHotState } from '../../store/state/memory/memory-hot-state.js';
+import { MemoryHotState } from '../../store/state/index.js';
 import type { LocalAuthConfig } from './config.js';
 import { createLocalAuth, type LocalAuth } from './local-auth.js';
 import { TEST_ARGON2ID } from './password.js';
