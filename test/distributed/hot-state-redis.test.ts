@@ -97,6 +97,32 @@ describe('RedisHotState against a real server', () => {
     expect([...tags]).toEqual(['org_1']);
   });
 
+  it('stays exact across three replicas (connections) hitting the same keys at once', async () => {
+    const replicas = await Promise.all([1, 2, 3].map(() => RedisHotState.connect({ url: REDIS_URL, prefix })));
+    try {
+      const scope = `multi-${randomBytes(3).toString('hex')}`;
+      const pick = (i: number): RedisHotState => replicas[i % 3]!;
+      const windows = [{ name: 'burst', limit: 50, windowMs: 60_000 }];
+      const hits = await Promise.all(Array.from({ length: 300 }, (_, i) => pick(i).hitWindows(scope, 'k', windows)));
+      expect(hits.filter((h) => h.allowed)).toHaveLength(50);
+
+      const lines = [{ key: 'org', cap: 1_000_000, expiresAt: Date.now() + 3_600_000 }];
+      const reserves = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => pick(i).reserve(scope, { reservationId: `r${i}`, amount: 100_000, lines, ttlMs: 60_000 })),
+      );
+      expect(reserves.filter((r) => r.ok)).toHaveLength(10);
+      expect(await state.budgetUsage(scope, 'org')).toEqual({ used: 0, reserved: 1_000_000 });
+
+      const enqueues = await Promise.all(
+        Array.from({ length: 90 }, (_, i) => pick(i).enqueue(scope, { id: `t${i}`, payload: '' }, { maxLoad: 25 }, `e${i}`)),
+      );
+      expect(enqueues.filter((r) => r.ok)).toHaveLength(25);
+      expect(await state.readOutbox(scope, 100)).toHaveLength(25);
+    } finally {
+      await Promise.all(replicas.map((r) => r.close()));
+    }
+  });
+
   it('takes its time from the server', async () => {
     const before = Date.now();
     const now = await state.now();
