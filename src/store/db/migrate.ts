@@ -95,6 +95,11 @@ export async function migrateToLatest(db: Kysely<Database>, options: MigrateOpti
   const result = await db.transaction().execute(async (trx) => {
     // Bounded wait: a stuck peer makes this start fail loudly instead of hanging forever.
     await sql`SELECT set_config('lock_timeout', ${String(LOCK_TIMEOUT_MS)}, true)`.execute(trx);
+    const schema = await sql<{ name: string | null }>`SELECT current_schema() AS name`.execute(trx);
+    if (schema.rows[0]?.name == null) {
+      // search_path names no existing schema: say so instead of failing on the first CREATE TABLE.
+      throw new AppError('internal', { message: 'The configured database schema does not exist; create it first.' });
+    }
     await sql`SELECT pg_advisory_xact_lock(hashtext('portcullis.migrate:' || current_schema()))`.execute(trx);
     await ensureMigrationsTable(trx);
     const applied = await readApplied(trx);
