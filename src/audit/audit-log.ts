@@ -9,7 +9,8 @@
  * - `append()` writes one event durably before it resolves, for callers that must not proceed
  *   unless the event is on disk.
  *
- * `close()` stops the loop and writes everything still buffered; nothing is lost on a clean stop.
+ * `close()` stops the loop, writes everything still buffered and signs the head; nothing is lost
+ * on a clean stop, and nothing written before it can be cut off unnoticed.
  */
 import { AppError } from '../core/errors.js';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -36,6 +37,11 @@ export interface AuditLogOptions {
   flushIntervalMs?: number;
   /** Wait before retrying after a failed write (default 1000 ms). */
   retryDelayMs?: number;
+  /**
+   * Sign the head when closing (default true): records written after the last signed checkpoint
+   * could be cut off undetectably, so a clean shutdown seals the tail.
+   */
+  checkpointOnClose?: boolean;
 }
 
 function positiveInteger(value: number | undefined, fallback: number, name: string): number {
@@ -54,6 +60,7 @@ export class AuditLog implements AuditSink {
   readonly #batchSize: number;
   readonly #flushIntervalMs: number;
   readonly #retryDelayMs: number;
+  readonly #checkpointOnClose: boolean;
 
   #buffer: PreparedEvent[] = [];
   #timer: NodeJS.Timeout | undefined;
@@ -73,6 +80,7 @@ export class AuditLog implements AuditSink {
     this.#batchSize = positiveInteger(options.batchSize, 200, 'batchSize');
     this.#flushIntervalMs = positiveInteger(options.flushIntervalMs, 250, 'flushIntervalMs');
     this.#retryDelayMs = positiveInteger(options.retryDelayMs, 1000, 'retryDelayMs');
+    this.#checkpointOnClose = options.checkpointOnClose ?? true;
   }
 
   /** Events accepted by record() and not yet written. */
@@ -135,10 +143,11 @@ export class AuditLog implements AuditSink {
     });
   }
 
-  /** Stops accepting events and writes all buffered ones. Rejects if they could not be written. */
+  /** Stops accepting events, writes all buffered ones and seals the tail. Rejects if they could not be written. */
   async close(): Promise<void> {
     this.#closed = true;
     await this.flush();
+    if (this.#checkpointOnClose) await this.checkpoint();
   }
 
   #enqueueWrite<T>(work: () => Promise<T>): Promise<T> {

@@ -51,7 +51,8 @@ describe('verifyAuditLog', () => {
   it('accepts an empty log and an intact one', async () => {
     expect(await verify()).toEqual({ ok: true, records: 0, checkpoints: 0 });
     await seed(10, 4);
-    expect(await verify()).toEqual({ ok: true, records: 10, checkpoints: 2 });
+    // 4 and 8, plus 10 from close().
+    expect(await verify()).toEqual({ ok: true, records: 10, checkpoints: 3 });
   });
 
   it('names an edited field: hash_mismatch at that record', async () => {
@@ -116,9 +117,16 @@ describe('verifyAuditLog', () => {
     expect(await verify()).toEqual({ ok: false, firstBadSeq: '9', reason: 'truncated' });
   });
 
-  it('cannot see truncation above the last checkpoint (why close() and exports should checkpoint)', async () => {
+  it('detects truncation of records written after the last periodic checkpoint thanks to close()', async () => {
     await seed(12, 5);
     await store.db.deleteFrom('audit_log').where('seq', '>=', '11').execute();
+    expect(await verify()).toEqual({ ok: false, firstBadSeq: '11', reason: 'truncated' });
+  });
+
+  it('cannot see truncation when the checkpoints above the cut are deleted too (the limit of in-database checkpoints)', async () => {
+    await seed(12, 5);
+    await store.db.deleteFrom('audit_log').where('seq', '>=', '11').execute();
+    await store.db.deleteFrom('audit_checkpoints').where('seq', '>=', '11').execute();
     expect(await verify()).toEqual({ ok: true, records: 10, checkpoints: 2 });
   });
 
