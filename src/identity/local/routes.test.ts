@@ -184,6 +184,20 @@ describe('local sign-in routes', () => {
     }
   });
 
+  it('maintenance deletes expired and revoked sessions only', async () => {
+    const user = await h.seed();
+    const live = await h.auth.sessions.create(user.id, true);
+    const revoked = await h.auth.sessions.create(user.id, true);
+    await h.auth.sessions.revoke(revoked.idHash);
+    h.clock.advance(12 * 3600 * 1000 - 1);
+    const later = await h.auth.sessions.create(user.id, true);
+    h.clock.advance(1);
+    await h.auth.sessions.deleteDead();
+    const left = await h.store.db.selectFrom('sessions').select('id_hash').where('user_id', '=', user.id).execute();
+    expect(left.map((row) => row.id_hash)).toEqual([later.idHash]);
+    expect(live.idHash).not.toBe(later.idHash);
+  });
+
   it('refuses unknown and malformed session cookies with 401', async () => {
     for (const token of ['A'.repeat(43), 'short', '%%%']) {
       const response = await h.app.inject({ method: 'GET', url: '/api/test/me', headers: cookie(token) });

@@ -43,6 +43,8 @@ export interface SessionStore {
   revoke(idHash: string): Promise<void>;
   /** Revokes every live session of the user except `keepIdHash`; returns how many. */
   revokeAllForUser(userId: string, keepIdHash?: string): Promise<number>;
+  /** Deletes expired and revoked rows (a periodic maintenance job); returns how many. */
+  deleteDead(): Promise<number>;
   /** Starts listening for invalidations from other replicas; the returned function stops it. */
   start(): Promise<() => Promise<void>>;
 }
@@ -208,6 +210,14 @@ export function createSessionStore(deps: SessionStoreDeps): SessionStore {
       const result = await query.executeTakeFirst();
       await invalidate({ user: userId });
       return Number(result.numUpdatedRows);
+    },
+
+    async deleteDead() {
+      const result = await db
+        .deleteFrom('sessions')
+        .where((eb) => eb.or([eb('expires_at', '<=', new Date(clock.now())), eb('revoked_at', 'is not', null)]))
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
     },
 
     async start() {
