@@ -54,9 +54,12 @@ export interface HttpApp {
 }
 
 const DEFAULT_META: RouteMeta = { auth: 'required', streaming: false };
+/** An unmatched path is a plain 404 for everyone; nothing behind it needs a credential. */
+const UNMATCHED_META: RouteMeta = { auth: 'none', streaming: false };
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 function routeMeta(request: FastifyRequest): RouteMeta {
+  if (request.routeOptions.url === undefined) return UNMATCHED_META;
   return request.routeOptions.config.portcullis ?? DEFAULT_META;
 }
 

@@ -1,0 +1,70 @@
+/**
+ * The admission contract between the pipeline (admission/), the gates, and the handlers that run
+ * guarded work (models/, tasks, capabilities/). Expected refusals are values, never exceptions.
+ *
+ * Order is fixed: session → rate limit → backpressure → circuit breaker → economics (reserve)
+ * → enqueue (tasks) or in-flight slot (synchronous proxying). A handler that was admitted must
+ * call `ticket.settle()` exactly once however the request ends; settling twice is a no-op.
+ */
+import type { ErrorCode } from '../core/errors.js';
+import type { Principal } from '../identity/principal.js';
+
+export type GateName = 'session' | 'rate_limit' | 'backpressure' | 'circuit' | 'economics' | 'enqueue';
+
+/** How much of the pipeline a route runs. Model and task ingress are always `full`. */
+export type RouteGuard = 'full' | 'authenticate_only' | 'bypass';
+
+export interface Refusal {
+  gate: GateName;
+  code: ErrorCode;
+  status: number;
+  /** Public, non-secret reason, e.g. "burst limit of 50 per 60 s reached". */
+  message: string;
+  retryAfterSeconds?: number;
+  /** What was hit, for the decision event and the error body (never a secret). */
+  limit?: Record<string, string | number>;
+}
+
+/** The most a request may cost, computed by the handler before admission (models/ knows prices). */
+export interface CostEstimate {
+  model: string;
+  /** Upper bound in integer micro-units of money. */
+  maxMicros: number;
+  /** Upper bound of tokens (input + max output). */
+  maxTokens: number;
+}
+
+export interface AdmissionRequest {
+  principal: Principal;
+  /** Route pattern, e.g. `/v1/chat/completions`. */
+  route: string;
+  requestId: string;
+  /** Present for priced work (model calls); absent for work that only counts requests. */
+  cost?: CostEstimate;
+  /** Dependency the circuit breaker guards for this request, e.g. `provider:openai`. */
+  dependency?: string;
+  /** Synchronous proxying holds an in-flight slot; queued work goes through enqueue instead. */
+  kind: 'sync' | 'task';
+}
+
+export type SettleOutcome =
+  | { kind: 'success'; actualMicros: number; actualTokens: number }
+  /** Usage unknown (stream ended without usage, client went away): settled at the reserved maximum, flagged. */
+  | { kind: 'unmetered'; reason: 'no_usage' | 'client_abort' | 'timeout' }
+  /** The upstream failed before doing billable work: everything reserved is released. */
+  | { kind: 'upstream_failure'; reason: 'error' | 'timeout' };
+
+export interface AdmissionTicket {
+  readonly requestId: string;
+  /** Exactly-once settlement: commit or release the reservation, free the slot, tell the breaker. */
+  settle(outcome: SettleOutcome): Promise<void>;
+  readonly settled: boolean;
+}
+
+export type AdmissionResult =
+  | { ok: true; ticket: AdmissionTicket; headers: Record<string, string> }
+  | { ok: false; refusal: Refusal; headers: Record<string, string> };
+
+export interface Admission {
+  admit(request: AdmissionRequest): Promise<AdmissionResult>;
+}

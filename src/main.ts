@@ -1,0 +1,210 @@
+/**
+ * Composition root: configuration → stores → services → HTTP. Nothing else in the code base wires
+ * components together, so this file is the one map of how a running gateway is built.
+ */
+import { hkdfSync } from 'node:crypto';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import type { LoadedConfig } from './config/load.js';
+import { AuditLog, registerAuditRoutes, runAuditVerify } from './audit/index.js';
+import { createAead } from './core/aead.js';
+import { systemClock, type Clock } from './core/clock.js';
+import { createLogger, type Logger } from './core/logger.js';
+import { createHttpApp, type ReadinessReport } from './http/app.js';
+import { createAuthenticator } from './identity/authenticate.js';
+import { IdentityCache, IdentityEvents, createDbIdentityRecords } from './identity/cache/index.js';
+import { ApiKeySigner, ApiKeyVerifier } from './identity/keys/index.js';
+import { createLocalAuth, registerLocalAuthRoutes } from './identity/local/index.js';
+import { OidcVerifier, parseOidcIssuers } from './identity/oidc/index.js';
+import { bootstrapPlatformAdmin, can, registerTenancyRoutes } from './identity/tenancy/index.js';
+import { openRecordStore, type RecordStore } from './store/db/index.js';
+import { createHotState, type HotState } from './store/state/index.js';
+
+const VERSION = '0.1.0';
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** Key ids of the secrets from config; rotation adds new ids next to these. */
+const SIGNING_KID = 'k1';
+const AUDIT_KID = 'a1';
+const MASTER_KID = 'm1';
+
+export interface Stores {
+  records: RecordStore;
+  state: HotState;
+  close(): Promise<void>;
+}
+
+export async function openStores(loaded: LoadedConfig, options: { migrate?: boolean; logger?: Logger } = {}): Promise<Stores> {
+  const { config } = loaded;
+  const records = await openRecordStore({
+    ...(config.database.url === undefined ? { dataDir: loaded.dataDir } : { databaseUrl: config.database.url }),
+    migrate: options.migrate ?? true,
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
+  });
+  let state: HotState;
+  try {
+    state = await createHotState({ ...(config.redis.url === undefined ? {} : { redisUrl: config.redis.url }), prefix: config.redis.prefix });
+  } catch (error) {
+    await records.close();
+    throw error;
+  }
+  return {
+    records,
+    state,
+    close: async () => {
+      await state.close();
+      await records.close();
+    },
+  };
+}
+
+function keySigner(loaded: LoadedConfig, clock: Clock): ApiKeySigner {
+  return new ApiKeySigner({
+    secrets: new Map([[SIGNING_KID, loaded.secrets.keySigning.bytes()]]),
+    signingKid: SIGNING_KID,
+    clock,
+    defaultTtlMs: loaded.config.keys.defaultTtlDays * DAY_MS,
+    maxTtlMs: loaded.config.keys.maxTtlDays * DAY_MS,
+  });
+}
+
+/** The AEAD key is derived from the configured master secret, so any secret length ≥ 32 bytes works. */
+function masterKey(loaded: LoadedConfig): Uint8Array {
+  return new Uint8Array(hkdfSync('sha256', loaded.secrets.master.bytes(), Buffer.alloc(0), 'portcullis aead v1', 32));
+}
+
+export interface BootstrappedAdmin {
+  userId: string;
+  orgId: string;
+  token: string;
+}
+
+/** Creates the first platform admin when none exists; null when one already does. */
+export async function bootstrapAdmin(loaded: LoadedConfig, stores: Stores): Promise<BootstrappedAdmin | null> {
+  const audit = new AuditLog({ db: stores.records.db, signingKey: { id: AUDIT_KID, secret: loaded.secrets.audit.bytes() } });
+  try {
+    const result = await bootstrapPlatformAdmin(stores.records.db, keySigner(loaded, systemClock), {
+      audit,
+      ttlMs: loaded.config.keys.maxTtlDays * DAY_MS,
+    });
+    return result.created ? { userId: result.userId, orgId: result.orgId, token: result.token } : null;
+  } finally {
+    await audit.close();
+  }
+}
+
+export async function runAuditVerifyCommand(loaded: LoadedConfig): Promise<{ exitCode: number; message: string }> {
+  const records = await openRecordStore({
+    ...(loaded.config.database.url === undefined ? { dataDir: loaded.dataDir } : { databaseUrl: loaded.config.database.url }),
+    migrate: false,
+  });
+  try {
+    return await runAuditVerify({ db: records.db, keys: new Map([[AUDIT_KID, loaded.secrets.audit.bytes()]]) });
+  } finally {
+    await records.close();
+  }
+}
+
+export interface RunningGateway {
+  url: string;
+  /** Stops accepting, drains in-flight requests, flushes the audit buffer, closes the stores. */
+  close(): Promise<void>;
+}
+
+export async function startGateway(loaded: LoadedConfig, options: { logger?: Logger; clock?: Clock } = {}): Promise<RunningGateway> {
+  const { config } = loaded;
+  const logger = options.logger ?? createLogger({ level: config.logging.level });
+  const clock = options.clock ?? systemClock;
+  // Built before anything opens, so a bad secret or issuer stops the start, not the first request.
+  const signer = keySigner(loaded, clock);
+  const oidcIssuers = parseOidcIssuers(config.oidc.issuers);
+  const aead = createAead({ activeKeyId: MASTER_KID, keys: new Map([[MASTER_KID, masterKey(loaded)]]) });
+
+  const stores = await openStores(loaded, { logger });
+  const { records, state } = stores;
+  const audit = new AuditLog({
+    db: records.db,
+    signingKey: { id: AUDIT_KID, secret: loaded.secrets.audit.bytes() },
+    clock,
+    logger,
+    checkpointEvery: config.audit.checkpointEvery,
+  });
+  const identityRecords = createDbIdentityRecords(records.db);
+  const identity = new IdentityCache({ records: identityRecords, pubsub: state, clock, logger });
+  await identity.start();
+  const events = new IdentityEvents({ records: identityRecords, pubsub: state, clock, cache: identity, logger });
+  const verifier = new ApiKeyVerifier({
+    secrets: new Map([[SIGNING_KID, loaded.secrets.keySigning.bytes()]]),
+    clock,
+    maxTtlMs: config.keys.maxTtlDays * DAY_MS,
+    isRevoked: (keyId) => identity.isRevoked(keyId),
+  });
+  const oidc = oidcIssuers.length === 0 ? undefined : new OidcVerifier({ issuers: oidcIssuers, clock });
+  const localAuth = createLocalAuth({
+    db: records.db,
+    hot: state,
+    audit,
+    clock,
+    aead,
+    config: {
+      sessionLifetimeMs: config.sessions.ttlHours * 60 * 60 * 1000,
+      behindTls: config.server.behindTls,
+      lockout: { maxFailures: config.login.maxFailures, windowMs: config.login.windowSeconds * 1000, lockMs: config.login.lockSeconds * 1000 },
+    },
+  });
+  const stopLocalAuth = await localAuth.start();
+  const authenticate = createAuthenticator({
+    keys: verifier,
+    identity,
+    ...(oidc === undefined ? {} : { oidc }),
+    sessionResolver: localAuth.resolveSession,
+  });
+
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics });
+  const readiness = async (): Promise<ReadinessReport> => {
+    const [db, hot] = await Promise.allSettled([records.ping(), state.ping()]);
+    const checks = { recordStore: db.status === 'fulfilled' ? 'ok' : 'failing', hotState: hot.status === 'fulfilled' ? 'ok' : 'failing' } as const;
+    return { ready: db.status === 'fulfilled' && hot.status === 'fulfilled' && identity.ready, checks };
+  };
+  const { app, registry } = createHttpApp({
+    logger,
+    bodyLimitBytes: config.server.bodyLimitBytes,
+    trustedProxies: config.server.trustedProxies,
+    behindTls: config.server.behindTls,
+    authenticate,
+    readiness,
+    metrics,
+    version: VERSION,
+  });
+  registerTenancyRoutes(app, registry, { db: records.db, signer, events, audit, clock, runtimeMintTimeoutMs: config.runtime.mintTimeoutMs });
+  registerLocalAuthRoutes(app, registry, localAuth);
+  registerAuditRoutes(app, registry, { db: records.db, canReadAudit: (principal, orgId) => can(principal, 'audit.read', orgId) });
+
+  let address: string;
+  try {
+    address = await app.listen({ host: config.server.host, port: config.server.port });
+  } catch (error) {
+    await identity.stop();
+    await audit.close();
+    await stores.close();
+    throw error;
+  }
+  const url = address.replace('[::1]', '127.0.0.1');
+  logger.info({ url, records: records.kind, hotState: state.kind }, 'portcullis started');
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      const grace = setTimeout(() => app.server.closeAllConnections(), config.server.shutdownGraceMs);
+      grace.unref();
+      await app.close();
+      clearTimeout(grace);
+      await stopLocalAuth();
+      await identity.stop();
+      await audit.close();
+      await stores.close();
+      logger.info('portcullis stopped');
+    })();
+    return closing;
+  };
+  return { url, close };
+}
