@@ -110,3 +110,12 @@ describe('GET /api/audit', () => {
     expect(status).toBe(403);
   });
 });
+
+describe('OpenAPI', () => {
+  it('describes both audit routes', async () => {
+    const response = await app.inject({ method: 'GET', url: '/openapi.json' });
+    expect(response.statusCode).toBe(200);
+    const document = response.json<{ paths: Record<string, unknown> }>();
+    expect(Object.keys(document.paths)).toEqual(expect.arrayContaining(['/api/orgs/{orgId}/audit', '/api/audit']));
+  });
+});
