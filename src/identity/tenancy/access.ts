@@ -1,8 +1,8 @@
 /**
  * Turning "principal P asks about org O" into either the principal as it stands in O, or nothing.
  *
- * Keys, OIDC tokens and capabilities are bound to one org: they see that org and no other. A
- * session belongs to a person who may be a member of several orgs, so their role in O is read from
+ * Keys, OIDC tokens and capabilities are bound to one org: they see that org and no other (one
+ * exception, see spansOrgs). A session belongs to a person who may be in several orgs, so their role in O is read from
  * the memberships table (the admin API is off the hot path; reading it is fine and always current).
  * "Nothing" becomes a 404 at the edge, whether O does not exist or P is simply not in it, so the
  * answer never reveals another organization's records or even its existence.
@@ -13,9 +13,19 @@ import type { Db } from '../../store/db/schema.js';
 import type { Principal } from '../principal.js';
 import { can, type OrgAction, type PlatformAction } from './permissions.js';
 
+/**
+ * Principals whose org is looked up per request rather than fixed by the credential: sessions, and a
+ * platform admin's `admin`-scoped key. The latter is what lets an operator with only a CLI token
+ * work in the orgs they create; it still needs a membership there (no membership, no access), and
+ * it adds no power, since a platform admin can create an org they own at any time anyway.
+ */
+export function spansOrgs(principal: Principal): boolean {
+  return principal.kind === 'session' || (principal.kind === 'api_key' && principal.platformAdmin && principal.scopes.includes('admin'));
+}
+
 export async function principalInOrg(db: Db, principal: Principal, orgId: string): Promise<Principal | null> {
   if (principal.userId === null) return null;
-  if (principal.kind !== 'session') {
+  if (!spansOrgs(principal)) {
     return principal.orgId === orgId && principal.role !== null ? principal : null;
   }
   const row = await db

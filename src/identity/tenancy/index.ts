@@ -18,7 +18,7 @@ export {
   type PlatformAction,
   type Scope,
 } from './permissions.js';
-export { principalInOrg } from './access.js';
+export { principalInOrg, spansOrgs } from './access.js';
 export { RecordingIdentityEvents, type IdentityEvents, type KeyTokenSigner, type KeySigningInput, type TenancyDeps } from './ports.js';
 export { OrgService, type CreateOrgInput } from './orgs.js';
 export { UserService, insertUser, newPepper, type CreateUserInput, type UpdateUserInput, type MeView } from './users.js';

@@ -15,11 +15,17 @@ import type { TenancyDeps } from './ports.js';
 import { revokeKeysInTransaction } from './revocation.js';
 import { keyView, type KeyView } from './views.js';
 
+/** What a key may do when its creator names no scopes: use the data plane, nothing administrative. */
+export const DEFAULT_KEY_SCOPES = ['models', 'tasks'];
+
 export interface CreateKeyInput {
   name: string;
-  scopes: string[];
+  /** DEFAULT_KEY_SCOPES when absent. */
+  scopes?: string[];
   /** Lifetime; the signer's default when absent, refused above its configured maximum. */
   ttlSeconds?: number;
+  /** Alternative to ttlSeconds, for people. */
+  ttlDays?: number;
   /** Holder of the key; the caller when absent. Naming someone else needs keys.create_for_others. */
   userId?: string;
 }
@@ -48,13 +54,13 @@ export class KeyService {
     if (holder === null) throw new AppError('forbidden');
     const action = holder === actor.userId ? 'keys.create_own' : 'keys.create_for_others';
     const inOrg = await this.gate.require(actor, orgId, action, holder);
-    const scopes = grantableScopes(inOrg, input.scopes);
+    const scopes = grantableScopes(inOrg, input.scopes ?? DEFAULT_KEY_SCOPES);
     if (!scopes.ok) {
       // The creator's own credential does not cover a requested scope (or it is unknown).
       return this.gate.deny(inOrg, orgId, 'key.create', holder);
     }
     const created = await this.deps.db.transaction().execute((trx) =>
-      this.insertAndSign(trx, { orgId, holder, createdBy: actorOf(actor), name: input.name, scopes: scopes.scopes, ttlSeconds: input.ttlSeconds }),
+      this.insertAndSign(trx, { orgId, holder, createdBy: actorOf(actor), name: input.name, scopes: scopes.scopes, ttlSeconds: input.ttlSeconds ?? (input.ttlDays === undefined ? undefined : input.ttlDays * 86_400) }),
     );
     await this.deps.audit.record({
       actor: actorOf(actor),

@@ -7,8 +7,10 @@
 import { AppError } from '../../core/errors.js';
 import { newId } from '../../core/ids.js';
 import { isUniqueViolation } from '../../store/db/errors.js';
+import { randomBase64Url } from '../../core/crypto.js';
+import type { OrgRole } from '../../store/db/schema.js';
 import type { Principal } from '../principal.js';
-import { actorDetails, actorOf, OrgGate } from './access.js';
+import { actorDetails, actorOf, OrgGate, spansOrgs } from './access.js';
 import { revokeKeysInTransaction } from './revocation.js';
 import { can } from './permissions.js';
 import type { TenancyDeps } from './ports.js';
@@ -16,9 +18,21 @@ import { orgView, type OrgView } from './views.js';
 
 export interface CreateOrgInput {
   name: string;
-  slug: string;
+  /** Derived from the name when absent (lowercase, dashes, short random suffix). */
+  slug?: string;
   /** Defaults to the creating platform admin. */
   ownerUserId?: string;
+}
+
+/** A readable, very likely unique slug: the name's letters and digits plus 6 random characters. */
+export function slugFrom(name: string): string {
+  const base = name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 50);
+  const suffix = randomBase64Url(6).toLowerCase().replace(/[^a-z0-9]/g, '0').slice(0, 6);
+  return base.length > 0 ? `${base}-${suffix}` : `org-${suffix}`;
 }
 
 export class OrgService {
@@ -29,7 +43,8 @@ export class OrgService {
   }
 
   async create(actor: Principal, input: CreateOrgInput): Promise<OrgView> {
-    await this.gate.requirePlatform(actor, 'platform.orgs.create', input.slug);
+    await this.gate.requirePlatform(actor, 'platform.orgs.create', input.slug ?? null);
+    const slug = input.slug ?? slugFrom(input.name);
     const ownerId = input.ownerUserId ?? actor.userId;
     if (ownerId === null) throw new AppError('forbidden');
     const id = newId('org');
@@ -42,7 +57,7 @@ export class OrgService {
         }
         const org = await trx
           .insertInto('orgs')
-          .values({ id, name: input.name, slug: input.slug })
+          .values({ id, name: input.name, slug })
           .returningAll()
           .executeTakeFirstOrThrow();
         await trx.insertInto('memberships').values({ org_id: id, user_id: ownerId, role: 'owner' }).execute();
@@ -59,7 +74,7 @@ export class OrgService {
       action: 'org.create',
       target: id,
       outcome: 'success',
-      details: { ...actorDetails(actor), slug: input.slug, owner: ownerId },
+      details: { ...actorDetails(actor), slug, owner: ownerId },
     });
     return orgView(row);
   }
@@ -72,7 +87,7 @@ export class OrgService {
   }
 
   /** Orgs the principal may read: a session's memberships, or a bound credential's one org. */
-  async listFor(actor: Principal): Promise<OrgView[]> {
+  async listFor(actor: Principal): Promise<Array<OrgView & { role: OrgRole }>> {
     if (actor.userId === null) return [];
     const rows = await this.deps.db
       .selectFrom('orgs')
@@ -83,13 +98,13 @@ export class OrgService {
       .orderBy('orgs.id')
       .limit(1000)
       .execute();
-    const visible: OrgView[] = [];
+    const visible: Array<OrgView & { role: OrgRole }> = [];
     for (const row of rows) {
       // Same rule as principalInOrg, without a query per org: sessions take the membership's role,
       // bound credentials only ever see their own org.
       const inOrg: Principal | null =
-        actor.kind === 'session' ? { ...actor, orgId: row.id, role: row.role } : actor.orgId === row.id ? actor : null;
-      if (inOrg !== null && can(inOrg, 'org.read', row.id)) visible.push(orgView(row));
+        spansOrgs(actor) ? { ...actor, orgId: row.id, role: row.role } : actor.orgId === row.id ? actor : null;
+      if (inOrg?.role != null && can(inOrg, 'org.read', row.id)) visible.push({ ...orgView(row), role: inOrg.role });
     }
     return visible;
   }

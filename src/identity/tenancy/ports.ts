@@ -39,6 +39,11 @@ export interface TenancyDeps {
   events: IdentityEvents;
   audit: AuditSink;
   clock: Clock;
+  /**
+   * Local-login password setter (identity/local's LocalAuth.setPassword): applies the password policy
+   * and stores an argon2id hash. Absent: creating a user with a password is refused.
+   */
+  setPassword?: (userId: string, password: string) => Promise<{ ok: true } | { ok: false; reason: string }>;
 }
 
 /** Records events instead of publishing them; for tests and for wiring before the bus exists. */

@@ -12,6 +12,7 @@ let h: TenancyHarness;
 let app: FastifyInstance;
 let registry: RouteRegistry;
 let platformToken: string;
+let bootOrg: string;
 let ids: { orgX: string; orgY: string; alice: string; bob: string; aliceKeyId: string };
 let tokens: { alice: string; bob: string; carolViewer: string };
 
@@ -46,6 +47,7 @@ beforeAll(async () => {
   const boot = await bootstrapPlatformAdmin(h.store.db, h.deps.signer, { email: 'root@example.test' });
   if (!boot.created) throw new Error('bootstrap did not run');
   platformToken = boot.token;
+  bootOrg = boot.orgId;
 
   const alice = await ok('POST', '/api/users', platformToken, { email: 'alice@example.test' }, 201);
   const bob = await ok('POST', '/api/users', platformToken, { email: 'bob@example.test' }, 201);
@@ -201,6 +203,25 @@ describe('admin flows over HTTP', () => {
     expect((await call('GET', '/api/me', k.token as string)).status).toBe(200);
     expect(await ok('POST', `/api/users/${eve.id}/rotate-pepper`, k.token as string)).toEqual({ keysRevoked: 1 });
     expect((await call('GET', '/api/me', k.token as string)).status).toBe(401);
+  });
+
+  it('accepts what the CLI sends: no slug, ttlDays, no scopes; orgs list carries the role', async () => {
+    const org = await ok('POST', '/api/orgs', platformToken, { name: 'Made By CLI!' }, 201);
+    expect(org.slug).toMatch(/^made-by-cli-[a-z0-9]{6}$/);
+    // The platform admin's admin key works in every org it is a member of (it owns this one).
+    expect((await call('GET', `/api/orgs/${org.id}`, platformToken)).status).toBe(200);
+    const key = await ok('POST', `/api/orgs/${org.id}/keys`, platformToken, { name: 'k', ttlDays: 2 }, 201);
+    expect(key.key.orgId).toBe(org.id);
+    expect(key.key.scopes).toEqual(['models', 'tasks']);
+    expect(Date.parse(key.key.expiresAt as string) - Date.parse(key.key.createdAt as string)).toBeCloseTo(2 * 86_400_000, -4);
+    expect((await call('POST', `/api/orgs/${bootOrg}/keys`, platformToken, { name: 'k', ttlDays: 2, ttlSeconds: 600 })).status).toBe(400);
+    const listed = await ok('GET', '/api/orgs', platformToken);
+    expect(listed.orgs.map((o: { id: string }) => o.id).sort()).toEqual([bootOrg, org.id].sort());
+    expect(listed.orgs.every((o: { role: string }) => o.role === 'owner')).toBe(true);
+    // No password setter wired here: a password is refused rather than silently dropped.
+    const withPassword = await call('POST', '/api/users', platformToken, { email: 'pw@example.test', password: 'a long enough passphrase' });
+    expect(withPassword.status).toBe(400);
+    expect(JSON.stringify(withPassword.body)).not.toContain('passphrase');
   });
 
   it('the OpenAPI document lists the admin routes', async () => {

@@ -26,7 +26,8 @@ export const userParams = z.object({ userId }).strict();
 export const createOrgBody = z
   .object({
     name: z.string().trim().min(1).max(200),
-    slug: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and dashes, at most 63'),
+    /** Derived from the name when absent. */
+    slug: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and dashes, at most 63').optional(),
     ownerUserId: userId.optional(),
   })
   .strict();
@@ -40,14 +41,19 @@ export const addMemberBody = z
 
 export const changeRoleBody = z.object({ role }).strict();
 
+export const ttlDays = z.number().int().min(1).max(366);
+
+/** Scopes default to the data plane (`models`, `tasks`); give either ttlSeconds or ttlDays. */
 export const createKeyBody = z
   .object({
     name: z.string().trim().min(1).max(200),
-    scopes,
+    scopes: scopes.optional(),
     ttlSeconds: ttlSeconds.optional(),
+    ttlDays: ttlDays.optional(),
     userId: userId.optional(),
   })
-  .strict();
+  .strict()
+  .refine((b) => b.ttlSeconds === undefined || b.ttlDays === undefined, 'give ttlSeconds or ttlDays, not both');
 
 export const listKeysQuery = z
   .object({
@@ -64,6 +70,8 @@ export const createUserBody = z
     displayName: z.string().trim().max(200).optional(),
     userType: userType.optional(),
     platformAdmin: z.boolean().optional(),
+    /** Initial password for local login; the local-auth policy decides whether it is acceptable. */
+    password: z.string().min(1).max(256).optional(),
   })
   .strict();
 

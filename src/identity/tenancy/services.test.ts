@@ -253,6 +253,23 @@ describe('users', () => {
     expect((await users.update(pa, created.id, { userType: 'privileged', disabled: true })).disabled).toBe(true);
   });
 
+  it('sets an initial password through the injected setter, and undoes the user when it is refused', async () => {
+    const pa = await seedUser(h, 'pw-pa@example.test', { platformAdmin: true });
+    const seen: string[] = [];
+    const withSetter = new UserService({
+      ...h.deps,
+      setPassword: async (userId, password) => {
+        seen.push(userId);
+        return password.length >= 12 ? { ok: true } : { ok: false, reason: 'The password must be at least 12 characters long.' };
+      },
+    });
+    const good = await withSetter.create(pa, { email: 'pw-good@example.test', password: 'long enough password' });
+    expect(seen).toEqual([good.id]);
+    expect(await codeOf(withSetter.create(pa, { email: 'pw-bad@example.test', password: 'short' }))).toBe('validation_failed');
+    expect(await h.store.db.selectFrom('users').select('id').where('email', '=', 'pw-bad@example.test').executeTakeFirst()).toBeUndefined();
+    expect(JSON.stringify(h.audit.events)).not.toContain('long enough password');
+  });
+
   it('disabling a user kills their keys at once', async () => {
     const pa = await seedUser(h, 'dis-pa@example.test', { platformAdmin: true });
     const user = await seedUser(h, 'dis-user@example.test');

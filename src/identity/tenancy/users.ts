@@ -10,7 +10,7 @@ import { newId } from '../../core/ids.js';
 import { isUniqueViolation } from '../../store/db/errors.js';
 import type { Db, OrgRole, UserType } from '../../store/db/schema.js';
 import type { Principal } from '../principal.js';
-import { actorDetails, actorOf, OrgGate } from './access.js';
+import { actorDetails, actorOf, OrgGate, spansOrgs } from './access.js';
 import { can, scopesAllow } from './permissions.js';
 import type { TenancyDeps } from './ports.js';
 import { userView, type UserView } from './views.js';
@@ -25,6 +25,8 @@ export interface CreateUserInput {
   displayName?: string;
   userType?: UserType;
   platformAdmin?: boolean;
+  /** Initial local-login password; only through UserService.create, never stored in the clear. */
+  password?: string;
 }
 
 export interface UpdateUserInput {
@@ -70,8 +72,20 @@ export class UserService {
 
   async create(actor: Principal, input: CreateUserInput): Promise<UserView> {
     await this.gate.requirePlatform(actor, 'platform.users.create');
+    const setPassword = this.deps.setPassword;
+    if (input.password !== undefined && setPassword === undefined) {
+      throw new AppError('validation_failed', { message: 'Local passwords are not enabled on this gateway.', details: { field: 'password' } });
+    }
     const user = await insertUser(this.deps.db, input);
-    await this.record(actor, 'user.create', user.id, { userType: user.userType, platformAdmin: user.platformAdmin });
+    if (input.password !== undefined && setPassword !== undefined) {
+      const set = await setPassword(user.id, input.password);
+      if (!set.ok) {
+        // The policy can depend on the email, so it is checked after the insert; undo on refusal.
+        await this.deps.db.deleteFrom('users').where('id', '=', user.id).execute();
+        throw new AppError('validation_failed', { message: `The password is not acceptable: ${set.reason}`, details: { field: 'password' } });
+      }
+    }
+    await this.record(actor, 'user.create', user.id, { userType: user.userType, platformAdmin: user.platformAdmin, localLogin: input.password !== undefined });
     return user;
   }
 
@@ -141,9 +155,9 @@ export class UserService {
       .orderBy('org_id')
       .limit(1000)
       .execute();
-    // A key sees only its own org; a session sees all of its person's memberships.
+    // A key sees only its own org; a session (see spansOrgs) sees all of its person's memberships.
     const memberships = rows
-      .filter((r) => actor.kind === 'session' || r.org_id === actor.orgId)
+      .filter((r) => spansOrgs(actor) || r.org_id === actor.orgId)
       .map((r) => ({ orgId: r.org_id, role: r.role }));
     return { principal, user, memberships };
   }
