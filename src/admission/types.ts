@@ -68,3 +68,25 @@ export type AdmissionResult =
 export interface Admission {
   admit(request: AdmissionRequest): Promise<AdmissionResult>;
 }
+
+/**
+ * The economics gate (src/admission/economics/) as the pipeline sees it. `reserve` runs after the
+ * circuit gate and before the slot; a refusal costs nothing. The returned `settle` is called by the
+ * pipeline exactly once per admitted request (commit the actual, release the rest, or release all
+ * on `upstream_failure`) and must itself be idempotent by request id, because the pipeline also
+ * calls it when a later gate (the slot) refuses — with `{ kind: 'upstream_failure', reason: 'error' }`,
+ * meaning "nothing was spent, release everything".
+ */
+export type EconomicsReservation =
+  | { ok: true; settle(outcome: SettleOutcome): Promise<void> }
+  | { ok: false; refusal: Refusal };
+
+export interface EconomicsGate {
+  reserve(request: AdmissionRequest): Promise<EconomicsReservation>;
+}
+
+/**
+ * Sum of the declared capacity of healthy (heart-beating) task workers across the platform,
+ * maintained by the tasks module; backpressure for `kind: 'task'` divides load by it.
+ */
+export type WorkerCapacity = () => Promise<number>;
