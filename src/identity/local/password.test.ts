@@ -25,6 +25,14 @@ describe('password hasher', () => {
     await expect(hasher.hash('x'.repeat(257))).rejects.toThrow();
   });
 
+  it('flags hashes made with other parameters for rehashing', async () => {
+    const hash = await hasher.hash('a long enough passphrase');
+    expect(hasher.needsRehash(hash)).toBe(false);
+    const stronger = createPasswordHasher({ ...TEST_ARGON2ID, timeCost: 2 });
+    expect(stronger.needsRehash(hash)).toBe(true);
+    expect(stronger.needsRehash('$2b$10$whatever')).toBe(true);
+  });
+
   it('dummy verification always fails', async () => {
     expect(await hasher.verifyDummy('anything at all')).toBe(false);
     expect(await hasher.verifyDummy('x'.repeat(10_000))).toBe(false);

@@ -31,6 +31,8 @@ export interface PasswordHasher {
    * not exist (or has no password) so response timing does not reveal which emails are registered.
    */
   verifyDummy(password: string): Promise<false>;
+  /** True when a stored hash was made with other parameters; re-hash it at the next successful sign-in. */
+  needsRehash(storedHash: string): boolean;
 }
 
 export function normalizePassword(password: string): string {
@@ -61,6 +63,14 @@ export function createPasswordHasher(params: PasswordHashParams = OWASP_ARGON2ID
       return argon2.hash(normalizePassword(password), options);
     },
     verify,
+    needsRehash(storedHash) {
+      if (!storedHash.startsWith(ARGON2ID_PHC_PREFIX)) return true;
+      try {
+        return argon2.needsRehash(storedHash, params);
+      } catch {
+        return true;
+      }
+    },
     async verifyDummy(password) {
       // The dummy hash is made once with the current parameters, from a random value nobody knows.
       // Over-long input returns early in verify too, so both paths take the same (short) time.

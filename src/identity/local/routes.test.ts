@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, it, expect } from
 import type { RecordStore } from '../../store/db/record-store.js';
 import { openTestRecordStore } from '../../store/db/testing.js';
 import { IDENTITY_CHANNEL } from '../cache/index.js';
+import { createPasswordHasher, TEST_ARGON2ID } from './password.js';
 import { cookie, createHarness, login, setCookieHeader, signIn, sessionTokenFrom, withCsrf, type Harness } from './routes.harness.js';
 
 describe('local sign-in routes', () => {
@@ -70,6 +71,16 @@ describe('local sign-in routes', () => {
     expect(wrong.json().error.code).toBe('invalid_credentials');
     expect(wrong.headers['set-cookie']).toBeUndefined();
     expect(h.audit.events.filter((event) => event.action === 'auth.login' && event.outcome === 'failure')).toHaveLength(2);
+  });
+
+  it('re-hashes a password stored with older parameters at the next sign-in', async () => {
+    const weaker = createPasswordHasher({ ...TEST_ARGON2ID, memoryCost: 2048 });
+    const user = await h.seed();
+    await h.store.db.updateTable('users').set({ password_hash: await weaker.hash(user.password) }).where('id', '=', user.id).execute();
+    expect((await login(h.app, user.email, user.password)).statusCode).toBe(200);
+    const row = await h.store.db.selectFrom('users').select('password_hash').where('id', '=', user.id).executeTakeFirstOrThrow();
+    expect(row.password_hash).toContain('$m=1024,');
+    expect((await login(h.app, user.email, user.password)).statusCode).toBe(200);
   });
 
   it('refuses disabled users like a wrong password', async () => {

@@ -103,6 +103,10 @@ export function registerLocalAuthRoutes(app: FastifyInstance, registry: RouteReg
         await auth.audit.record({ actor: `anon:${ip}`, orgId: null, action: 'auth.login', target: user?.id ?? null, outcome: 'failure' });
         throw new AppError('invalid_credentials', { message: 'The email or password is incorrect.' });
       }
+      if (user.password_hash !== null && auth.passwords.needsRehash(user.password_hash)) {
+        // Keeps every stored hash at the current cost, so the dummy verify costs the same as a real one.
+        await auth.db.updateTable('users').set({ password_hash: await auth.passwords.hash(body.password) }).where('id', '=', user.id).execute();
+      }
       const mfaRequired = await auth.mfa.isEnabled(user.id);
       const session = await auth.sessions.create(user.id, !mfaRequired);
       reply.header('set-cookie', sessionCookie(session.token, auth.config.sessionLifetimeMs, isSecure(auth, request)));
