@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type RawServerDefault } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type RawServerDefault } from 'fastify';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { AppError, type ErrorCode } from '../core/errors.js';
 import { redactUrl, type Logger } from '../core/logger.js';
@@ -69,7 +69,8 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     bodyLimit: options.bodyLimitBytes,
     trustProxy: options.trustedProxies.length > 0 ? options.trustedProxies : false,
     genReqId: () => `req_${randomBytes(9).toString('base64url')}`,
-    disableRequestLogging: true,
+    // Fastify's own request lines would print raw URLs (and so ?access_token=); onResponse logs a redacted one instead.
+    logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     routerOptions: { maxParamLength: 200 },
