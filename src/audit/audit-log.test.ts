@@ -121,18 +121,31 @@ describe('AuditLog.record (buffered)', () => {
   });
 
   it('pushes back with dependency_unavailable when full and the database is failing, and keeps what it holds', async () => {
-    const log = new AuditLog({ db: store.db, signingKey: TEST_AUDIT_KEY, flushIntervalMs: 60_000, bufferLimit: 3, retryDelayMs: 60_000 });
+    const log = new AuditLog({ db: store.db, signingKey: TEST_AUDIT_KEY, flushIntervalMs: 60_000, bufferLimit: 3, retryDelayMs: 50 });
     // Make writes fail without touching the shared helpers: a trigger that refuses inserts.
     await sql`CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit down'; END $$`.execute(store.db);
     await sql`CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse_audit()`.execute(store.db);
     for (let i = 0; i < 3; i += 1) await log.record(event(i));
     await expect(log.record(event(3))).rejects.toMatchObject({ code: 'dependency_unavailable' });
     expect(log.pending).toBe(3);
+    await sql`DROP TRIGGER refuse_audit ON audit_log`.execute(store.db);
+    await sql`DROP FUNCTION refuse_audit()`.execute(store.db);
+    // Nobody calls flush(): the background loop retries on its own once the database is back.
+    await expect.poll(async () => (await allRows()).map((row) => row.target), { timeout: 5000 }).toEqual(['usr_0', 'usr_1', 'usr_2']);
+    await log.close();
+  });
+
+  it('close() rejects when buffered events cannot be written, and keeps them for a later flush', async () => {
+    const log = new AuditLog({ db: store.db, signingKey: TEST_AUDIT_KEY, flushIntervalMs: 60_000 });
+    await log.record(event(1));
+    await sql`CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit down'; END $$`.execute(store.db);
+    await sql`CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse_audit()`.execute(store.db);
     await expect(log.close()).rejects.toMatchObject({ code: 'dependency_unavailable' });
+    expect(log.pending).toBe(1);
     await sql`DROP TRIGGER refuse_audit ON audit_log`.execute(store.db);
     await sql`DROP FUNCTION refuse_audit()`.execute(store.db);
     await log.flush();
-    expect((await allRows()).map((row) => row.target)).toEqual(['usr_0', 'usr_1', 'usr_2']);
+    expect(await allRows()).toHaveLength(1);
   });
 
   it('does not write an event twice when a batch is retried after it was already committed', async () => {

@@ -168,6 +168,8 @@ export class AuditLog implements AuditSink {
         this.#lastError = undefined;
       } catch (err) {
         this.#lastError = err;
+        // Whoever asked for this write gets the error; the buffered events still get retried.
+        if (!this.#closed) this.#schedule(this.#retryDelayMs);
         throw new AppError('dependency_unavailable', { message: 'The audit log cannot be written right now.', cause: err });
       }
       // record() may have pushed more meanwhile; only the written prefix is removed.
@@ -186,7 +188,6 @@ export class AuditLog implements AuditSink {
       this.#timer = undefined;
       this.flush().catch((err: unknown) => {
         this.#logger?.warn({ err, pending: this.#buffer.length }, 'audit flush failed; will retry');
-        if (!this.#closed) this.#schedule(this.#retryDelayMs);
       });
     }, delayMs);
     // A pending flush must not keep a finished process alive; close() is how to force the write.
