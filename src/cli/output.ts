@@ -6,7 +6,7 @@ function cell(value: unknown): string {
   if (value === null || value === undefined) return '-';
   if (Array.isArray(value)) return value.map(cell).join(',');
   if (typeof value === 'object') return JSON.stringify(value);
-  return String(value as string | number | boolean);
+  return String(value);
 }
 
 export function formatTable(rows: Row[], columns?: string[]): string {
