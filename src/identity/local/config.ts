@@ -11,6 +11,8 @@ export interface LockoutConfig {
 export interface LocalAuthConfig {
   /** Absolute session lifetime; also the cookie's Max-Age. */
   sessionLifetimeMs: number;
+  /** Lifetime of a session that still waits for its second factor; short, it can do nothing else. */
+  mfaPendingLifetimeMs: number;
   /** How long a replica trusts its in-memory copy of a session row (revocations arrive by pub/sub sooner). */
   sessionCacheTtlMs: number;
   /** Most sessions held in one replica's cache. */
@@ -25,6 +27,7 @@ export interface LocalAuthConfig {
 
 export const DEFAULT_LOCAL_AUTH_CONFIG: LocalAuthConfig = {
   sessionLifetimeMs: 12 * 60 * 60 * 1000,
+  mfaPendingLifetimeMs: 10 * 60 * 1000,
   sessionCacheTtlMs: 10_000,
   sessionCacheMaxEntries: 10_000,
   behindTls: false,
@@ -44,6 +47,7 @@ export function resolveLocalAuthConfig(overrides: Partial<LocalAuthConfig> = {})
     lockout: { ...DEFAULT_LOCAL_AUTH_CONFIG.lockout, ...overrides.lockout },
   };
   positiveInteger(config.sessionLifetimeMs, 'sessionLifetimeMs');
+  positiveInteger(config.mfaPendingLifetimeMs, 'mfaPendingLifetimeMs');
   positiveInteger(config.sessionCacheTtlMs, 'sessionCacheTtlMs');
   positiveInteger(config.sessionCacheMaxEntries, 'sessionCacheMaxEntries');
   positiveInteger(config.lockout.maxFailures, 'lockout.maxFailures');

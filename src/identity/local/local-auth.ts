@@ -50,6 +50,7 @@ export function createLocalAuth(deps: LocalAuthDeps): LocalAuth {
     hot: deps.hot,
     clock: deps.clock,
     lifetimeMs: config.sessionLifetimeMs,
+    pendingLifetimeMs: Math.min(config.mfaPendingLifetimeMs, config.sessionLifetimeMs),
     cacheTtlMs: config.sessionCacheTtlMs,
     cacheMaxEntries: config.sessionCacheMaxEntries,
   });

@@ -68,6 +68,8 @@ describe('TOTP MFA routes', () => {
     expect(blocked.json().error.code).toBe('mfa_required');
     const status = await h.app.inject({ method: 'GET', url: '/api/auth/session', headers: cookie(pending.token) });
     expect(status.json().mfaRequired).toBe(true);
+    // A session waiting for its second factor lives 10 minutes, not 12 hours.
+    expect(Date.parse(status.json<{ expiresAt: string }>().expiresAt) - h.clock.now()).toBe(10 * 60_000);
 
     const wrongCode = String((Number(code(secret)) + 1) % 1_000_000).padStart(6, '0');
     const wrong = await verify(pending, { code: wrongCode });
@@ -97,6 +99,18 @@ describe('TOTP MFA routes', () => {
     const { secret } = await enrolAndConfirm(user);
     const pending = await signIn(h.app, user);
     expect((await verify(pending, { code: code(secret) })).statusCode).toBe(401);
+  });
+
+  it('a pending session expires after 10 minutes and cannot then be completed', async () => {
+    const user = await h.seed();
+    const { secret } = await enrolAndConfirm(user);
+    const response = await login(h.app, user.email, user.password);
+    expect(response.headers['set-cookie']).toContain('Max-Age=600;');
+    const pending: SignedIn = { token: sessionTokenFrom(response) ?? '', csrfToken: response.json().csrfToken, mfaRequired: true };
+    h.clock.advance(10 * 60_000);
+    const late = await verify(pending, { code: code(secret) });
+    expect(late.statusCode).toBe(401);
+    expect(late.json().error.code).toBe('session_expired');
   });
 
   it('a recovery code works once', async () => {

@@ -109,7 +109,7 @@ export function registerLocalAuthRoutes(app: FastifyInstance, registry: RouteReg
       }
       const mfaRequired = await auth.mfa.isEnabled(user.id);
       const session = await auth.sessions.create(user.id, !mfaRequired);
-      reply.header('set-cookie', sessionCookie(session.token, auth.config.sessionLifetimeMs, isSecure(auth, request)));
+      reply.header('set-cookie', sessionCookie(session.token, session.expiresAt - auth.clock.now(), isSecure(auth, request)));
       noStore(reply);
       await auth.audit.record({ actor: user.id, orgId: null, action: 'auth.login', target: user.id, outcome: 'success', details: { mfaRequired } });
       return {
@@ -142,7 +142,7 @@ export function registerLocalAuthRoutes(app: FastifyInstance, registry: RouteReg
       // A new token once the second factor is proven: a token seen before MFA never becomes a full session.
       await auth.sessions.revoke(session.idHash);
       const upgraded = await auth.sessions.create(session.userId, true);
-      reply.header('set-cookie', sessionCookie(upgraded.token, auth.config.sessionLifetimeMs, isSecure(auth, request)));
+      reply.header('set-cookie', sessionCookie(upgraded.token, upgraded.expiresAt - auth.clock.now(), isSecure(auth, request)));
       noStore(reply);
       await auth.audit.record({
         actor: session.userId,

@@ -54,6 +54,8 @@ export interface SessionStoreDeps {
   hot: HotState;
   clock: Clock;
   lifetimeMs: number;
+  /** Lifetime of a session created before its second factor is proven. */
+  pendingLifetimeMs: number;
   cacheTtlMs: number;
   cacheMaxEntries: number;
 }
@@ -157,7 +159,7 @@ export function createSessionStore(deps: SessionStoreDeps): SessionStore {
       const csrfToken = randomBytes(TOKEN_BYTES).toString('base64url');
       const idHash = hashSessionToken(token);
       const now = clock.now();
-      const expiresAt = now + deps.lifetimeMs;
+      const expiresAt = now + (mfaVerified ? deps.lifetimeMs : deps.pendingLifetimeMs);
       await db
         .insertInto('sessions')
         .values({

@@ -47,7 +47,7 @@ describe('untrusted input', () => {
     const clock = new ManualClock();
     // Any database access throws, so a token that reaches a query fails the property.
     const db = new Proxy({}, { get: () => { throw new Error('database touched'); } }) as Db;
-    const sessions = createSessionStore({ db, hot: new MemoryHotState({ clock }), clock, lifetimeMs: 1000, cacheTtlMs: 1000, cacheMaxEntries: 10 });
+    const sessions = createSessionStore({ db, hot: new MemoryHotState({ clock }), clock, lifetimeMs: 1000, pendingLifetimeMs: 1000, cacheTtlMs: 1000, cacheMaxEntries: 10 });
     await fc.assert(
       fc.asyncProperty(
         fc.string({ maxLength: 100 }).filter((token) => !isWellFormedSessionToken(token)),
