@@ -15,7 +15,7 @@ import { IdentityCache, IdentityEvents, createDbIdentityRecords } from './identi
 import { ApiKeySigner, ApiKeyVerifier } from './identity/keys/index.js';
 import { createLocalAuth, registerLocalAuthRoutes } from './identity/local/index.js';
 import { OidcVerifier, parseOidcIssuers } from './identity/oidc/index.js';
-import { bootstrapPlatformAdmin, can, registerTenancyRoutes } from './identity/tenancy/index.js';
+import { bootstrapPlatformAdmin, can, principalInOrg, registerTenancyRoutes } from './identity/tenancy/index.js';
 import { openRecordStore, type RecordStore } from './store/db/index.js';
 import { createHotState, type HotState } from './store/state/index.js';
 
@@ -175,9 +175,25 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
     metrics,
     version: VERSION,
   });
-  registerTenancyRoutes(app, registry, { db: records.db, signer, events, audit, clock, runtimeMintTimeoutMs: config.runtime.mintTimeoutMs });
+  registerTenancyRoutes(app, registry, {
+    db: records.db,
+    signer,
+    events,
+    audit,
+    clock,
+    runtimeMintTimeoutMs: config.runtime.mintTimeoutMs,
+    setPassword: (userId, password) => localAuth.setPassword(userId, password),
+  });
   registerLocalAuthRoutes(app, registry, localAuth);
-  registerAuditRoutes(app, registry, { db: records.db, canReadAudit: (principal, orgId) => can(principal, 'audit.read', orgId) });
+  registerAuditRoutes(app, registry, {
+    db: records.db,
+    // Sessions span orgs: the role that counts is the one held in this org, read from memberships.
+    canReadAudit: async (principal, orgId) => {
+      const inOrg = await principalInOrg(records.db, principal, orgId);
+      return inOrg !== null && can(inOrg, 'audit.read', orgId);
+    },
+    isMember: async (principal, orgId) => (await principalInOrg(records.db, principal, orgId)) !== null,
+  });
 
   let address: string;
   try {

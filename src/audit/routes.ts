@@ -15,6 +15,11 @@ export interface AuditRouteDeps {
   db: Db;
   /** Whether the principal's role in orgId includes reading the audit log. */
   canReadAudit: (principal: Principal, orgId: string) => boolean | Promise<boolean>;
+  /**
+   * Whether the principal belongs to orgId (decides 403 vs 404 on refusal). Defaults to the org the
+   * principal is bound to, which is right for keys; sessions span orgs and need the membership table.
+   */
+  isMember?: (principal: Principal, orgId: string) => boolean | Promise<boolean>;
 }
 
 const boundedText = z.string().min(1).max(256);
@@ -60,7 +65,8 @@ export function registerAuditRoutes(app: FastifyInstance, registry: RouteRegistr
       const allowed = await deps.canReadAudit(principal, params.orgId);
       if (!allowed) {
         // A member whose role lacks the permission learns only that; anyone else learns nothing.
-        const isMember = principal.orgId === params.orgId && principal.role !== null;
+        const isMember =
+          deps.isMember === undefined ? principal.orgId === params.orgId && principal.role !== null : await deps.isMember(principal, params.orgId);
         throw new AppError(isMember ? 'forbidden' : 'not_found');
       }
       return queryAudit(deps.db, { ...toAuditQuery(query), orgId: params.orgId });

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { openTestRecordStore } from './testing.js';
 import type { RecordStore } from './record-store.js';
+import { MIGRATIONS } from './migrations/index.js';
 
 describe('openTestRecordStore', () => {
   const stores: RecordStore[] = [];
@@ -22,6 +23,6 @@ describe('openTestRecordStore', () => {
     expect(inA[0]?.created_at).toBeInstanceOf(Date);
     expect(inB).toHaveLength(0);
     const tables = await sql<{ n: string }>`SELECT count(*) AS n FROM portcullis_migrations`.execute(a.db);
-    expect(tables.rows[0]?.n).toBe('1');
+    expect(tables.rows[0]?.n).toBe(String(MIGRATIONS.length));
   }, 180_000);
 });

@@ -11,6 +11,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient, type PostgresQueryResult } from 'kysely';
 import type { Database } from '../schema.js';
 import { sanitizeDbError } from '../errors.js';
+import { lockDataDir } from './data-dir-lock.js';
 
 const INT8_OID = 20;
 
@@ -49,8 +50,11 @@ class PglitePool implements PostgresPool {
   readonly #session = new ExclusiveSession();
   #ended = false;
 
-  constructor(db: PGlite) {
+  readonly #onClosed: (() => void) | undefined;
+
+  constructor(db: PGlite, onClosed?: () => void) {
     this.#db = db;
+    this.#onClosed = onClosed;
   }
 
   async connect(): Promise<PostgresPoolClient> {
@@ -94,6 +98,7 @@ class PglitePool implements PostgresPool {
       await this.#db.close();
     } finally {
       this.#session.release();
+      this.#onClosed?.();
     }
   }
 }
@@ -110,13 +115,20 @@ export async function openPglite(options: PgliteOptions = {}): Promise<{ db: Kys
     dataDir = join(options.dataDir, 'db');
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
   }
-  const pglite = await PGlite.create({
+  const lock = dataDir === undefined ? undefined : lockDataDir(dataDir);
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create({
     ...(dataDir === undefined ? {} : { dataDir }),
     ...(options.loadDataDir === undefined ? {} : { loadDataDir: options.loadDataDir }),
     // bigint columns come back as strings, exactly as node-postgres returns them, so code written
     // against one record store behaves the same on the other (and no precision is lost).
     parsers: { [INT8_OID]: (value: string) => value },
-  });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new PglitePool(pglite) }) });
+    });
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new PglitePool(pglite, () => lock?.release()) }) });
   return { db, pglite };
 }
