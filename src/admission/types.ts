@@ -8,6 +8,7 @@
  */
 import type { ErrorCode } from '../core/errors.js';
 import type { Principal } from '../identity/principal.js';
+import type { OrgAction } from '../identity/tenancy/permissions.js';
 
 export type GateName = 'session' | 'rate_limit' | 'backpressure' | 'circuit' | 'economics' | 'enqueue';
 
@@ -32,6 +33,11 @@ export interface CostEstimate {
   maxMicros: number;
   /** Upper bound of tokens (input + max output). */
   maxTokens: number;
+  /**
+   * The model has no known price (maxMicros is then 0). The economics gate refuses it with
+   * `unknown_price` unless config allows unpriced models; see economics `costEstimate()`.
+   */
+  unpriced?: boolean;
 }
 
 export interface AdmissionRequest {
@@ -45,6 +51,10 @@ export interface AdmissionRequest {
   dependency?: string;
   /** Synchronous proxying holds an in-flight slot; queued work goes through enqueue instead. */
   kind: 'sync' | 'task';
+  /** Session gate: an org permission the principal must hold (checked with `can()`); anonymous callers skip it. */
+  permission?: OrgAction;
+  /** Session gate: false refuses anonymous callers with 401 (default: anonymous allowed, e.g. free models). */
+  allowAnonymous?: boolean;
 }
 
 export type SettleOutcome =
@@ -62,7 +72,12 @@ export interface AdmissionTicket {
 }
 
 export type AdmissionResult =
-  | { ok: true; ticket: AdmissionTicket; headers: Record<string, string> }
+  /**
+   * `enqueueMaxLoad` (task work only): pass it as `EnqueueGuard.maxLoad` so the enqueue re-checks
+   * capacity atomically; when the enqueue answers `full`, settle the ticket with
+   * `{ kind: 'upstream_failure', reason: 'error' }` and refuse 503 `queue_full`.
+   */
+  | { ok: true; ticket: AdmissionTicket; headers: Record<string, string>; enqueueMaxLoad?: number }
   | { ok: false; refusal: Refusal; headers: Record<string, string> };
 
 export interface Admission {

@@ -127,6 +127,20 @@ export interface AuditCheckpointsTable {
   key_id: string;
 }
 
+/** Budget definitions of admission/economics (migration 0002_budgets). */
+export interface BudgetsTable {
+  org_id: string;
+  subject_kind: 'org' | 'user' | 'key';
+  subject_id: string;
+  metric: 'cost' | 'tokens' | 'requests';
+  period: 'day' | 'month' | 'total';
+  /** bigint: a string on read; callers convert with Number() after a safe-integer check. */
+  cap: ColumnType<string, number | string, number | string>;
+  alert_thresholds: Json<number[]>;
+  updated_by: string;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export interface Database {
   orgs: OrgsTable;
   users: UsersTable;
@@ -139,6 +153,7 @@ export interface Database {
   runtime_instances: RuntimeInstancesTable;
   audit_log: AuditLogTable;
   audit_checkpoints: AuditCheckpointsTable;
+  budgets: BudgetsTable;
 }
 
 export type Db = Kysely<Database>;

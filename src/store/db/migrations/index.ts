@@ -1,7 +1,8 @@
 /** Every migration, in apply order. Append new ones; never edit or reorder an applied one. */
 import type { Migration } from './migration.js';
 import { initial } from './0001_initial.js';
+import { budgets } from './0002_budgets.js';
 
 export type { Migration };
 
-export const MIGRATIONS: readonly Migration[] = [initial];
+export const MIGRATIONS: readonly Migration[] = [initial, budgets];

@@ -1,0 +1,124 @@
+/**
+ * The in-memory copy of every budget definition, so the request path never reads the database.
+ *
+ * Loaded whole at start. A change made through the admin API reloads that org at once on the
+ * replica that made it and is announced on the `budgets:v1` channel so every other replica reloads
+ * it too. Pub/sub is at most once, so a full reload also runs every `refreshMs`: a missed message
+ * costs at most that long. Loads are numbered when they start and a result is applied to an org
+ * only if no later-started load has been applied to it, so a slow, stale load never wins.
+ */
+import type { Logger } from '../../core/logger.js';
+import type { Db } from '../../store/db/schema.js';
+import type { HotState } from '../../store/state/port.js';
+import { loadAllBudgets, loadOrgBudgets } from './budget-records.js';
+import type { BudgetDefinition, BudgetRule, SubjectKind } from './definitions.js';
+
+export const BUDGETS_CHANNEL = 'budgets:v1';
+const ORG_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+export interface BudgetCacheOptions {
+  db: Db;
+  pubsub: Pick<HotState, 'publish' | 'subscribe'>;
+  logger?: Logger;
+  /** Full reload interval; 0 disables it (tests). Default 60 s. */
+  refreshMs?: number;
+}
+
+interface OrgEntry {
+  /** Load number that produced this entry. */
+  loadNo: number;
+  /** `${kind}\u0000${id}` → rules of that subject. */
+  rules: Map<string, BudgetRule[]>;
+}
+
+function subjectKey(kind: SubjectKind, id: string): string {
+  return `${kind}\u0000${id}`;
+}
+
+function group(definitions: readonly BudgetDefinition[]): Map<string, Map<string, BudgetRule[]>> {
+  const byOrg = new Map<string, Map<string, BudgetRule[]>>();
+  for (const d of definitions) {
+    const org = byOrg.get(d.orgId) ?? new Map<string, BudgetRule[]>();
+    const k = subjectKey(d.subject.kind, d.subject.id);
+    const list = org.get(k) ?? [];
+    list.push({ metric: d.metric, period: d.period, cap: d.cap, alertThresholds: d.alertThresholds });
+    org.set(k, list);
+    byOrg.set(d.orgId, org);
+  }
+  return byOrg;
+}
+
+export class BudgetCache {
+  private readonly orgs = new Map<string, OrgEntry>();
+  private nextLoad = 1;
+  private loaded = false;
+  private timer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => Promise<void>) | undefined;
+
+  constructor(private readonly options: BudgetCacheOptions) {}
+
+  get ready(): boolean {
+    return this.loaded;
+  }
+
+  async start(): Promise<void> {
+    this.unsubscribe = await this.options.pubsub.subscribe(BUDGETS_CHANNEL, (message) => {
+      if (!ORG_ID.test(message)) return;
+      this.reloadOrg(message).catch((error: unknown) => this.options.logger?.warn({ err: error, orgId: message }, 'budget reload failed'));
+    });
+    await this.reloadAll();
+    const refreshMs = this.options.refreshMs ?? 60_000;
+    if (refreshMs > 0) {
+      this.timer = setInterval(() => {
+        this.reloadAll().catch((error: unknown) => this.options.logger?.warn({ err: error }, 'budget refresh failed'));
+      }, refreshMs);
+      this.timer.unref();
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    const unsubscribe = this.unsubscribe;
+    this.unsubscribe = undefined;
+    if (unsubscribe !== undefined) await unsubscribe();
+  }
+
+  /** Explicit budgets of one subject in one org (empty when it has none). */
+  rulesFor(orgId: string, kind: SubjectKind, id: string): readonly BudgetRule[] {
+    return this.orgs.get(orgId)?.rules.get(subjectKey(kind, id)) ?? [];
+  }
+
+  async reloadAll(): Promise<void> {
+    const loadNo = this.nextLoad++;
+    const byOrg = group(await loadAllBudgets(this.options.db));
+    for (const [orgId, rules] of byOrg) this.apply(orgId, loadNo, rules);
+    // Orgs that no longer have any budget row.
+    for (const orgId of [...this.orgs.keys()]) if (!byOrg.has(orgId)) this.apply(orgId, loadNo, new Map());
+    this.loaded = true;
+  }
+
+  async reloadOrg(orgId: string): Promise<void> {
+    const loadNo = this.nextLoad++;
+    const rules = group(await loadOrgBudgets(this.options.db, orgId)).get(orgId) ?? new Map<string, BudgetRule[]>();
+    this.apply(orgId, loadNo, rules);
+  }
+
+  /** After a change is committed: reload here at once, then tell the other replicas. */
+  async changed(orgId: string): Promise<void> {
+    await this.reloadOrg(orgId);
+    try {
+      await this.options.pubsub.publish(BUDGETS_CHANNEL, orgId);
+    } catch (error) {
+      // The change is durable; other replicas pick it up at their next full refresh.
+      this.options.logger?.warn({ err: error, orgId }, 'budget change announcement failed');
+    }
+  }
+
+  private apply(orgId: string, loadNo: number, rules: Map<string, BudgetRule[]>): void {
+    const current = this.orgs.get(orgId);
+    if (current !== undefined && current.loadNo > loadNo) return;
+    // Kept even when empty: its load number is what stops an older load from bringing rules back.
+    this.orgs.set(orgId, { loadNo, rules });
+  }
+}
