@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, it, expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, it, expect, vi } from 'vitest';
 import type { RecordStore } from '../../store/db/record-store.js';
 import { openTestRecordStore } from '../../store/db/testing.js';
 import { IDENTITY_CHANNEL } from '../cache/index.js';
@@ -81,6 +81,19 @@ describe('local sign-in routes', () => {
     const row = await h.store.db.selectFrom('users').select('password_hash').where('id', '=', user.id).executeTakeFirstOrThrow();
     expect(row.password_hash).toContain('$m=1024,');
     expect((await login(h.app, user.email, user.password)).statusCode).toBe(200);
+  });
+
+  it('spends one argon2 verification on every failed sign-in, whether or not the email exists', async () => {
+    const user = await h.seed();
+    const oidcOnly = await h.seed();
+    await h.store.db.updateTable('users').set({ password_hash: null }).where('id', '=', oidcOnly.id).execute();
+    const real = vi.spyOn(h.auth.passwords, 'verify');
+    const dummy = vi.spyOn(h.auth.passwords, 'verifyDummy');
+    await login(h.app, user.email, 'not the password at all');
+    await login(h.app, 'nobody@example.test', 'not the password at all');
+    await login(h.app, oidcOnly.email, 'not the password at all');
+    expect(real).toHaveBeenCalledTimes(1);
+    expect(dummy).toHaveBeenCalledTimes(2);
   });
 
   it('refuses disabled users like a wrong password', async () => {
