@@ -1,0 +1,149 @@
+/**
+ * The admission section of the configuration file and the per-org overrides changed live. Both are
+ * validated once, at load or at the admin API, so the per-request gates never meet a bad value.
+ * Errors name the key (e.g. `admission.routes.guard[2]`), because an operator reads them at start.
+ */
+import { z } from 'zod';
+import type { PrincipalUserType } from '../identity/principal.js';
+
+const HOUR_MS = 60 * 60 * 1000;
+
+/** One user type's limits: a sliding burst window and a sliding hourly cap (null: no hourly cap). */
+export const typeLimitSchema = z
+  .object({
+    burst: z.number().int().min(1).max(1_000_000),
+    burstWindowSeconds: z.number().int().min(1).max(3600),
+    hourly: z.number().int().min(1).max(100_000_000).nullable(),
+  })
+  .strict();
+export type TypeLimit = z.infer<typeof typeLimitSchema>;
+
+export const DEFAULT_RATE_LIMITS: Record<PrincipalUserType, TypeLimit> = {
+  anonymous: { burst: 10, burstWindowSeconds: 60, hourly: 120 },
+  registered: { burst: 100, burstWindowSeconds: 60, hourly: 2000 },
+  paid: { burst: 150, burstWindowSeconds: 60, hourly: 4000 },
+  privileged: { burst: 300, burstWindowSeconds: 60, hourly: null },
+};
+
+const rateLimitsSchema = z
+  .object({
+    anonymous: typeLimitSchema.default(DEFAULT_RATE_LIMITS.anonymous),
+    registered: typeLimitSchema.default(DEFAULT_RATE_LIMITS.registered),
+    paid: typeLimitSchema.default(DEFAULT_RATE_LIMITS.paid),
+    privileged: typeLimitSchema.default(DEFAULT_RATE_LIMITS.privileged),
+  })
+  .strict();
+
+/** Key ids are short opaque strings; bounded so an override map cannot grow without limit. */
+const keyOverridesSchema = z.record(z.string().min(1).max(128), typeLimitSchema).refine((m) => Object.keys(m).length <= 1000, 'at most 1000 key overrides');
+
+export const thresholdsSchema = z
+  .object({
+    anonymous: z.number().gt(0).max(1),
+    registered: z.number().gt(0).max(1),
+    paid: z.number().gt(0).max(1),
+    /** Privileged callers are admitted up to this; it is also the cap of the atomic slot/enqueue check. */
+    hard: z.number().gt(0).max(1),
+  })
+  .strict()
+  .superRefine((t, ctx) => {
+    // anonymous < registered ≤ paid < hard ≤ 100 %
+    if (!(t.anonymous < t.registered)) ctx.addIssue({ code: 'custom', path: ['anonymous'], message: 'must be below registered' });
+    if (!(t.registered <= t.paid)) ctx.addIssue({ code: 'custom', path: ['registered'], message: 'must not exceed paid' });
+    if (!(t.paid < t.hard)) ctx.addIssue({ code: 'custom', path: ['paid'], message: 'must be below hard' });
+  });
+export type Thresholds = z.infer<typeof thresholdsSchema>;
+
+/** A route pattern must compile and stay short; it is matched against the route pattern, not user input. */
+const routePattern = z
+  .string()
+  .min(1)
+  .max(256)
+  .refine((source) => {
+    try {
+      new RegExp(source);
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'must be a valid regular expression');
+
+export const admissionConfigSchema = z
+  .object({
+    rateLimits: rateLimitsSchema.default({
+      anonymous: DEFAULT_RATE_LIMITS.anonymous,
+      registered: DEFAULT_RATE_LIMITS.registered,
+      paid: DEFAULT_RATE_LIMITS.paid,
+      privileged: DEFAULT_RATE_LIMITS.privileged,
+    }),
+    keyOverrides: keyOverridesSchema.default({}),
+    backpressure: z
+      .object({
+        concurrencyPerReplica: z.number().int().min(1).max(100_000).default(256),
+        /** Fraction of capacity kept in reserve (0 ≤ b < 1); thresholds apply to what is left. */
+        capacityBuffer: z.number().min(0).max(0.9).default(0.05),
+        thresholds: thresholdsSchema.default({ anonymous: 0.6, registered: 0.8, paid: 0.9, hard: 0.95 }),
+        /** Queue whose load counts for task work. */
+        taskQueue: z.string().regex(/^[a-z0-9_:-]{1,64}$/).default('tasks'),
+        /** An in-flight slot left unsettled (crashed replica) is freed after this. */
+        slotTtlSeconds: z.number().int().min(10).max(86_400).default(900),
+      })
+      .strict()
+      .default({
+        concurrencyPerReplica: 256,
+        capacityBuffer: 0.05,
+        thresholds: { anonymous: 0.6, registered: 0.8, paid: 0.9, hard: 0.95 },
+        taskQueue: 'tasks',
+        slotTtlSeconds: 900,
+      }),
+    circuit: z
+      .object({
+        failureThreshold: z.number().int().min(1).max(10_000).default(5),
+        windowSeconds: z.number().int().min(1).max(3600).default(30),
+        recoverySeconds: z.number().int().min(1).max(3600).default(15),
+        halfOpenProbes: z.number().int().min(1).max(100).default(2),
+        successesToClose: z.number().int().min(1).max(100).default(2),
+      })
+      .strict()
+      .default({ failureThreshold: 5, windowSeconds: 30, recoverySeconds: 15, halfOpenProbes: 2, successesToClose: 2 }),
+    routes: z
+      .object({
+        /** Extra routes guarded fully (model and task ingress always are). */
+        guard: z.array(routePattern).max(64).default([]),
+        /** Routes that skip rate limit and backpressure (e.g. webhooks); never model or task ingress. */
+        bypass: z.array(routePattern).max(64).default([]),
+      })
+      .strict()
+      .default({ guard: [], bypass: [] }),
+  })
+  .strict();
+
+export type AdmissionConfig = z.infer<typeof admissionConfigSchema>;
+
+/** Parses the file section; throws an Error whose message names the offending key. */
+export function parseAdmissionConfig(input: unknown, prefix = 'admission'): AdmissionConfig {
+  const result = admissionConfigSchema.safeParse(input ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const path = [prefix, ...(issue?.path ?? []).map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))].join('.').replace(/\.\[/g, '[');
+  throw new Error(`${path}: ${issue?.message ?? 'invalid value'}`);
+}
+
+/** What an org admin may change live: rate limits per type (partial) and per key. */
+export const orgOverridesSchema = z
+  .object({
+    rateLimits: z
+      .object({
+        anonymous: typeLimitSchema.optional(),
+        registered: typeLimitSchema.optional(),
+        paid: typeLimitSchema.optional(),
+        privileged: typeLimitSchema.optional(),
+      })
+      .strict()
+      .default({}),
+    keyOverrides: keyOverridesSchema.default({}),
+  })
+  .strict();
+export type OrgOverrides = z.infer<typeof orgOverridesSchema>;
+
+export const HOURLY_WINDOW_MS = HOUR_MS;

@@ -1,0 +1,285 @@
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { MemoryAuditSink } from '../audit/sink.js';
+import { ManualClock } from '../core/clock.js';
+import { MemoryHotState } from '../store/state/memory/memory-hot-state.js';
+import type { AdmissionConfig } from './config.js';
+import { SLOT_LINE, SLOT_SCOPE } from './gates/backpressure.js';
+import { LiveAdmissionConfig } from './live-config.js';
+import { createPipeline, type PipelineDeps } from './pipeline.js';
+import { FakeEconomics, admissionPrincipal, admissionRequest, switchableState, testAdmissionConfig } from './testing.js';
+import type { AdmissionResult } from './types.js';
+
+function setup(configInput: Record<string, unknown> = {}, extra: Partial<PipelineDeps> = {}) {
+  const clock = new ManualClock();
+  const memory = new MemoryHotState({ clock });
+  const switchable = switchableState(memory);
+  const config: AdmissionConfig = testAdmissionConfig(configInput);
+  const live = new LiveAdmissionConfig({ base: config, state: switchable.state });
+  const audit = new MemoryAuditSink();
+  const economics = new FakeEconomics();
+  const registry = new Registry();
+  const pipeline = createPipeline({ state: switchable.state, config: live.config, limits: live.limits, economics, audit, metrics: registry, clock, ...extra });
+  return { clock, memory, switchable, config, live, audit, economics, registry, pipeline };
+}
+
+function ok(result: AdmissionResult) {
+  if (!result.ok) throw new Error(`refused by ${result.refusal.gate}: ${result.refusal.code}`);
+  return result;
+}
+
+const tightBurst = { rateLimits: { registered: { burst: 5, burstWindowSeconds: 60, hourly: 8 } } };
+
+describe('rate limit gate', () => {
+  it('admits exactly the burst, refuses the rest with 429, Retry-After and RateLimit headers', async () => {
+    const { pipeline } = setup(tightBurst);
+    const principal = admissionPrincipal('registered');
+    const results = await Promise.all(Array.from({ length: 20 }, () => pipeline.admit(admissionRequest(principal))));
+    const admitted = results.filter((r) => r.ok);
+    expect(admitted).toHaveLength(5);
+    const refused = results.find((r) => !r.ok);
+    if (refused === undefined || refused.ok) throw new Error('expected a refusal');
+    expect(refused.refusal).toMatchObject({ gate: 'rate_limit', code: 'rate_limited', status: 429, limit: { window: 'burst', limit: 5 } });
+    expect(refused.refusal.retryAfterSeconds).toBe(60);
+    expect(refused.headers['RateLimit-Policy']).toBe('"burst";q=5;w=60, "hour";q=8;w=3600');
+    expect(refused.headers.RateLimit).toBe('"burst";r=0;t=60');
+    expect(admitted[0]?.headers.RateLimit).toMatch(/^"burst";r=\d;t=60$/);
+  });
+
+  it('refused requests consume nothing, the window slides, and the hourly cap holds across windows', async () => {
+    const { pipeline, clock } = setup(tightBurst);
+    const principal = admissionPrincipal('registered');
+    const admit = async () => (await pipeline.admit(admissionRequest(principal))).ok;
+    for (let i = 0; i < 5; i += 1) expect(await admit()).toBe(true);
+    for (let i = 0; i < 10; i += 1) expect(await admit()).toBe(false);
+    clock.advance(60_000);
+    // 3 more fit the hourly cap of 8, although the burst window has room for 5.
+    const next = await Promise.all(Array.from({ length: 5 }, admit));
+    expect(next.filter(Boolean)).toHaveLength(3);
+    const refused = await pipeline.admit(admissionRequest(principal));
+    expect(!refused.ok && refused.refusal.limit).toMatchObject({ window: 'hour', limit: 8 });
+    clock.advance(3_600_000);
+    expect(await admit()).toBe(true);
+  });
+
+  it('uses the defaults per user type and keys principals within their org', async () => {
+    const { pipeline } = setup();
+    const anon = admissionPrincipal('anonymous');
+    const results = await Promise.all(Array.from({ length: 15 }, () => pipeline.admit(admissionRequest(anon))));
+    expect(results.filter((r) => r.ok)).toHaveLength(10);
+    const privileged = admissionPrincipal('privileged');
+    const first = ok(await pipeline.admit(admissionRequest(privileged)));
+    expect(first.headers['RateLimit-Policy']).toBe('"burst";q=300;w=60');
+    // Same principal id in another org has its own counters.
+    const sameIdOtherOrg = { ...anon, orgId: 'org_b', id: anon.id };
+    expect((await pipeline.admit(admissionRequest(sameIdOtherOrg))).ok).toBe(true);
+  });
+
+  it('applies org and key overrides from live config, newest version only', async () => {
+    const { pipeline, live } = setup();
+    const principal = admissionPrincipal('registered');
+    expect(live.apply('org_a', { version: 2, overrides: { rateLimits: { registered: { burst: 2, burstWindowSeconds: 60, hourly: null } }, keyOverrides: {} } })).toBe(true);
+    // A stale message never wins.
+    expect(live.apply('org_a', { version: 1, overrides: { rateLimits: {}, keyOverrides: {} } })).toBe(false);
+    const results = await Promise.all(Array.from({ length: 4 }, () => pipeline.admit(admissionRequest(principal))));
+    expect(results.filter((r) => r.ok)).toHaveLength(2);
+    const keyed = admissionPrincipal('registered');
+    live.apply('org_a', { version: 3, overrides: { rateLimits: { registered: { burst: 2, burstWindowSeconds: 60, hourly: null } }, keyOverrides: { [keyed.keyId ?? '']: { burst: 3, burstWindowSeconds: 60, hourly: null } } } });
+    const keyedResults = await Promise.all(Array.from({ length: 5 }, () => pipeline.admit(admissionRequest(keyed))));
+    expect(keyedResults.filter((r) => r.ok)).toHaveLength(3);
+  });
+
+  it('a refusal is an audit event with principal, org, route, gate, code and the limit', async () => {
+    const { pipeline, audit } = setup(tightBurst);
+    const principal = admissionPrincipal('registered');
+    for (let i = 0; i < 6; i += 1) await pipeline.admit(admissionRequest(principal));
+    expect(audit.events).toHaveLength(1);
+    expect(audit.events[0]).toMatchObject({
+      actor: `key:${principal.keyId ?? ''}`,
+      orgId: 'org_a',
+      action: 'admission.refused',
+      target: '/v1/chat/completions',
+      outcome: 'denied',
+      details: { gate: 'rate_limit', code: 'rate_limited', principal: principal.id, 'limit.window': 'burst', 'limit.limit': 5 },
+    });
+  });
+});
+
+describe('session gate', () => {
+  it('refuses anonymous where required (401) and a principal without the permission (403) before any counter', async () => {
+    const { pipeline, switchable } = setup();
+    const before = switchable.calls();
+    const anon = await pipeline.admit(admissionRequest(admissionPrincipal('anonymous'), { allowAnonymous: false }));
+    expect(!anon.ok && anon.refusal).toMatchObject({ gate: 'session', code: 'unauthenticated', status: 401 });
+    const viewer = admissionPrincipal('registered', { role: 'viewer' });
+    const denied = await pipeline.admit(admissionRequest(viewer, { permission: 'models.use' }));
+    expect(!denied.ok && denied.refusal).toMatchObject({ gate: 'session', code: 'forbidden', status: 403 });
+    expect(switchable.calls()).toBe(before);
+    expect((await pipeline.admit(admissionRequest(admissionPrincipal('registered'), { permission: 'models.use' }))).ok).toBe(true);
+  });
+});
+
+describe('backpressure and slots', () => {
+  const small = { backpressure: { concurrencyPerReplica: 10, capacityBuffer: 0, thresholds: { anonymous: 0.6, registered: 0.8, paid: 0.9, hard: 0.95 } } };
+
+  it('refuses each type at its threshold of in-flight load; privileged up to the hard limit', async () => {
+    const { pipeline, memory } = setup(small);
+    const held: AdmissionResult[] = [];
+    const fill = async (type: 'anonymous' | 'registered' | 'paid' | 'privileged') => {
+      const result = await pipeline.admit(admissionRequest(admissionPrincipal(type)));
+      if (result.ok) held.push(result);
+      return result;
+    };
+    for (let i = 0; i < 6; i += 1) ok(await fill('anonymous'));
+    const anon = await fill('anonymous');
+    expect(!anon.ok && anon.refusal).toMatchObject({ gate: 'backpressure', code: 'overloaded', status: 503, retryAfterSeconds: 2 });
+    ok(await fill('registered'));
+    ok(await fill('registered'));
+    expect((await fill('registered')).ok).toBe(false);
+    ok(await fill('privileged'));
+    expect((await fill('privileged')).ok).toBe(false);
+    expect(await memory.budgetUsage(SLOT_SCOPE, SLOT_LINE)).toEqual({ used: 0, reserved: 9 });
+    for (const r of held) if (r.ok) await r.ticket.settle({ kind: 'success', actualMicros: 0, actualTokens: 0 });
+    expect(await memory.budgetUsage(SLOT_SCOPE, SLOT_LINE)).toEqual({ used: 0, reserved: 0 });
+    ok(await fill('anonymous'));
+  });
+
+  it('the slot is the atomic check: concurrent privileged requests never exceed the hard cap', async () => {
+    const { pipeline, memory } = setup({ ...small, rateLimits: { privileged: { burst: 1000, burstWindowSeconds: 60, hourly: null } } });
+    const principal = admissionPrincipal('privileged');
+    const results = await Promise.all(Array.from({ length: 50 }, () => pipeline.admit(admissionRequest(principal))));
+    expect(results.filter((r) => r.ok)).toHaveLength(9);
+    expect((await memory.budgetUsage(SLOT_SCOPE, SLOT_LINE)).reserved).toBe(9);
+  });
+
+  it('task work is measured against worker capacity and hands the hard cap to the enqueue', async () => {
+    let capacity = 10;
+    const { pipeline, memory } = setup(small, { workerCapacity: async () => capacity });
+    const first = ok(await pipeline.admit(admissionRequest(admissionPrincipal('registered'), { kind: 'task', route: '/api/tasks' })));
+    expect(first.enqueueMaxLoad).toBe(9);
+    for (let i = 0; i < 8; i += 1) await memory.enqueue('tasks', { id: `t${i}`, payload: '{}' });
+    const refused = await pipeline.admit(admissionRequest(admissionPrincipal('registered'), { kind: 'task', route: '/api/tasks' }));
+    expect(!refused.ok && refused.refusal.code).toBe('overloaded');
+    capacity = 0;
+    expect((await pipeline.admit(admissionRequest(admissionPrincipal('privileged'), { kind: 'task', route: '/api/tasks' }))).ok).toBe(false);
+    // Task work holds no synchronous slot.
+    expect((await memory.budgetUsage(SLOT_SCOPE, SLOT_LINE)).reserved).toBe(0);
+  });
+
+  it('scales synchronous capacity with live replicas', async () => {
+    let replicas = 1;
+    const { pipeline } = setup(small, { liveReplicas: () => replicas });
+    for (let i = 0; i < 6; i += 1) ok(await pipeline.admit(admissionRequest(admissionPrincipal('anonymous'))));
+    expect((await pipeline.admit(admissionRequest(admissionPrincipal('anonymous')))).ok).toBe(false);
+    replicas = 2;
+    expect((await pipeline.admit(admissionRequest(admissionPrincipal('anonymous')))).ok).toBe(true);
+  });
+});
+
+describe('ordering: a refusal costs nothing downstream', () => {
+  it('a rate-limit refusal never reaches economics; an economics refusal takes no slot', async () => {
+    const { pipeline, economics, memory } = setup(tightBurst);
+    const principal = admissionPrincipal('registered');
+    for (let i = 0; i < 8; i += 1) await pipeline.admit(admissionRequest(principal));
+    expect(economics.reserved).toHaveLength(5);
+    economics.refuseWith = { gate: 'economics', code: 'budget_exceeded', status: 402, message: 'org budget reached' };
+    const refused = await pipeline.admit(admissionRequest(admissionPrincipal('registered')));
+    expect(!refused.ok && refused.refusal.code).toBe('budget_exceeded');
+    expect((await memory.budgetUsage(SLOT_SCOPE, SLOT_LINE)).reserved).toBe(5);
+  });
+
+  it('a slot refusal releases the economics reservation', async () => {
+    const { pipeline, economics } = setup({ backpressure: { concurrencyPerReplica: 1, capacityBuffer: 0, thresholds: { anonymous: 0.2, registered: 0.5, paid: 0.9, hard: 1 } } });
+    const principal = admissionPrincipal('privileged');
+    // Backpressure reads first, then the slot; two concurrent requests both pass the read, one loses the slot.
+    const results = await Promise.all([pipeline.admit(admissionRequest(principal)), pipeline.admit(admissionRequest(principal))]);
+    const loser = results.find((r) => !r.ok);
+    if (loser === undefined || loser.ok) throw new Error('expected one refusal');
+    expect(loser.refusal).toMatchObject({ gate: 'enqueue', code: 'overloaded' });
+    expect(economics.reserved).toHaveLength(2);
+    expect(economics.settled).toEqual([{ requestId: expect.any(String), outcome: { kind: 'upstream_failure', reason: 'error' } }]);
+  });
+
+  it('a circuit refusal never reaches economics', async () => {
+    const { pipeline, economics } = setup({ circuit: { failureThreshold: 1 } });
+    const principal = admissionPrincipal('registered');
+    const first = ok(await pipeline.admit(admissionRequest(principal, { dependency: 'provider:openai' })));
+    await first.ticket.settle({ kind: 'upstream_failure', reason: 'error' });
+    const reserved = economics.reserved.length;
+    const refused = await pipeline.admit(admissionRequest(principal, { dependency: 'provider:openai' }));
+    expect(!refused.ok && refused.refusal).toMatchObject({ gate: 'circuit', code: 'circuit_open', status: 503 });
+    expect(economics.reserved).toHaveLength(reserved);
+  });
+});
+
+describe('settlement exactly once', () => {
+  const endings = [
+    { kind: 'success', actualMicros: 10, actualTokens: 5 },
+    { kind: 'unmetered', reason: 'client_abort' },
+    { kind: 'unmetered', reason: 'timeout' },
+    { kind: 'unmetered', reason: 'no_usage' },
+    { kind: 'upstream_failure', reason: 'error' },
+    { kind: 'upstream_failure', reason: 'timeout' },
+  ] as const;
+
+  for (const ending of endings) {
+    it(`${ending.kind}/${'reason' in ending ? ending.reason : 'usage'}: economics settled once, slot freed once, racing settles share it`, async () => {
+      const { pipeline, economics, memory } = setup();
+      const result = ok(await pipeline.admit(admissionRequest(admissionPrincipal('registered'), { dependency: 'provider:x' })));
+      expect((await memory.budgetUsage(SLOT_SCOPE, SLOT_LINE)).reserved).toBe(1);
+      await Promise.all([result.ticket.settle(ending), result.ticket.settle({ kind: 'unmetered', reason: 'client_abort' }), result.ticket.settle(ending)]);
+      await result.ticket.settle(ending);
+      expect(result.ticket.settled).toBe(true);
+      expect(economics.settled).toEqual([{ requestId: result.ticket.requestId, outcome: ending }]);
+      expect(await memory.budgetUsage(SLOT_SCOPE, SLOT_LINE)).toEqual({ used: 0, reserved: 0 });
+    });
+  }
+
+  it('a failing settlement step does not skip the others', async () => {
+    const { pipeline, memory } = setup({}, {
+      economics: { reserve: async () => ({ ok: true, settle: async () => Promise.reject(new Error('ledger down')) }) },
+    });
+    const result = ok(await pipeline.admit(admissionRequest(admissionPrincipal('registered'))));
+    await result.ticket.settle({ kind: 'success', actualMicros: 1, actualTokens: 1 });
+    expect((await memory.budgetUsage(SLOT_SCOPE, SLOT_LINE)).reserved).toBe(0);
+  });
+});
+
+describe('hot-state store unavailable', () => {
+  it('fails closed with 503 dependency_unavailable and recovers by itself', async () => {
+    const { pipeline, switchable, economics, audit } = setup();
+    const principal = admissionPrincipal('registered');
+    switchable.setDown(true);
+    const refused = await pipeline.admit(admissionRequest(principal));
+    expect(!refused.ok && refused.refusal).toMatchObject({ gate: 'rate_limit', code: 'dependency_unavailable', status: 503, retryAfterSeconds: 1 });
+    expect(economics.reserved).toHaveLength(0);
+    expect(audit.events[0]?.details).toMatchObject({ code: 'dependency_unavailable' });
+    switchable.setDown(false);
+    expect((await pipeline.admit(admissionRequest(principal))).ok).toBe(true);
+  });
+
+  it('a store failure at the slot releases the economics reservation', async () => {
+    const { pipeline, switchable, economics } = setup();
+    const failingSlot = { ...economics, reserve: async (req: Parameters<FakeEconomics['reserve']>[0]) => {
+      const reservation = await economics.reserve(req);
+      switchable.setDown(true);
+      return reservation;
+    } };
+    const p2 = createPipeline({ state: switchable.state, config: () => testAdmissionConfig(), limits: () => ({ burst: 10, burstWindowSeconds: 60, hourly: null }), economics: failingSlot });
+    const refused = await p2.admit(admissionRequest(admissionPrincipal('registered')));
+    expect(!refused.ok && refused.refusal).toMatchObject({ gate: 'enqueue', code: 'dependency_unavailable' });
+    expect(economics.settled).toHaveLength(1);
+    expect(pipeline).toBeDefined();
+  });
+});
+
+describe('metrics', () => {
+  it('counts decisions per gate and user type', async () => {
+    const { pipeline, registry } = setup(tightBurst);
+    const principal = admissionPrincipal('registered');
+    for (let i = 0; i < 6; i += 1) await pipeline.admit(admissionRequest(principal));
+    const text = await registry.metrics();
+    expect(text).toContain('portcullis_admission_decisions_total{gate="enqueue",user_type="registered",result="pass"} 5');
+    expect(text).toContain('portcullis_admission_decisions_total{gate="rate_limit",user_type="registered",result="refuse"} 1');
+  });
+});
