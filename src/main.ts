@@ -17,6 +17,7 @@ import { createLocalAuth, registerLocalAuthRoutes } from './identity/local/index
 import { OidcVerifier, parseOidcIssuers } from './identity/oidc/index.js';
 import { bootstrapPlatformAdmin, can, principalInOrg, registerTenancyRoutes } from './identity/tenancy/index.js';
 import { openRecordStore, type RecordStore } from './store/db/index.js';
+export { migrateToLatest } from './store/db/index.js';
 import { createHotState, type HotState } from './store/state/index.js';
 
 const VERSION = '0.1.0';

@@ -2,10 +2,12 @@
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import type * as MainModule from '../main.js';
 import { initConfig } from '../config/init.js';
 import { defaultDataDir, loadConfig, locateConfig, type LoadedConfig } from '../config/load.js';
-import { bootstrapAdmin, openStores, runAuditVerifyCommand, startGateway } from '../main.js';
-import { migrateToLatest } from '../store/db/index.js';
+
+/** The server modules (database, crypto, HTTP) load only for server commands, so admin commands start fast. */
+const server = (): Promise<typeof MainModule> => import('../main.js');
 
 interface ConfigFlag {
   config?: string;
@@ -25,6 +27,7 @@ export const ADMIN_CREDENTIAL_FILE = 'admin-credential.txt';
 async function initialise(dataDir: string, options: { force?: boolean; print: boolean }): Promise<{ loaded: LoadedConfig; credentialPath: string | null }> {
   const init = initConfig({ dataDir, ...(options.force === undefined ? {} : { force: options.force }) });
   const loaded = loadConfig(init.configPath, process.env);
+  const { openStores, bootstrapAdmin } = await server();
   const stores = await openStores(loaded);
   try {
     const admin = await bootstrapAdmin(loaded, stores);
@@ -68,6 +71,7 @@ export function registerServerCommands(program: Command): void {
         process.stdout.write(`First run: configuration written to ${loaded.path}\n`);
         if (credentialPath !== null) process.stdout.write(`First run: the platform-admin credential was written to ${credentialPath} (mode 0600)\n`);
       }
+      const { startGateway } = await server();
       const gateway = await startGateway(loadConfig(path, process.env));
       process.stdout.write(`Portcullis listening on ${gateway.url}\n`);
       const stop = (signal: string): void => {
@@ -84,6 +88,7 @@ export function registerServerCommands(program: Command): void {
     .option('--config <path>')
     .action(async (o: ConfigFlag) => {
       const loaded = load(o);
+      const { openStores, migrateToLatest } = await server();
       const stores = await openStores(loaded, { migrate: false });
       try {
         const result = await migrateToLatest(stores.records.db);
@@ -100,6 +105,7 @@ export function registerServerCommands(program: Command): void {
     .option('--config <path>')
     .action(async (o: ConfigFlag) => {
       const loaded = load(o);
+      const { runAuditVerifyCommand } = await server();
       const result = await runAuditVerifyCommand(loaded);
       (result.exitCode === 0 ? process.stdout : process.stderr).write(`${result.message}\n`);
       process.exitCode = result.exitCode;

@@ -127,7 +127,7 @@ describe('embedded deployment through the built CLI', () => {
     const noToken = await runCli(['orgs', 'list'], { PORTCULLIS_URL: gateway.url });
     expect(noToken.code).not.toBe(0);
     expect(noToken.stderr).toMatch(/no admin token/);
-  });
+  }, 180_000);
 
   it('shuts down gracefully, verifies the audit chain, and detects tampering', async () => {
     expect(await gateway.stop()).toBe(0);
@@ -143,7 +143,7 @@ describe('embedded deployment through the built CLI', () => {
     const tampered = await runCli(['audit', 'verify'], env, cwd);
     expect(tampered.code).toBe(1);
     expect(tampered.stderr).toContain(String(victim.seq));
-  });
+  }, 120_000);
 
   it('does not mint a second admin credential on restart', async () => {
     const credentialPath = join(cwd, 'data', 'admin-credential.txt');
