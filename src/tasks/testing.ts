@@ -14,7 +14,7 @@ export type EnqueueFault = 'none' | 'before_write' | 'after_write';
  * touched (the atomic step never happened), `after_write` throws after the store committed (the
  * answer was lost on the way back). Everything else passes through.
  */
-export function faultyHotState(inner: HotState): { state: HotState; setFault(fault: EnqueueFault): void } {
+export function faultyHotState(inner: HotState): { state: HotState; setFault: (fault: EnqueueFault) => void } {
   let fault: EnqueueFault = 'none';
   const state = new Proxy(inner, {
     get(target, property, receiver) {
@@ -55,7 +55,7 @@ export interface TaskTestSetup {
   clock: ManualClock;
   memory: MemoryHotState;
   state: HotState;
-  setFault(fault: EnqueueFault): void;
+  setFault: (fault: EnqueueFault) => void;
   sink: MemoryRelaySink;
   tasks: Tasks;
 }
