@@ -1,0 +1,221 @@
+/**
+ * Admission across replicas on a real Redis: three independent connections stand for three
+ * gateway replicas. Exactness of burst and hourly limits under 600 concurrent requests, replica
+ * clocks skewed by ±2 minutes, a live config change made through one replica enforced by another
+ * within 1 s (real PostgreSQL for the settings row), and Redis going away and coming back (through
+ * a TCP proxy this test controls). Fails, never skips, when Redis or PostgreSQL is unreachable.
+ */
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Clock } from '../../src/core/clock.js';
+import { LiveAdmissionConfig } from '../../src/admission/live-config.js';
+import { createPipeline, type Pipeline } from '../../src/admission/pipeline.js';
+import { admissionPrincipal, admissionRequest, testAdmissionConfig } from '../../src/admission/testing.js';
+import type { TypeLimit } from '../../src/admission/config.js';
+import type { AdmissionResult } from '../../src/admission/types.js';
+import { openRecordStore, type RecordStore } from '../../src/store/db/index.js';
+import { RedisHotState } from '../../src/store/state/index.js';
+import { createTempDatabase, type TempDatabase } from '../support/postgres.js';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PREFIX = `pc-adm-${randomBytes(5).toString('hex')}`;
+const config = testAdmissionConfig({ backpressure: { concurrencyPerReplica: 10_000 } });
+
+const replicas: RedisHotState[] = [];
+
+function skewed(offsetMs: number): Clock {
+  return { now: () => Date.now() + offsetMs };
+}
+
+function pipelineOn(state: RedisHotState, limit: TypeLimit, clock?: Clock): Pipeline {
+  return createPipeline({ state, config: () => config, limits: () => limit, ...(clock === undefined ? {} : { clock }) });
+}
+
+async function fire(pipelines: Pipeline[], total: number, principal = admissionPrincipal('registered')): Promise<AdmissionResult[]> {
+  const results = await Promise.all(Array.from({ length: total }, (_, i) => (pipelines[i % pipelines.length] as Pipeline).admit(admissionRequest(principal))));
+  await Promise.all(results.map((r) => (r.ok ? r.ticket.settle({ kind: 'success', actualMicros: 0, actualTokens: 0 }) : undefined)));
+  return results;
+}
+
+function expectRefusedWithRetry(results: AdmissionResult[], windowSeconds: number): void {
+  for (const r of results) {
+    if (r.ok) continue;
+    expect(r.refusal.status).toBe(429);
+    expect(r.refusal.code).toBe('rate_limited');
+    expect(r.refusal.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    expect(r.refusal.retryAfterSeconds).toBeLessThanOrEqual(windowSeconds);
+  }
+}
+
+beforeAll(async () => {
+  for (let i = 0; i < 3; i += 1) replicas.push(await RedisHotState.connect({ url: REDIS_URL, prefix: PREFIX }));
+});
+
+afterAll(async () => {
+  await Promise.all(replicas.map((r) => r.close()));
+  const admin = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await admin.connect();
+  let cursor = '0';
+  do {
+    const [next, keys] = await admin.scan(cursor, 'MATCH', `${PREFIX}:*`, 'COUNT', 500);
+    cursor = next;
+    if (keys.length > 0) await admin.del(...keys);
+  } while (cursor !== '0');
+  await admin.quit();
+});
+
+describe('admission exactness across three replicas on Redis', () => {
+  it('600 concurrent requests, burst limit 50: exactly 50 admitted, the rest 429 with Retry-After', async () => {
+    const limit = { burst: 50, burstWindowSeconds: 60, hourly: null };
+    const results = await fire(replicas.map((r) => pipelineOn(r, limit)), 600);
+    expect(results.filter((r) => r.ok)).toHaveLength(50);
+    expectRefusedWithRetry(results, 60);
+    const refused = results.find((r) => !r.ok);
+    expect(refused?.headers.RateLimit).toMatch(/^"burst";r=0;t=\d+$/);
+  });
+
+  it('the same exactness for an hourly cap', async () => {
+    const limit = { burst: 1000, burstWindowSeconds: 60, hourly: 70 };
+    const results = await fire(replicas.map((r) => pipelineOn(r, limit)), 600);
+    expect(results.filter((r) => r.ok)).toHaveLength(70);
+    expectRefusedWithRetry(results, 3600);
+    const refused = results.find((r) => !r.ok);
+    expect(!refused?.ok && refused?.refusal.limit).toMatchObject({ window: 'hour', limit: 70 });
+  });
+
+  it('replica clocks skewed by ±2 minutes change nothing: decisions take store time', async () => {
+    const limit = { burst: 50, burstWindowSeconds: 60, hourly: 55 };
+    const offsets = [-120_000, 0, 120_000];
+    const pipelines = replicas.map((r, i) => pipelineOn(r, limit, skewed(offsets[i] ?? 0)));
+    const principal = admissionPrincipal('registered');
+    const results = await fire(pipelines, 600, principal);
+    expect(results.filter((r) => r.ok)).toHaveLength(50);
+    // A skewed replica would report a Retry-After off by minutes; all agree on at most one window.
+    expectRefusedWithRetry(results, 60);
+  });
+});
+
+describe('live configuration across replicas', () => {
+  let database: TempDatabase;
+  let records: RecordStore;
+  const lives: LiveAdmissionConfig[] = [];
+
+  beforeAll(async () => {
+    database = await createTempDatabase();
+    records = await openRecordStore({ databaseUrl: database.url, migrate: true });
+  });
+
+  afterAll(async () => {
+    await Promise.all(lives.map((l) => l.stop()));
+    await records.close();
+    await database.drop();
+  });
+
+  it('a change made through one replica is enforced by another within 1 s; a stale version never wins', async () => {
+    const [a, b] = replicas;
+    if (a === undefined || b === undefined) throw new Error('replicas missing');
+    const liveA = new LiveAdmissionConfig({ base: config, state: a, db: records.db });
+    const liveB = new LiveAdmissionConfig({ base: config, state: b, db: records.db });
+    lives.push(liveA, liveB);
+    await liveA.start();
+    await liveB.start();
+    const pipelineB = createPipeline({ state: b, config: liveB.config, limits: liveB.limits });
+    const principal = admissionPrincipal('registered', { orgId: `org_${randomBytes(4).toString('hex')}` });
+    const orgId = principal.orgId ?? '';
+
+    const started = Date.now();
+    const version = await liveA.update(orgId, { rateLimits: { registered: { burst: 3, burstWindowSeconds: 60, hourly: null } }, keyOverrides: {} }, 'usr_admin');
+    expect(version).toBe(1);
+    while (liveB.overridesFor(orgId).version < 1) {
+      if (Date.now() - started > 1000) throw new Error('change not applied within 1 s');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const results = [];
+    for (let i = 0; i < 5; i += 1) results.push(await pipelineB.admit(admissionRequest(principal)));
+    expect(results.map((r) => r.ok)).toEqual([true, true, true, false, false]);
+
+    // A replayed older message is ignored by every replica.
+    expect(await liveA.update(orgId, { rateLimits: {}, keyOverrides: {} }, 'usr_admin')).toBe(2);
+    await a.publish('admission-config', JSON.stringify({ orgId, version: 1, overrides: { rateLimits: { registered: { burst: 1, burstWindowSeconds: 60, hourly: null } }, keyOverrides: {} } }));
+    const deadline = Date.now() + 1000;
+    while (liveB.overridesFor(orgId).version < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(liveB.overridesFor(orgId)).toEqual({ version: 2, overrides: { rateLimits: {}, keyOverrides: {} } });
+  });
+});
+
+/** A TCP proxy in front of Redis that the test can cut and restore, as if Redis stopped and came back. */
+async function startProxy(): Promise<{ port: number; cut(): Promise<void>; restore(): Promise<void>; close(): Promise<void> }> {
+  const target = new URL(REDIS_URL);
+  const sockets = new Set<net.Socket>();
+  let server: net.Server;
+  let port = 0;
+  const listen = () =>
+    new Promise<void>((resolve, reject) => {
+      server = net.createServer((client) => {
+        const upstream = net.connect(Number(target.port || 6379), target.hostname);
+        sockets.add(client).add(upstream);
+        client.pipe(upstream).pipe(client);
+        const drop = () => {
+          client.destroy();
+          upstream.destroy();
+          sockets.delete(client);
+          sockets.delete(upstream);
+        };
+        client.on('error', drop).on('close', drop);
+        upstream.on('error', drop).on('close', drop);
+      });
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        const address = server.address();
+        if (address !== null && typeof address === 'object') port = address.port;
+        resolve();
+      });
+    });
+  const cut = async () => {
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      for (const socket of sockets) socket.destroy();
+      sockets.clear();
+    });
+  };
+  await listen();
+  return { port, cut, restore: listen, close: cut };
+}
+
+describe('Redis unavailable', () => {
+  it('rate limiting fails closed with 503 dependency_unavailable (no throw), and recovers by itself', async () => {
+    const proxy = await startProxy();
+    const state = await RedisHotState.connect({ url: `redis://127.0.0.1:${proxy.port}`, prefix: PREFIX, commandTimeoutMs: 500, connectTimeoutMs: 500 });
+    try {
+      const pipeline = pipelineOn(state, { burst: 100, burstWindowSeconds: 60, hourly: null });
+      const principal = admissionPrincipal('registered');
+      const before = await pipeline.admit(admissionRequest(principal));
+      expect(before.ok).toBe(true);
+      if (before.ok) await before.ticket.settle({ kind: 'success', actualMicros: 0, actualTokens: 0 });
+
+      await proxy.cut();
+      const during = await Promise.all(Array.from({ length: 20 }, () => pipeline.admit(admissionRequest(principal))));
+      for (const r of during) {
+        expect(r.ok).toBe(false);
+        if (!r.ok) expect(r.refusal).toMatchObject({ code: 'dependency_unavailable', status: 503, retryAfterSeconds: 1 });
+      }
+
+      await proxy.restore();
+      const deadline = Date.now() + 15_000;
+      let recovered: AdmissionResult | undefined;
+      while (Date.now() < deadline) {
+        recovered = await pipeline.admit(admissionRequest(principal));
+        if (recovered.ok) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(recovered?.ok).toBe(true);
+      if (recovered?.ok === true) await recovered.ticket.settle({ kind: 'success', actualMicros: 0, actualTokens: 0 });
+    } finally {
+      await state.close();
+      await proxy.close();
+    }
+  });
+});
