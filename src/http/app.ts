@@ -4,7 +4,7 @@
  * by their own register functions through defineRoute; nothing here knows about features.
  */
 import { randomBytes } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type RawServerDefault } from 'fastify';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { AppError, type ErrorCode } from '../core/errors.js';
@@ -26,6 +26,10 @@ export interface AuthContext {
   method: string;
   /** The X-CSRF-Token header; the session resolver checks it on cookie-authenticated writes. */
   csrfToken: string | undefined;
+  /** For credentials bound to the caller (capabilities): headers, the socket peer and the URL called. */
+  headers?: IncomingHttpHeaders;
+  peerAddress?: string;
+  url?: string;
 }
 
 export type Authenticate = (credential: Credential | null, context: AuthContext) => Promise<AuthResult>;
@@ -105,6 +109,9 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
       allowAnonymous: meta.auth === 'optional',
       method: request.method,
       csrfToken: typeof csrfHeader === 'string' ? csrfHeader : undefined,
+      headers: request.headers,
+      ...(request.socket.remoteAddress === undefined ? {} : { peerAddress: request.socket.remoteAddress }),
+      url: `${request.protocol}://${request.host}${request.url.split('?')[0] ?? ''}`,
     });
     if (!result.ok) {
       throw new AppError(result.code, {

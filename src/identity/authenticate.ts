@@ -8,11 +8,14 @@
  *                               role is the member's CURRENT role (a demoted member's key acts
  *                               with the lower role; a removed member's key is refused)
  *   bearer/query compact JWT  → OIDC, when issuers are configured
+ *   bearer `pcap1.…`          → a capability with a model grant (capabilities/http), acting for its
+ *                               user with the `models` scope; user state and role checked as for keys
  *   anything else             → invalid_token
  *
  * A malformed or invalid credential is always a refusal with a stable code, never a downgrade to
  * anonymous. The credential never appears in a result, a log line or an error.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import { constantTimeEqual } from '../core/crypto.js';
 import { AppError, type ErrorCode } from '../core/errors.js';
 import type { Credential } from '../http/credentials.js';
@@ -22,6 +25,7 @@ import { looksLikeApiKey } from './keys/index.js';
 import type { OidcVerifier } from './oidc/index.js';
 import { looksLikeJwt } from './oidc/index.js';
 import { anonymousPrincipal, type Principal } from './principal.js';
+import { looksLikeCapability, type CapabilityPrincipalResolver } from '../capabilities/http/model-auth.js';
 
 export interface AuthenticateContext {
   ip: string;
@@ -29,6 +33,11 @@ export interface AuthenticateContext {
   /** Needed by the session resolver for CSRF on cookie-authenticated writes. */
   method?: string;
   csrfToken?: string | undefined;
+  /** Request headers and socket peer: capabilities read their binding evidence from them. */
+  headers?: IncomingHttpHeaders;
+  peerAddress?: string;
+  /** Absolute URL without query, for proofs of possession. */
+  url?: string;
 }
 
 export type AuthenticateResult = { ok: true; principal: Principal | null } | { ok: false; code: ErrorCode };
@@ -45,6 +54,8 @@ export interface AuthenticatorDeps {
   identity: Pick<IdentityCache, 'ready' | 'isRevoked' | 'getUser' | 'getRole'>;
   oidc?: OidcVerifier;
   sessionResolver?: SessionResolver;
+  /** Resolves `pcap1.` capabilities on model routes; absent when the broker is not configured. */
+  capabilities?: CapabilityPrincipalResolver;
 }
 
 export type Authenticator = (credential: Credential | null, ctx: AuthenticateContext) => Promise<AuthenticateResult>;
@@ -77,7 +88,28 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     };
   }
 
-  async function authenticateToken(token: string, ip: string): Promise<AuthenticateResult> {
+  async function principalForCapability(token: string, resolver: CapabilityPrincipalResolver, ctx: AuthenticateContext): Promise<AuthenticateResult> {
+    if (!deps.identity.ready) return refuse('not_ready');
+    const resolved = await resolver(token, {
+      ip: ctx.ip,
+      method: ctx.method ?? 'GET',
+      ...(ctx.headers === undefined ? {} : { headers: ctx.headers }),
+      ...(ctx.peerAddress === undefined ? {} : { peerAddress: ctx.peerAddress }),
+      ...(ctx.url === undefined ? {} : { url: ctx.url }),
+    });
+    if (!resolved.ok) return refuse(resolved.code);
+    const { principal } = resolved;
+    if (principal.userId === null || principal.orgId === null) return refuse('capability_invalid');
+    // A capability acts for its user: a disabled user or a removed member ends it at once.
+    const user = await deps.identity.getUser(principal.userId);
+    if (user === null || user.disabled) return refuse('capability_revoked');
+    const role = await deps.identity.getRole(principal.orgId, principal.userId);
+    if (role === null) return refuse('capability_revoked');
+    return { ok: true, principal: { ...principal, role, userType: user.userType } };
+  }
+
+  async function authenticateToken(token: string, ip: string, ctx: AuthenticateContext): Promise<AuthenticateResult> {
+    if (deps.capabilities !== undefined && looksLikeCapability(token)) return principalForCapability(token, deps.capabilities, ctx);
     if (looksLikeApiKey(token)) {
       // Before the deny-list is loaded nothing is known about revocations: fail closed.
       if (!deps.identity.ready) return refuse('not_ready');
@@ -114,7 +146,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
         if (deps.sessionResolver === undefined) return refuse('invalid_credentials');
         return await deps.sessionResolver(credential.token, { ip: ctx.ip, method: ctx.method ?? 'GET', csrfToken: ctx.csrfToken });
       }
-      return await authenticateToken(credential.token, ctx.ip);
+      return await authenticateToken(credential.token, ctx.ip, ctx);
     } catch (err) {
       // The record store being down with nothing cached is a 503, not a 401: the credential may be fine.
       if (err instanceof AppError && err.code === 'dependency_unavailable') return refuse('dependency_unavailable');

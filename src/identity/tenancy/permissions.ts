@@ -41,6 +41,10 @@ export const SCOPES = [
   'models',
   'tasks',
   'capabilities:issue',
+  /** Service principals of platforms that run their own egress proxy (POST /api/capabilities/redeem). */
+  'capabilities:redeem',
+  /** Platform task workers (tasks/): honoured only on a platform admin's credential that names it. */
+  'worker',
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 
