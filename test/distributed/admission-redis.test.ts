@@ -35,7 +35,7 @@ function pipelineOn(state: RedisHotState, limit: TypeLimit, clock?: Clock): Pipe
 
 async function fire(pipelines: Pipeline[], total: number, principal = admissionPrincipal('registered')): Promise<AdmissionResult[]> {
   const results = await Promise.all(Array.from({ length: total }, (_, i) => (pipelines[i % pipelines.length] as Pipeline).admit(admissionRequest(principal))));
-  await Promise.all(results.map((r) => (r.ok ? r.ticket.settle({ kind: 'success', actualMicros: 0, actualTokens: 0 }) : undefined)));
+  await Promise.all(results.map(async (r) => (r.ok ? r.ticket.settle({ kind: 'success', actualMicros: 0, actualTokens: 0 }) : undefined)));
   return results;
 }
 
