@@ -8,6 +8,7 @@ import type { LoadedConfig } from './config/load.js';
 import { AuditLog, registerAuditRoutes, runAuditVerify } from './audit/index.js';
 import { createAead } from './core/aead.js';
 import { systemClock, type Clock } from './core/clock.js';
+import { startIntervalJob } from './core/interval-job.js';
 import { createLogger, type Logger } from './core/logger.js';
 import { createHttpApp, type ReadinessReport } from './http/app.js';
 import { createAuthenticator } from './identity/authenticate.js';
@@ -19,6 +20,7 @@ import { bootstrapPlatformAdmin, can, principalInOrg, registerTenancyRoutes } fr
 import { openRecordStore, type RecordStore } from './store/db/index.js';
 export { migrateToLatest } from './store/db/index.js';
 import { createHotState, type HotState } from './store/state/index.js';
+import { createEconomics, parseDefaultBudgets } from './admission/economics/index.js';
 
 const VERSION = '0.1.0';
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -117,6 +119,7 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
   // Built before anything opens, so a bad secret or issuer stops the start, not the first request.
   const signer = keySigner(loaded, clock);
   const oidcIssuers = parseOidcIssuers(config.oidc.issuers);
+  const defaultBudgets = parseDefaultBudgets(config.budgets.defaults);
   const aead = createAead({ activeKeyId: MASTER_KID, keys: new Map([[MASTER_KID, masterKey(loaded)]]) });
 
   const stores = await openStores(loaded, { logger });
@@ -152,6 +155,8 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
     },
   });
   const stopLocalAuth = await localAuth.start();
+  // Expired and revoked sessions are dead weight; their rows carry no history worth keeping.
+  const sessionSweeper = startIntervalJob('session-sweeper', 10 * 60 * 1000, () => localAuth.sessions.deleteDead(), logger);
   const authenticate = createAuthenticator({
     keys: verifier,
     identity,
@@ -161,6 +166,21 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
 
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
+  // Budgets: loaded into memory before the first request; the pipeline takes `economics.gate`.
+  const economics = createEconomics({
+    db: records.db,
+    state,
+    audit,
+    clock,
+    defaults: defaultBudgets,
+    allowUnpriced: config.budgets.allowUnpricedModels,
+    reservationTtlMs: config.budgets.reservationTtlSeconds * 1000,
+    reconcileIntervalMs: config.budgets.reconcileIntervalSeconds * 1000,
+    refreshMs: config.budgets.refreshSeconds * 1000,
+    metrics,
+    logger,
+  });
+  await economics.start();
   const readiness = async (): Promise<ReadinessReport> => {
     const [db, hot] = await Promise.allSettled([records.ping(), state.ping()]);
     const checks = { recordStore: db.status === 'fulfilled' ? 'ok' : 'failing', hotState: hot.status === 'fulfilled' ? 'ok' : 'failing' } as const;
@@ -186,6 +206,7 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
     setPassword: (userId, password) => localAuth.setPassword(userId, password),
   });
   registerLocalAuthRoutes(app, registry, localAuth);
+  economics.registerRoutes(app, registry);
   registerAuditRoutes(app, registry, {
     db: records.db,
     // Sessions span orgs: the role that counts is the one held in this org, read from memberships.
@@ -200,6 +221,7 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
   try {
     address = await app.listen({ host: config.server.host, port: config.server.port });
   } catch (error) {
+    await economics.stop();
     await identity.stop();
     await audit.close();
     await stores.close();
@@ -215,7 +237,9 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
       grace.unref();
       await app.close();
       clearTimeout(grace);
+      await sessionSweeper.stop();
       await stopLocalAuth();
+      await economics.stop();
       await identity.stop();
       await audit.close();
       await stores.close();

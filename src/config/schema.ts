@@ -100,6 +100,17 @@ export const configSchema = z
       .object({ checkpointEvery: z.number().int().min(1).max(100_000).default(100) })
       .strict()
       .default({ checkpointEvery: 100 }),
+    budgets: z
+      .object({
+        // Validated by admission/economics at start (its errors name budgets.defaults.<kind>[i].field).
+        defaults: z.unknown().optional(),
+        allowUnpricedModels: z.boolean().default(false),
+        reservationTtlSeconds: z.number().int().min(10).max(86_400).default(600),
+        reconcileIntervalSeconds: z.number().int().min(1).max(3600).default(30),
+        refreshSeconds: z.number().int().min(1).max(3600).default(60),
+      })
+      .strict()
+      .default({ allowUnpricedModels: false, reservationTtlSeconds: 600, reconcileIntervalSeconds: 30, refreshSeconds: 60 }),
     logging: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()
