@@ -4,6 +4,7 @@
  */
 import { hkdfSync } from 'node:crypto';
 import { dirname } from 'node:path';
+import { dirname } from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { LoadedConfig } from './config/load.js';
 import { AuditLog, registerAuditRoutes, runAuditVerify } from './audit/index.js';
@@ -21,6 +22,7 @@ import { bootstrapPlatformAdmin, can, principalInOrg, registerTenancyRoutes } fr
 import { openRecordStore, type RecordStore } from './store/db/index.js';
 export { migrateToLatest } from './store/db/index.js';
 import { createHotState, type HotState } from './store/state/index.js';
+import { createCapabilityService, resolveCapabilityConfig, type CapabilityService } from './capabilities/http/index.js';
 import { createCapabilityService, resolveCapabilityConfig, type CapabilityService } from './capabilities/http/index.js';
 import { createEconomics, parseDefaultBudgets } from './admission/economics/index.js';
 
@@ -123,6 +125,8 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
   const oidcIssuers = parseOidcIssuers(config.oidc.issuers);
   // Capability keys and upstream credentials resolve here, so a missing one stops the start.
   const capabilityConfig = config.capabilities === undefined ? undefined : resolveCapabilityConfig(config.capabilities, { baseDir: dirname(loaded.path), env: process.env });
+  // Capability keys and upstream credentials resolve here, so a missing one stops the start.
+  const capabilityConfig = config.capabilities === undefined ? undefined : resolveCapabilityConfig(config.capabilities, { baseDir: dirname(loaded.path), env: process.env });
   const defaultBudgets = parseDefaultBudgets(config.budgets.defaults);
   const aead = createAead({ activeKeyId: MASTER_KID, keys: new Map([[MASTER_KID, masterKey(loaded)]]) });
 
@@ -163,6 +167,10 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
   const capabilities: CapabilityService | undefined =
     capabilityConfig === undefined ? undefined : createCapabilityService({ config: capabilityConfig, db: records.db, state, audit, clock, logger });
   await capabilities?.start();
+  // The sandbox credential broker, only when configured; its revocation list loads before serving.
+  const capabilities: CapabilityService | undefined =
+    capabilityConfig === undefined ? undefined : createCapabilityService({ config: capabilityConfig, db: records.db, state, audit, clock, logger });
+  await capabilities?.start();
   // Expired and revoked sessions are dead weight; their rows carry no history worth keeping.
   const sessionSweeper = startIntervalJob('session-sweeper', 10 * 60 * 1000, () => localAuth.sessions.deleteDead(), logger);
   const authenticate = createAuthenticator({
@@ -170,6 +178,7 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
     identity,
     ...(oidc === undefined ? {} : { oidc }),
     sessionResolver: localAuth.resolveSession,
+    ...(capabilities === undefined ? {} : { capabilities: capabilities.capabilityPrincipal }),
     ...(capabilities === undefined ? {} : { capabilities: capabilities.capabilityPrincipal }),
   });
 
@@ -216,6 +225,7 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
   });
   registerLocalAuthRoutes(app, registry, localAuth);
   await capabilities?.register(app, registry);
+  await capabilities?.register(app, registry);
   economics.registerRoutes(app, registry);
   registerAuditRoutes(app, registry, {
     db: records.db,
@@ -232,6 +242,7 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
     address = await app.listen({ host: config.server.host, port: config.server.port });
   } catch (error) {
     await economics.stop();
+    await capabilities?.close();
     await capabilities?.close();
     await identity.stop();
     await audit.close();
@@ -251,6 +262,7 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
       await sessionSweeper.stop();
       await stopLocalAuth();
       await economics.stop();
+      await capabilities?.close();
       await capabilities?.close();
       await identity.stop();
       await audit.close();

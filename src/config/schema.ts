@@ -5,6 +5,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { secretRefSchema } from './secrets.js';
+import { capabilitiesConfigSchema } from '../capabilities/http/config.js';
 
 const cidr = z.string().refine((value) => {
   const [address, bits, extra] = value.split('/');
@@ -111,6 +112,8 @@ export const configSchema = z
       })
       .strict()
       .default({ allowUnpricedModels: false, reservationTtlSeconds: 600, reconcileIntervalSeconds: 30, refreshSeconds: 60 }),
+    // The sandbox credential broker; absent means off (see README, capabilities).
+    capabilities: capabilitiesConfigSchema.optional(),
     logging: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()
