@@ -137,6 +137,23 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     );
   });
 
+  // Graceful shutdown: requests in flight finish, but keep-alive connections must not hold the
+  // close open. While closing, every answer says `Connection: close` and idle sockets are shut.
+  let closing = false;
+  let idleSweep: NodeJS.Timeout | undefined;
+  app.addHook('preClose', async () => {
+    closing = true;
+    app.server.closeIdleConnections();
+    idleSweep = setInterval(() => app.server.closeIdleConnections(), 50);
+    idleSweep.unref();
+  });
+  app.addHook('onClose', async () => {
+    if (idleSweep !== undefined) clearInterval(idleSweep);
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+
   app.setErrorHandler((error, request, reply) => sendError(request, reply, error, renderPortcullisError));
   app.setNotFoundHandler((request, reply) => sendError(request, reply, new AppError('not_found'), renderPortcullisError));
 
