@@ -1,0 +1,72 @@
+/**
+ * Admin API for an org's live admission overrides. Reading and changing both need settings
+ * management in that org (`can(principal, 'settings.manage', orgId)`); a member lacking it gets 403,
+ * anyone outside the org 404 so the answer never reveals that the org exists. A change is stored,
+ * audited with its actor and broadcast by LiveAdmissionConfig.update.
+ */
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { AppError } from '../core/errors.js';
+import { defineRoute, type RouteRegistry } from '../http/route.js';
+import type { Principal } from '../identity/principal.js';
+import { can } from '../identity/tenancy/permissions.js';
+import { orgOverridesSchema } from './config.js';
+import type { LiveAdmissionConfig } from './live-config.js';
+
+const orgParams = z.object({ orgId: z.string().min(1).max(64) });
+
+function actorOf(principal: Principal): string {
+  return principal.keyId !== undefined ? `key:${principal.keyId}` : (principal.userId ?? principal.id);
+}
+
+function authorize(principal: Principal, orgId: string): void {
+  if (can(principal, 'settings.manage', orgId)) return;
+  throw new AppError(principal.orgId === orgId && principal.role !== null ? 'forbidden' : 'not_found');
+}
+
+export function registerAdmissionRoutes(app: FastifyInstance, registry: RouteRegistry, deps: { live: LiveAdmissionConfig }): void {
+  const view = (orgId: string) => {
+    const { version, overrides } = deps.live.overridesFor(orgId);
+    const base = deps.live.config().rateLimits;
+    return {
+      orgId,
+      version,
+      overrides,
+      effective: {
+        anonymous: overrides.rateLimits.anonymous ?? base.anonymous,
+        registered: overrides.rateLimits.registered ?? base.registered,
+        paid: overrides.rateLimits.paid ?? base.paid,
+        privileged: overrides.rateLimits.privileged ?? base.privileged,
+      },
+    };
+  };
+
+  defineRoute(app, registry, {
+    method: 'GET',
+    url: '/api/orgs/:orgId/admission',
+    summary: "Read an organization's admission overrides (rate limits per user type and per key)",
+    tags: ['admission'],
+    auth: 'required',
+    params: orgParams,
+    handler: async ({ principal, params }) => {
+      authorize(principal, params.orgId);
+      return view(params.orgId);
+    },
+  });
+
+  defineRoute(app, registry, {
+    method: 'PUT',
+    url: '/api/orgs/:orgId/admission',
+    summary: "Replace an organization's admission overrides; applied on every replica within 1 s",
+    tags: ['admission'],
+    auth: 'required',
+    params: orgParams,
+    body: orgOverridesSchema,
+    bodyLimit: 256 * 1024,
+    handler: async ({ principal, params, body }) => {
+      authorize(principal, params.orgId);
+      await deps.live.update(params.orgId, body, actorOf(principal));
+      return view(params.orgId);
+    },
+  });
+}
