@@ -7,6 +7,7 @@
  * at once when a refusal there was caused by reservations in flight.
  */
 import type { Clock } from '../../core/clock.js';
+import { startIntervalJob, type IntervalJob } from '../../core/interval-job.js';
 import type { Logger } from '../../core/logger.js';
 import type { HotState } from '../../store/state/port.js';
 
@@ -43,7 +44,7 @@ export interface ReconcilerOptions {
 }
 
 export class BudgetReconciler {
-  private timer: NodeJS.Timeout | undefined;
+  private job: IntervalJob | undefined;
   private running: Promise<number> | undefined;
 
   constructor(private readonly options: ReconcilerOptions) {}
@@ -58,16 +59,13 @@ export class BudgetReconciler {
   }
 
   start(intervalMs: number): void {
-    if (this.timer !== undefined) return;
-    this.timer = setInterval(() => {
-      this.reconcileOnce().catch((error: unknown) => this.options.logger?.warn({ err: error }, 'budget reconcile failed'));
-    }, intervalMs);
-    this.timer.unref();
+    this.job ??= startIntervalJob('budget-reconciler', intervalMs, () => this.reconcileOnce(), this.options.logger);
   }
 
   async stop(): Promise<void> {
-    if (this.timer !== undefined) clearInterval(this.timer);
-    this.timer = undefined;
+    const job = this.job;
+    this.job = undefined;
+    await job?.stop();
     await this.running?.catch(() => undefined);
   }
 
