@@ -2,7 +2,8 @@
 import type { Migration } from './migration.js';
 import { initial } from './0001_initial.js';
 import { budgets } from './0002_budgets.js';
+import { usage } from './0003_usage.js';
 
 export type { Migration };
 
-export const MIGRATIONS: readonly Migration[] = [initial, budgets];
+export const MIGRATIONS: readonly Migration[] = [initial, budgets, usage];

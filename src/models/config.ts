@@ -1,0 +1,97 @@
+/**
+ * The `models:` section of the configuration: upstream providers, the model catalogue (aliases,
+ * fallbacks, prices in integer micro-units per million tokens), free-model limits, retries, egress
+ * and usage-record settings. Validated at start like every other section.
+ */
+import { z } from 'zod';
+import { secretRefSchema } from '../config/secrets.js';
+
+const identifier = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/, 'use letters, digits and . _ : / - (at most 128)');
+const micros = z.number().int().min(0).max(1_000_000_000_000);
+
+export const providerConfigSchema = z
+  .object({
+    id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'use lower-case letters, digits, _ and -'),
+    kind: z.enum(['openai', 'anthropic', 'openai_compatible']),
+    baseUrl: z.string().url().refine((value) => /^https?:\/\//.test(value), 'must be an http(s) URL'),
+    apiKey: secretRefSchema.optional(),
+    timeoutMs: z.number().int().min(100).max(600_000).default(60_000),
+  })
+  .strict();
+
+export const priceSchema = z
+  .object({
+    inputPerMTok: micros,
+    outputPerMTok: micros,
+    cachedInputPerMTok: micros.optional(),
+    /** Transcription price per second of audio, in micro-units. */
+    audioPerSecond: micros.optional(),
+  })
+  .strict();
+
+export const modelConfigSchema = z
+  .object({
+    alias: identifier,
+    provider: z.string().min(1).max(64),
+    upstreamModel: z.string().min(1).max(256),
+    fallbacks: z.array(identifier).max(8).default([]),
+    free: z.boolean().default(false),
+    price: priceSchema.optional(),
+    maxOutputTokens: z.number().int().min(1).max(10_000_000).default(4096),
+  })
+  .strict();
+
+export const modelsConfigSchema = z
+  .object({
+    providers: z.array(providerConfigSchema).max(64).default([]),
+    models: z.array(modelConfigSchema).max(2000).default([]),
+    allowUnpricedModels: z.boolean().default(false),
+    /** Upstream attempts per request across the fallback list (the first try included). */
+    maxAttempts: z.number().int().min(1).max(8).default(3),
+    freeModels: z
+      .object({
+        perIpHourly: z.number().int().min(1).max(1_000_000).default(60),
+        anonymousPerIpDaily: z.number().int().min(1).max(1_000_000).default(200),
+        retentionDays: z.number().int().min(1).max(3650).default(7),
+      })
+      .strict()
+      .default({ perIpHourly: 60, anonymousPerIpDaily: 200, retentionDays: 7 }),
+    egress: z
+      .object({ allowLoopback: z.boolean().default(false), allowPrivate: z.boolean().default(false) })
+      .strict()
+      .default({ allowLoopback: false, allowPrivate: false }),
+    usage: z
+      .object({
+        flushIntervalMs: z.number().int().min(10).max(60_000).default(1000),
+        batchSize: z.number().int().min(1).max(5000).default(500),
+      })
+      .strict()
+      .default({ flushIntervalMs: 1000, batchSize: 500 }),
+  })
+  .strict()
+  .superRefine((section, ctx) => {
+    const providers = new Set<string>();
+    section.providers.forEach((provider, index) => {
+      if (providers.has(provider.id)) ctx.addIssue({ code: 'custom', path: ['providers', index, 'id'], message: `duplicate provider id "${provider.id}"` });
+      providers.add(provider.id);
+    });
+    const aliases = new Set(section.models.map((model) => model.alias));
+    const seen = new Set<string>();
+    section.models.forEach((model, index) => {
+      if (seen.has(model.alias)) ctx.addIssue({ code: 'custom', path: ['models', index, 'alias'], message: `duplicate model alias "${model.alias}"` });
+      seen.add(model.alias);
+      if (!providers.has(model.provider)) ctx.addIssue({ code: 'custom', path: ['models', index, 'provider'], message: `unknown provider "${model.provider}"` });
+      model.fallbacks.forEach((fallback, f) => {
+        if (!aliases.has(fallback) || fallback === model.alias) {
+          ctx.addIssue({ code: 'custom', path: ['models', index, 'fallbacks', f], message: `"${fallback}" is not another model alias` });
+        }
+      });
+    });
+  });
+
+export type ModelsConfig = z.infer<typeof modelsConfigSchema>;
+export type ProviderConfig = z.infer<typeof providerConfigSchema>;
+export type ModelConfig = z.infer<typeof modelConfigSchema>;
+export type Price = z.infer<typeof priceSchema>;
+
+export const DEFAULT_MODELS_CONFIG: ModelsConfig = modelsConfigSchema.parse({});

@@ -1,0 +1,31 @@
+/**
+ * Org-supplied OpenAI-compatible endpoints are untrusted URLs: before one is stored (and again on
+ * every connection, by the egress agent) its host is resolved and every answer checked. Loopback
+ * and private answers are refused unless the operator allowed them; link-local and cloud metadata
+ * never pass. Numeric host spellings (`0x7f.1`, `[::ffff:a9fe:a9fe]`) are normalised by the URL
+ * parser first, so they are judged as the address they really are.
+ */
+import { resolveForConnect, systemResolver, type Resolver } from '../egress/index.js';
+
+export type EndpointCheck = { ok: true; url: string } | { ok: false; reason: 'invalid_url' | 'scheme' | 'credentials_in_url' | 'address_refused' | 'resolution_failed' };
+
+export async function checkCustomEndpoint(
+  raw: string,
+  options: { allowLoopback: boolean; allowPrivate: boolean; resolver?: Resolver },
+): Promise<EndpointCheck> {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return { ok: false, reason: 'invalid_url' };
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return { ok: false, reason: 'scheme' };
+  if (url.username !== '' || url.password !== '') return { ok: false, reason: 'credentials_in_url' };
+  const target = await resolveForConnect(url.hostname, {
+    resolver: options.resolver ?? systemResolver,
+    allow: { loopback: options.allowLoopback, private: options.allowPrivate },
+    timeoutMs: 5000,
+  });
+  if (!target.ok) return { ok: false, reason: target.reason === 'address_refused' ? 'address_refused' : 'resolution_failed' };
+  return { ok: true, url: url.toString().replace(/\/+$/, '') };
+}

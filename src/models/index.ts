@@ -1,0 +1,90 @@
+/**
+ * The model gateway: config section, catalogue, provider adapters, egress client, metering and
+ * routes. `createModelService` builds the whole thing from config for the composition root.
+ */
+import type { Registry } from 'prom-client';
+import type { Admission } from '../admission/types.js';
+import type { Aead } from '../core/aead.js';
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+import type { Db } from '../store/db/index.js';
+import type { HotState } from '../store/state/index.js';
+import { ModelCatalogue } from './catalogue.js';
+import type { ModelsConfig } from './config.js';
+import { FreeModelLimits } from './free-limits.js';
+import { ModelGateway } from './gateway.js';
+import { ModelMetrics } from './metrics.js';
+import { OrgProviderKeys } from './provider-keys.js';
+import { Upstream } from './upstream.js';
+import { UsageRecorder, scheduleFreeUsageRetention } from './usage-records.js';
+import type { Resolver } from '../egress/index.js';
+
+export { modelsConfigSchema, DEFAULT_MODELS_CONFIG, type ModelsConfig, type ModelConfig, type ProviderConfig, type Price } from './config.js';
+export { ModelCatalogue, type CatalogueModel, type CatalogueProvider } from './catalogue.js';
+export { ModelGateway, mayUsePaidModels, type ModelCall, type ModelGatewayOptions } from './gateway.js';
+export { registerModelRoutes, type ModelRoutesDeps } from './routes.js';
+export { costMicros, type Usage } from './pricing.js';
+export { UsageRecorder, queryUsage, deleteExpiredFreeUsage, scheduleFreeUsageRetention, type UsageRecord, type UsageSink, type UsageTotals } from './usage-records.js';
+export { OrgProviderKeys } from './provider-keys.js';
+export { FreeModelLimits } from './free-limits.js';
+export { Upstream, UpstreamError } from './upstream.js';
+export { checkCustomEndpoint, type EndpointCheck } from './custom-endpoints.js';
+export { unguardedAdmission } from './unguarded-admission.js';
+
+export interface ModelServiceOptions {
+  config: ModelsConfig;
+  db: Db;
+  state: HotState;
+  aead: Aead;
+  admission: Admission;
+  metrics: Registry;
+  clock: Clock;
+  logger: Logger;
+  /** Directory secret files are relative to (the config file's directory). */
+  baseDir?: string;
+  env?: NodeJS.ProcessEnv;
+  resolver?: Resolver;
+}
+
+export interface ModelService {
+  gateway: ModelGateway;
+  orgKeys: OrgProviderKeys;
+  usage: UsageRecorder;
+  /** Flushes usage rows, stops the retention job, closes upstream connections. */
+  close(): Promise<void>;
+}
+
+export function createModelService(options: ModelServiceOptions): ModelService {
+  const { config } = options;
+  const catalogue = new ModelCatalogue(config, { ...(options.baseDir === undefined ? {} : { baseDir: options.baseDir }), ...(options.env === undefined ? {} : { env: options.env }) });
+  // Operator-configured provider hosts may be internal (a local vLLM); nothing else may, unless allowed.
+  const upstream = new Upstream({
+    allow: { loopback: config.egress.allowLoopback, private: config.egress.allowPrivate, hosts: catalogue.trustedHosts() },
+    ...(options.resolver === undefined ? {} : { resolver: options.resolver }),
+  });
+  const usage = new UsageRecorder({ db: options.db, logger: options.logger, flushIntervalMs: config.usage.flushIntervalMs, batchSize: config.usage.batchSize });
+  const orgKeys = new OrgProviderKeys(options.db, options.aead, options.clock);
+  const gateway = new ModelGateway({
+    catalogue,
+    upstream,
+    admission: options.admission,
+    usage,
+    freeLimits: new FreeModelLimits(options.state, options.clock, config.freeModels),
+    metrics: new ModelMetrics(options.metrics),
+    clock: options.clock,
+    orgKeys,
+    allowUnpricedModels: config.allowUnpricedModels,
+    maxAttempts: config.maxAttempts,
+  });
+  const stopRetention = scheduleFreeUsageRetention({ db: options.db, clock: options.clock, logger: options.logger, retentionDays: config.freeModels.retentionDays });
+  return {
+    gateway,
+    orgKeys,
+    usage,
+    close: async () => {
+      stopRetention();
+      await usage.close();
+      await upstream.close();
+    },
+  };
+}

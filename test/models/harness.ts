@@ -1,0 +1,164 @@
+/**
+ * A model-gateway test rig: the provider simulator(s), an in-memory record store, memory hot state,
+ * the real HTTP shell with a fixed token → principal table, and logs captured line by line so a
+ * test can prove what never appears in them.
+ */
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { Registry } from 'prom-client';
+import { startSimulator, type Simulator, type SimulatorOptions } from '../../bench/simulator/index.js';
+import type { Admission, SettleOutcome } from '../../src/admission/types.js';
+import { createAead } from '../../src/core/aead.js';
+import type { ManualClock} from '../../src/core/clock.js';
+import { systemClock, type Clock } from '../../src/core/clock.js';
+import { createLogger } from '../../src/core/logger.js';
+import { createHttpApp, type Authenticate } from '../../src/http/app.js';
+import { anonymousPrincipal, type Principal } from '../../src/identity/principal.js';
+import { createModelService, modelsConfigSchema, registerModelRoutes, unguardedAdmission, type ModelService } from '../../src/models/index.js';
+import type { RecordStore } from '../../src/store/db/index.js';
+import { openTestRecordStore } from '../../src/store/db/testing.js';
+import { MemoryHotState } from '../../src/store/state/index.js';
+import type { FastifyInstance } from 'fastify';
+
+export const MANAGED_KEY = 'sk-managed-0123456789abcdefghijklmnop';
+export const ORG_ID = 'org_models_test';
+
+export function member(overrides: Partial<Principal> = {}): Principal {
+  return {
+    kind: 'api_key',
+    id: 'key_member',
+    keyId: 'key_member',
+    userId: 'usr_member',
+    orgId: ORG_ID,
+    role: 'member',
+    userType: 'registered',
+    platformAdmin: false,
+    scopes: ['models'],
+    ip: '127.0.0.1',
+    ...overrides,
+  };
+}
+
+export const admin = (): Principal =>
+  member({ id: 'key_admin', keyId: 'key_admin', userId: 'usr_admin', role: 'admin', scopes: ['models', 'providers:write', 'keys:read'] });
+
+export interface Rig {
+  url: string;
+  app: FastifyInstance;
+  primary: Simulator;
+  backup: Simulator;
+  store: RecordStore;
+  service: ModelService;
+  settlements: { requestId: string; outcome: SettleOutcome }[];
+  logs: string[];
+  clock: Clock;
+  close(): Promise<void>;
+}
+
+export interface RigOptions {
+  models?: unknown[];
+  providers?: (primaryUrl: string, backupUrl: string) => unknown[];
+  primary?: SimulatorOptions;
+  backup?: SimulatorOptions;
+  admission?: Admission;
+  clock?: ManualClock;
+  freeModels?: Record<string, number>;
+  allowUnpricedModels?: boolean;
+}
+
+export const PRICE = { inputPerMTok: 2_500_000, outputPerMTok: 10_000_000, cachedInputPerMTok: 1_250_000 };
+
+export const DEFAULT_MODELS = [
+  { alias: 'chat', provider: 'sim', upstreamModel: 'sim-chat', price: PRICE, fallbacks: ['chat-backup'], maxOutputTokens: 1000 },
+  { alias: 'chat-backup', provider: 'sim-backup', upstreamModel: 'sim-chat-large', price: PRICE, maxOutputTokens: 1000 },
+  { alias: 'embed', provider: 'sim', upstreamModel: 'sim-embed', price: { inputPerMTok: 20_000, outputPerMTok: 0 } },
+  { alias: 'whisper', provider: 'sim', upstreamModel: 'sim-whisper', price: { inputPerMTok: 0, outputPerMTok: 0, audioPerSecond: 100 } },
+  { alias: 'claude', provider: 'sim-anthropic', upstreamModel: 'sim-claude', price: { inputPerMTok: 3_000_000, outputPerMTok: 15_000_000 }, maxOutputTokens: 1000 },
+  { alias: 'free-chat', provider: 'sim', upstreamModel: 'sim-chat', free: true, maxOutputTokens: 200 },
+];
+
+export async function startRig(options: RigOptions = {}): Promise<Rig> {
+  const primary = await startSimulator({ apiKey: MANAGED_KEY, ...options.primary });
+  const backup = await startSimulator(options.backup ?? {});
+  const store = await openTestRecordStore();
+  await store.db.insertInto('orgs').values({ id: ORG_ID, name: 'Models', slug: `models-${randomBytes(4).toString('hex')}` }).execute();
+  const clock = options.clock ?? systemClock;
+  const state = new MemoryHotState({ clock });
+  const logs: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logs.push(chunk.toString('utf8'));
+      done();
+    },
+  });
+  const logger = createLogger({ level: 'trace', destination });
+  const settlements: Rig['settlements'] = [];
+  const config = modelsConfigSchema.parse({
+    providers: options.providers?.(`${primary.url}/v1`, `${backup.url}/v1`) ?? [
+      { id: 'sim', kind: 'openai', baseUrl: `${primary.url}/v1`, apiKey: { env: 'SIM_KEY' }, timeoutMs: 2000 },
+      { id: 'sim-backup', kind: 'openai_compatible', baseUrl: `${backup.url}/v1`, timeoutMs: 2000 },
+      { id: 'sim-anthropic', kind: 'anthropic', baseUrl: `${primary.url}/v1`, apiKey: { env: 'SIM_KEY' }, timeoutMs: 2000 },
+    ],
+    models: options.models ?? DEFAULT_MODELS,
+    freeModels: options.freeModels ?? {},
+    allowUnpricedModels: options.allowUnpricedModels ?? false,
+    usage: { flushIntervalMs: 50, batchSize: 100 },
+  });
+  const metrics = new Registry();
+  const service = createModelService({
+    config,
+    db: store.db,
+    state,
+    aead: createAead({ activeKeyId: 't1', keys: new Map([['t1', randomBytes(32)]]) }),
+    admission: options.admission ?? unguardedAdmission((requestId, outcome) => settlements.push({ requestId, outcome })),
+    metrics,
+    clock,
+    logger,
+    env: { SIM_KEY: MANAGED_KEY },
+  });
+  const principals: Record<string, Principal> = { 'pk-member': member(), 'pk-admin': admin(), 'pk-viewer': member({ id: 'key_viewer', keyId: 'key_viewer', role: 'viewer', scopes: ['models'] }) };
+  const authenticate: Authenticate = async (credential, context) => {
+    if (credential === null) return { ok: true, principal: context.allowAnonymous ? anonymousPrincipal(context.ip) : null };
+    const principal = principals[credential.token];
+    return principal === undefined ? { ok: false, code: 'invalid_token' } : { ok: true, principal };
+  };
+  const { app, registry } = createHttpApp({
+    logger,
+    bodyLimitBytes: 1024 * 1024,
+    trustedProxies: [],
+    behindTls: false,
+    authenticate,
+    readiness: async () => ({ ready: true, checks: {} }),
+    metrics,
+    version: 'test',
+  });
+  registerModelRoutes(app, registry, { gateway: service.gateway, authenticate, db: store.db, orgKeys: service.orgKeys });
+  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    url: address.replace('[::1]', '127.0.0.1'),
+    app,
+    primary,
+    backup,
+    store,
+    service,
+    settlements,
+    logs,
+    clock,
+    close: async () => {
+      await app.close();
+      await service.close();
+      await store.close();
+      await primary.close();
+      await backup.close();
+    },
+  };
+}
+
+/** Waits until `check` passes or `ms` elapse (polling every 10 ms). */
+export async function eventually(check: () => boolean | Promise<boolean>, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
