@@ -19,12 +19,23 @@ function actorOf(principal: Principal): string {
   return principal.keyId !== undefined ? `key:${principal.keyId}` : (principal.userId ?? principal.id);
 }
 
-function authorize(principal: Principal, orgId: string): void {
-  if (can(principal, 'settings.manage', orgId)) return;
-  throw new AppError(principal.orgId === orgId && principal.role !== null ? 'forbidden' : 'not_found');
+export interface AdmissionRouteDeps {
+  live: LiveAdmissionConfig;
+  /**
+   * The principal with its CURRENT role in orgId, or null when not a member (sessions span orgs,
+   * so the role that counts is read from memberships). Defaults to the org the principal is bound to.
+   */
+  inOrg?: (principal: Principal, orgId: string) => Promise<Principal | null>;
 }
 
-export function registerAdmissionRoutes(app: FastifyInstance, registry: RouteRegistry, deps: { live: LiveAdmissionConfig }): void {
+export function registerAdmissionRoutes(app: FastifyInstance, registry: RouteRegistry, deps: AdmissionRouteDeps): void {
+  const authorize = async (principal: Principal, orgId: string): Promise<void> => {
+    const inOrg = deps.inOrg === undefined ? (principal.orgId === orgId && principal.role !== null ? principal : null) : await deps.inOrg(principal, orgId);
+    if (inOrg !== null && can(inOrg, 'settings.manage', orgId)) return;
+    // A member whose role lacks the permission learns only that; anyone else learns nothing.
+    throw new AppError(inOrg === null ? 'not_found' : 'forbidden');
+  };
+
   const view = (orgId: string) => {
     const { version, overrides } = deps.live.overridesFor(orgId);
     const base = deps.live.config().rateLimits;
@@ -49,7 +60,7 @@ export function registerAdmissionRoutes(app: FastifyInstance, registry: RouteReg
     auth: 'required',
     params: orgParams,
     handler: async ({ principal, params }) => {
-      authorize(principal, params.orgId);
+      await authorize(principal, params.orgId);
       return view(params.orgId);
     },
   });
@@ -64,7 +75,7 @@ export function registerAdmissionRoutes(app: FastifyInstance, registry: RouteReg
     body: orgOverridesSchema,
     bodyLimit: 256 * 1024,
     handler: async ({ principal, params, body }) => {
-      authorize(principal, params.orgId);
+      await authorize(principal, params.orgId);
       await deps.live.update(params.orgId, body, actorOf(principal));
       return view(params.orgId);
     },
