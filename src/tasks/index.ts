@@ -8,6 +8,7 @@ import type { Admission } from '../admission/types.js';
 import type { AuditEventInput, AuditSink } from '../audit/index.js';
 import type { Logger } from '../core/logger.js';
 import type { RouteRegistry } from '../http/route.js';
+import type { Principal } from '../identity/principal.js';
 import type { Db } from '../store/db/schema.js';
 import type { HotState } from '../store/state/index.js';
 import { TaskRecords } from './records.js';
@@ -69,7 +70,11 @@ export interface Tasks {
   relay: OutboxRelay | undefined;
   /** Sum of healthy workers' declared capacity (for the backpressure gate). */
   workerCapacity(): Promise<number>;
-  registerRoutes(app: FastifyInstance, registry: RouteRegistry, options?: { admission?: Admission }): void;
+  registerRoutes(
+    app: FastifyInstance,
+    registry: RouteRegistry,
+    options?: { admission?: Admission; resolveInOrg?: (principal: Principal, orgId: string) => Promise<Principal | null> },
+  ): void;
   /** Starts the requeue job and the relay. */
   start(): void;
   /** Stops both; the relay makes a last pass so accepted events reach the audit log. */
@@ -112,6 +117,7 @@ export function createTasks(options: CreateTasksOptions): Tasks {
         records,
         heartbeatIntervalMs: Math.max(1000, Math.floor(settings.healthyMs / 3)),
         ...(routeOptions.admission === undefined ? {} : { admission: routeOptions.admission }),
+        ...(routeOptions.resolveInOrg === undefined ? {} : { resolveInOrg: routeOptions.resolveInOrg }),
         ...(options.audit === undefined ? {} : { audit: options.audit }),
         ...(options.logger === undefined ? {} : { logger: options.logger }),
       });

@@ -38,6 +38,11 @@ export interface TaskRouteDeps {
   audit?: AuditSink;
   /** How often workers should heartbeat; told to them at registration. */
   heartbeatIntervalMs: number;
+  /**
+   * The caller as a member of `orgId` (with its role there), or null when not a member. Sessions
+   * span orgs, so main wires tenancy's `principalInOrg`; the default trusts `principal.orgId`.
+   */
+  resolveInOrg?: (principal: Principal, orgId: string) => Promise<Principal | null>;
   logger?: Logger;
 }
 
@@ -85,10 +90,8 @@ function taskView(record: TaskRecord) {
   };
 }
 
-/** Outside the org: 404 (never reveal the org exists). Inside without the scope: 403. */
-function requireTasksScope(principal: Principal, orgId: string): void {
-  if (principal.orgId !== orgId || principal.role === null) throw new AppError('not_found');
-  if (!scopesAllow(principal, 'tasks')) throw new AppError('forbidden');
+async function sameOrgOnly(principal: Principal, orgId: string): Promise<Principal | null> {
+  return principal.orgId === orgId && principal.role !== null ? principal : null;
 }
 
 export function isWorkerPrincipal(principal: Principal): boolean {
@@ -97,6 +100,15 @@ export function isWorkerPrincipal(principal: Principal): boolean {
 
 export function registerTaskRoutes(app: FastifyInstance, registry: RouteRegistry, deps: TaskRouteDeps): void {
   const { service, workers, records } = deps;
+  const resolveInOrg = deps.resolveInOrg ?? sameOrgOnly;
+
+  /** Outside the org: 404 (never reveal the org exists). Inside without the scope: 403. */
+  async function memberWithTasksScope(principal: Principal, orgId: string): Promise<Principal> {
+    const member = await resolveInOrg(principal, orgId);
+    if (member === null || member.orgId !== orgId || member.role === null) throw new AppError('not_found');
+    if (!scopesAllow(member, 'tasks')) throw new AppError('forbidden');
+    return member;
+  }
 
   async function settle(ticket: AdmissionTicket | undefined, accepted: boolean): Promise<void> {
     if (ticket === undefined) return;
@@ -114,8 +126,8 @@ export function registerTaskRoutes(app: FastifyInstance, registry: RouteRegistry
     body: submitBody,
     bodyLimit: BODY_LIMIT,
     successStatus: 202,
-    handler: async ({ principal, params, body, request, reply }) => {
-      requireTasksScope(principal, params.orgId);
+    handler: async ({ principal: caller, params, body, request, reply }) => {
+      const principal = await memberWithTasksScope(caller, params.orgId);
       const ownerId = principal.userId;
       if (ownerId === null || !can(principal, 'tasks.use', params.orgId)) throw new AppError('forbidden');
       if (!jsonFits(body.input)) throw new AppError('payload_too_large', { message: `Task input is limited to ${MAX_TASK_JSON_BYTES} bytes.` });
@@ -168,8 +180,8 @@ export function registerTaskRoutes(app: FastifyInstance, registry: RouteRegistry
     tags: ['tasks'],
     auth: 'required',
     params: taskParams,
-    handler: async ({ principal, params }) => {
-      requireTasksScope(principal, params.orgId);
+    handler: async ({ principal: caller, params }) => {
+      const principal = await memberWithTasksScope(caller, params.orgId);
       const record = await records.get(params.taskId);
       const visible =
         record !== null &&
