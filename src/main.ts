@@ -22,6 +22,7 @@ import { bootstrapPlatformAdmin, can, principalInOrg, registerTenancyRoutes } fr
 import { openRecordStore, type RecordStore } from './store/db/index.js';
 export { migrateToLatest } from './store/db/index.js';
 import { createHotState, type HotState } from './store/state/index.js';
+import { createTasks } from './tasks/index.js';
 import { createCapabilityService, resolveCapabilityConfig, type CapabilityService } from './capabilities/http/index.js';
 import { createCapabilityService, resolveCapabilityConfig, type CapabilityService } from './capabilities/http/index.js';
 import { createEconomics, parseDefaultBudgets } from './admission/economics/index.js';
@@ -227,6 +228,9 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
   await capabilities?.register(app, registry);
   await capabilities?.register(app, registry);
   economics.registerRoutes(app, registry);
+  // Task ingress, status and the worker API; the requeue job and the outbox relay start once listening.
+  const tasks = createTasks({ state, db: records.db, audit, logger });
+  tasks.registerRoutes(app, registry, { resolveInOrg: (principal, orgId) => principalInOrg(records.db, principal, orgId) });
   registerAuditRoutes(app, registry, {
     db: records.db,
     // Sessions span orgs: the role that counts is the one held in this org, read from memberships.
@@ -249,6 +253,7 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
     await stores.close();
     throw error;
   }
+  tasks.start();
   const url = address.replace('[::1]', '127.0.0.1');
   logger.info({ url, records: records.kind, hotState: state.kind }, 'portcullis started');
 
@@ -261,6 +266,8 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
       clearTimeout(grace);
       await sessionSweeper.stop();
       await stopLocalAuth();
+      // Before the audit log closes: the relay's last pass writes the remaining task events.
+      await tasks.stop();
       await economics.stop();
       await capabilities?.close();
       await capabilities?.close();
