@@ -3,8 +3,8 @@
  * folder and listing it here; `PORTCULLIS_BENCH_ONLY=name,name` runs a subset.
  */
 import type { Scenario } from '../scenario.js';
-import { capabilities } from './capabilities.js';
+import { admissionDecisions } from './admission.js';
 import { keyVerify } from './key-verify.js';
 import { simulatorDirect } from './simulator-direct.js';
 
-export const SCENARIOS: readonly Scenario[] = [simulatorDirect, keyVerify, capabilities];
+export const SCENARIOS: readonly Scenario[] = [simulatorDirect, keyVerify, admissionDecisions];

@@ -85,8 +85,12 @@ export const admissionConfigSchema = z
         thresholds: thresholdsSchema.default({ anonymous: 0.6, registered: 0.8, paid: 0.9, hard: 0.95 }),
         /** Queue whose load counts for task work. */
         taskQueue: z.string().regex(/^[a-z0-9_:-]{1,64}$/).default('tasks'),
-        /** An in-flight slot left unsettled (crashed replica) is freed after this. */
-        slotTtlSeconds: z.number().int().min(10).max(86_400).default(900),
+        /**
+         * An in-flight slot left unsettled (crashed replica) is freed after this. Kept short because
+         * the store remembers each settled slot for this long; a request running longer stops
+         * counting toward load (capacity only, never money).
+         */
+        slotTtlSeconds: z.number().int().min(10).max(86_400).default(120),
       })
       .strict()
       .default({
@@ -94,7 +98,7 @@ export const admissionConfigSchema = z
         capacityBuffer: 0.05,
         thresholds: { anonymous: 0.6, registered: 0.8, paid: 0.9, hard: 0.95 },
         taskQueue: 'tasks',
-        slotTtlSeconds: 900,
+        slotTtlSeconds: 120,
       }),
     circuit: z
       .object({
