@@ -16,8 +16,15 @@ import type { BudgetDefinition, BudgetRule, SubjectKind } from './definitions.js
 export const BUDGETS_CHANNEL = 'budgets:v1';
 const ORG_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** Where definitions come from; the record store unless a test injects another source. */
+export interface BudgetLoader {
+  all(): Promise<BudgetDefinition[]>;
+  org(orgId: string): Promise<BudgetDefinition[]>;
+}
+
 export interface BudgetCacheOptions {
   db: Db;
+  loader?: BudgetLoader;
   pubsub: Pick<HotState, 'publish' | 'subscribe'>;
   logger?: Logger;
   /** Full reload interval; 0 disables it (tests). Default 60 s. */
@@ -55,7 +62,11 @@ export class BudgetCache {
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => Promise<void>) | undefined;
 
-  constructor(private readonly options: BudgetCacheOptions) {}
+  private readonly loader: BudgetLoader;
+
+  constructor(private readonly options: BudgetCacheOptions) {
+    this.loader = options.loader ?? { all: () => loadAllBudgets(options.db), org: (orgId) => loadOrgBudgets(options.db, orgId) };
+  }
 
   get ready(): boolean {
     return this.loaded;
@@ -91,7 +102,7 @@ export class BudgetCache {
 
   async reloadAll(): Promise<void> {
     const loadNo = this.nextLoad++;
-    const byOrg = group(await loadAllBudgets(this.options.db));
+    const byOrg = group(await this.loader.all());
     for (const [orgId, rules] of byOrg) this.apply(orgId, loadNo, rules);
     // Orgs that no longer have any budget row.
     for (const orgId of [...this.orgs.keys()]) if (!byOrg.has(orgId)) this.apply(orgId, loadNo, new Map());
@@ -100,7 +111,7 @@ export class BudgetCache {
 
   async reloadOrg(orgId: string): Promise<void> {
     const loadNo = this.nextLoad++;
-    const rules = group(await loadOrgBudgets(this.options.db, orgId)).get(orgId) ?? new Map<string, BudgetRule[]>();
+    const rules = group(await this.loader.org(orgId)).get(orgId) ?? new Map<string, BudgetRule[]>();
     this.apply(orgId, loadNo, rules);
   }
 

@@ -27,6 +27,7 @@ import { ScopeTracker } from './reconciler.js';
 /** The hot state allows at most this many lines per reservation. */
 const LINES_PER_GROUP = 8;
 export const DEFAULT_RESERVATION_TTL_MS = 10 * 60 * 1000;
+const REAP_ON_REFUSAL_EVERY_MS = 1000;
 
 export interface BudgetRules {
   rulesFor(orgId: string, kind: SubjectKind, id: string): readonly BudgetRule[];
@@ -66,6 +67,7 @@ export class Economics implements EconomicsGate {
   readonly tracker: ScopeTracker;
   readonly reservationTtlMs: number;
   private readonly alerts: BudgetAlerts;
+  private readonly lastReap = new Map<string, number>();
 
   constructor(private readonly options: EconomicsOptions) {
     this.metrics = options.metrics ?? new EconomicsMetrics();
@@ -197,6 +199,12 @@ export class Economics implements EconomicsGate {
   }
 
   private async reapNow(scope: string): Promise<number> {
+    // At most once per scope per second: under real exhaustion every refusal would otherwise reap.
+    const now = this.options.clock.now();
+    const last = this.lastReap.get(scope);
+    if (last !== undefined && now - last < REAP_ON_REFUSAL_EVERY_MS) return 0;
+    if (this.lastReap.size >= 10_000) this.lastReap.clear();
+    this.lastReap.set(scope, now);
     try {
       const count = await this.options.state.reapReservations(scope);
       if (count > 0) this.metrics.reaped.inc(count);
