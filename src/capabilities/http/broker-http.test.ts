@@ -309,12 +309,15 @@ describe('model gateway hook', () => {
     const modelGrant = { name: 'models', origin: 'https://models.example.com', methods: ['POST'], pathPrefixes: ['/v1/'], credential: { ref: 'backend:service', header: 'authorization', scheme: 'Bearer' }, routeClass: 'org_models' };
     const withModels = await token(a, { grants: [modelGrant] });
     const headers = { 'x-portcullis-container': CONTAINER };
-    const ok = await a.service.capabilityPrincipal(withModels.token, { ip: '10.0.0.5', method: 'POST', headers, peerAddress: '127.0.0.1' });
+    const url = 'http://gateway.test/v1/chat/completions';
+    const adminApi = await a.service.capabilityPrincipal(withModels.token, { ip: '10.0.0.5', method: 'GET', headers, peerAddress: '127.0.0.1', url: 'http://gateway.test/api/me' });
+    expect(adminApi).toEqual({ ok: false, code: 'route_refused' });
+    const ok = await a.service.capabilityPrincipal(withModels.token, { ip: '10.0.0.5', method: 'POST', headers, peerAddress: '127.0.0.1', url });
     expect(ok).toMatchObject({ ok: true, principal: { kind: 'capability', userId: AGENT_USER, orgId: ORG, scopes: ['models'], capabilityId: withModels.capabilityId, sessionId: SESSION } });
-    const untrustedPeer = await a.service.capabilityPrincipal(withModels.token, { ip: '10.0.0.5', method: 'POST', headers, peerAddress: '10.0.0.5' });
+    const untrustedPeer = await a.service.capabilityPrincipal(withModels.token, { ip: '10.0.0.5', method: 'POST', headers, peerAddress: '10.0.0.5', url });
     expect(untrustedPeer).toEqual({ ok: false, code: 'capability_binding_failed' });
     const backendOnly = await token(a);
-    const refused = await a.service.capabilityPrincipal(backendOnly.token, { ip: '10.0.0.5', method: 'POST', headers, peerAddress: '127.0.0.1' });
+    const refused = await a.service.capabilityPrincipal(backendOnly.token, { ip: '10.0.0.5', method: 'POST', headers, peerAddress: '127.0.0.1', url });
     expect(refused).toEqual({ ok: false, code: 'route_refused' });
   });
 });

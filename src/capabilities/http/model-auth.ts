@@ -28,9 +28,21 @@ export function looksLikeCapability(token: string): boolean {
   return token.startsWith(`${CAPABILITY_PREFIX}.`);
 }
 
+export const MODEL_ROUTE_PREFIX = '/v1/';
+
+function isModelRoute(url: string): boolean {
+  try {
+    return new URL(url).pathname.startsWith(MODEL_ROUTE_PREFIX);
+  } catch {
+    return false;
+  }
+}
+
 /** Role and user type are filled in by the authenticator from the identity cache (current values). */
 export function capabilityPrincipalResolver(broker: CapabilityBroker): CapabilityPrincipalResolver {
   return async (token, ctx) => {
+    // Capabilities are API keys for the model routes only; the admin API never sees one as a caller.
+    if (ctx.url === undefined || !isModelRoute(ctx.url)) return { ok: false, code: 'route_refused' };
     const headers = ctx.headers ?? {};
     const result = await broker.authorizeModelUse(token, {
       method: ctx.method,
