@@ -26,6 +26,7 @@ import { createTasks } from './tasks/index.js';
 import { createCapabilityService, resolveCapabilityConfig, type CapabilityService } from './capabilities/http/index.js';
 import { createCapabilityService, resolveCapabilityConfig, type CapabilityService } from './capabilities/http/index.js';
 import { createEconomics, parseDefaultBudgets } from './admission/economics/index.js';
+import { createAdmission } from './admission/index.js';
 
 const VERSION = '0.1.0';
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -230,7 +231,22 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
   economics.registerRoutes(app, registry);
   // Task ingress, status and the worker API; the requeue job and the outbox relay start once listening.
   const tasks = createTasks({ state, db: records.db, audit, logger });
-  tasks.registerRoutes(app, registry, { resolveInOrg: (principal, orgId) => principalInOrg(records.db, principal, orgId) });
+  // Admission: the pipeline every guarded request runs (task ingress here; the model routes take
+  // `admission.pipeline`). Hot-state failures refuse with 503 dependency_unavailable.
+  const admission = createAdmission({
+    config: config.admission,
+    state,
+    db: records.db,
+    audit,
+    metrics,
+    economics: economics.gate,
+    workerCapacity: () => tasks.workerCapacity(),
+    clock,
+    logger,
+  });
+  await admission.start();
+  admission.registerRoutes(app, registry, (principal, orgId) => principalInOrg(records.db, principal, orgId));
+  tasks.registerRoutes(app, registry, { admission: admission.pipeline, resolveInOrg: (principal, orgId) => principalInOrg(records.db, principal, orgId) });
   registerAuditRoutes(app, registry, {
     db: records.db,
     // Sessions span orgs: the role that counts is the one held in this org, read from memberships.
@@ -245,6 +261,7 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
   try {
     address = await app.listen({ host: config.server.host, port: config.server.port });
   } catch (error) {
+    await admission.stop();
     await economics.stop();
     await capabilities?.close();
     await capabilities?.close();
@@ -268,6 +285,7 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
       await stopLocalAuth();
       // Before the audit log closes: the relay's last pass writes the remaining task events.
       await tasks.stop();
+      await admission.stop();
       await economics.stop();
       await capabilities?.close();
       await capabilities?.close();

@@ -114,6 +114,8 @@ export const configSchema = z
       .default({ allowUnpricedModels: false, reservationTtlSeconds: 600, reconcileIntervalSeconds: 30, refreshSeconds: 60 }),
     // The sandbox credential broker; absent means off (see README, capabilities).
     capabilities: capabilitiesConfigSchema.optional(),
+    // Validated by admission/ at start (errors name admission.<key>); see README "Admission control".
+    admission: z.unknown().optional(),
     logging: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()
