@@ -230,7 +230,20 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
   await capabilities?.register(app, registry);
   economics.registerRoutes(app, registry);
   // Task ingress, status and the worker API; the requeue job and the outbox relay start once listening.
-  const tasks = createTasks({ state, db: records.db, audit, logger });
+  const tasks = createTasks({
+    state,
+    db: records.db,
+    audit,
+    logger,
+    settings: {
+      leaseMs: config.tasks.leaseSeconds * 1000,
+      healthyMs: config.tasks.workerHealthySeconds * 1000,
+      requeueIntervalMs: config.tasks.requeueIntervalMs,
+      relayIntervalMs: config.tasks.relayIntervalMs,
+      recordTtlMs: config.tasks.recordTtlHours * 60 * 60 * 1000,
+      hardLimitPercent: config.tasks.hardLimitPercent,
+    },
+  });
   // Admission: the pipeline every guarded request runs (task ingress here; the model routes take
   // `admission.pipeline`). Hot-state failures refuse with 503 dependency_unavailable.
   const admission = createAdmission({

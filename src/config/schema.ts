@@ -112,6 +112,18 @@ export const configSchema = z
       })
       .strict()
       .default({ allowUnpricedModels: false, reservationTtlSeconds: 600, reconcileIntervalSeconds: 30, refreshSeconds: 60 }),
+    // Agent tasks: worker leases and health, the requeue job and the outbox relay (see README, Agent tasks).
+    tasks: z
+      .object({
+        leaseSeconds: z.number().int().min(2).max(3600).default(30),
+        workerHealthySeconds: z.number().int().min(1).max(600).default(15),
+        requeueIntervalMs: z.number().int().min(50).max(60_000).default(1000),
+        relayIntervalMs: z.number().int().min(50).max(60_000).default(500),
+        recordTtlHours: z.number().int().min(1).max(24 * 365).default(168),
+        hardLimitPercent: z.number().int().min(1).max(100).default(95),
+      })
+      .strict()
+      .default({ leaseSeconds: 30, workerHealthySeconds: 15, requeueIntervalMs: 1000, relayIntervalMs: 500, recordTtlHours: 168, hardLimitPercent: 95 }),
     // The sandbox credential broker; absent means off (see README, capabilities).
     capabilities: capabilitiesConfigSchema.optional(),
     // Validated by admission/ at start (errors name admission.<key>); see README "Admission control".
