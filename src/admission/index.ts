@@ -4,7 +4,7 @@
  *   const admission = createAdmission({ config: config.admission, state, db, audit, metrics, ... });
  *   await admission.start();                         // live config loaded, replica heartbeat running
  *   admission.pipeline.admit(request)                // handlers of guarded routes (models/, tasks/)
- *   admission.registerRoutes(app, registry, inOrg)   // GET/PUT /api/orgs/:orgId/admission
+ *   admission.registerRoutes(app, registry, inOrg)   // GET/PUT /api/orgs/:orgId/admission + guard hook
  *   await admission.stop();
  */
 import type { FastifyInstance } from 'fastify';
@@ -20,6 +20,7 @@ import { parseAdmissionConfig, type AdmissionConfig } from './config.js';
 import { LiveAdmissionConfig } from './live-config.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
 import { createReplicaTracker, type ReplicaTracker } from './replicas.js';
+import { registerAdmissionGuardHook } from './guard-hook.js';
 import { registerAdmissionRoutes } from './routes.js';
 import type { EconomicsGate, WorkerCapacity } from './types.js';
 
@@ -30,6 +31,7 @@ export { LiveAdmissionConfig, ADMISSION_CONFIG_CHANNEL } from './live-config.js'
 export { createRoutePolicy, type RoutePolicy } from './route-policy.js';
 export { sendRefusal, refusalToError, applyAdmissionHeaders } from './refusal-http.js';
 export { registerAdmissionRoutes } from './routes.js';
+export { registerAdmissionGuardHook } from './guard-hook.js';
 
 export interface CreateAdmissionOptions {
   /** The raw `admission` section of the config file (validated here; errors name the key). */
@@ -78,6 +80,8 @@ export function createAdmission(options: CreateAdmissionOptions): AdmissionServi
     replicas,
     registerRoutes(app, registry, inOrg) {
       registerAdmissionRoutes(app, registry, { live, ...(inOrg === undefined ? {} : { inOrg }) });
+      // Routes listed under admission.routes.guard are admitted by a hook before their handler.
+      registerAdmissionGuardHook(app, pipeline);
     },
     async start() {
       await live.start();
