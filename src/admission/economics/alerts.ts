@@ -19,16 +19,56 @@ export interface AlertDeps {
   audit: AuditSink;
   metrics: EconomicsMetrics;
   logger?: Logger;
+  /**
+   * A line is read at most this often per replica (default 1 s); settlements in between are
+   * covered by one trailing check, so a busy line costs one usage read per second, not one per
+   * request, and the last crossing before a quiet spell is still seen. 0 checks on every settle.
+   */
+  minIntervalMs?: number;
+}
+
+interface Pending {
+  scope: string;
+  orgId: string;
+  line: ResolvedLine;
 }
 
 export class BudgetAlerts {
   private readonly fired = new Set<string>();
+  private readonly lastCheck = new Map<string, number>();
+  private readonly trailing = new Map<string, Pending>();
+  private readonly minIntervalMs: number;
 
-  constructor(private readonly deps: AlertDeps) {}
+  constructor(private readonly deps: AlertDeps) {
+    this.minIntervalMs = deps.minIntervalMs ?? 1000;
+  }
 
   /** Checks these lines after a commit; never throws (alerts must not fail a settled request). */
   async check(scope: string, orgId: string, lines: readonly ResolvedLine[], now: number): Promise<void> {
-    await Promise.all(lines.filter((l) => l.alertThresholds.length > 0).map((l) => this.checkLine(scope, orgId, l, now)));
+    await Promise.all(lines.filter((l) => l.alertThresholds.length > 0).map((l) => this.throttled(scope, orgId, l, now)));
+  }
+
+  private async throttled(scope: string, orgId: string, line: ResolvedLine, now: number): Promise<void> {
+    if (this.minIntervalMs > 0) {
+      const last = this.lastCheck.get(line.key);
+      if (last !== undefined && now - last < this.minIntervalMs) {
+        this.scheduleTrailing({ scope, orgId, line });
+        return;
+      }
+      if (this.lastCheck.size >= MEMO_LIMIT) this.lastCheck.clear();
+      this.lastCheck.set(line.key, now);
+    }
+    await this.checkLine(scope, orgId, line, now);
+  }
+
+  private scheduleTrailing(pending: Pending): void {
+    if (this.trailing.has(pending.line.key)) return;
+    this.trailing.set(pending.line.key, pending);
+    const timer = setTimeout(() => {
+      this.trailing.delete(pending.line.key);
+      void this.checkLine(pending.scope, pending.orgId, pending.line, Date.now());
+    }, this.minIntervalMs);
+    timer.unref();
   }
 
   private async checkLine(scope: string, orgId: string, line: ResolvedLine, now: number): Promise<void> {

@@ -194,8 +194,8 @@ describe('economics gate: lines, metrics and prices', () => {
   it('emits each alert threshold once per period, across replicas', async () => {
     const clock = new ManualClock(Date.UTC(2026, 10, 22, 12));
     const state = new MemoryHotState({ clock });
-    const a = harness({ clock, state });
-    const b = harness({ clock, state, audit: a.audit });
+    const a = harness({ clock, state, alertCheckIntervalMs: 0 });
+    const b = harness({ clock, state, audit: a.audit, alertCheckIntervalMs: 0 });
     for (const h of [a, b]) h.rules.set(ORG, 'org', ORG, [costRule('month', 1000, [50, 80, 100])]);
     const spend = async (h: typeof a, micros: number) => {
       const r = await h.economics.reserve(modelRequest(budgetPrincipal(ORG), { maxMicros: micros, maxTokens: 1 }));
@@ -215,6 +215,29 @@ describe('economics gate: lines, metrics and prices', () => {
     clock.set(Date.UTC(2026, 11, 1, 0, 0, 1));
     await spend(a, 600);
     expect(a.audit.events.filter((e) => e.action === 'budget.alert')).toHaveLength(4);
+  });
+});
+
+describe('economics gate: alert checks are throttled per line', () => {
+  it('reads a busy line at most once per interval and still sees the last crossing through a trailing check', async () => {
+    const h = harness({ alertCheckIntervalMs: 30 });
+    h.rules.set(ORG, 'org', ORG, [costRule('month', 1000, [50])]);
+    let reads = 0;
+    const budgetUsage = h.state.budgetUsage.bind(h.state);
+    h.state.budgetUsage = async (scope, key) => {
+      reads += 1;
+      return budgetUsage(scope, key);
+    };
+    for (let i = 0; i < 6; i += 1) {
+      const r = await h.economics.reserve(modelRequest(budgetPrincipal(ORG), { maxMicros: 100, maxTokens: 1 }));
+      if (!r.ok) throw new Error('expected admission');
+      await r.settle({ kind: 'success', actualMicros: 100, actualTokens: 1 });
+    }
+    // Only the first settlement read the line; 600 of 1000 crossed 50 % after it.
+    expect(reads).toBe(1);
+    expect(h.audit.events.filter((e) => e.action === 'budget.alert')).toHaveLength(0);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(h.audit.events.filter((e) => e.action === 'budget.alert').map((e) => e.details?.used)).toEqual([600]);
   });
 });
 

@@ -46,6 +46,8 @@ export interface EconomicsOptions {
   /** How long a reservation may stay unsettled before the reconciler frees it. */
   reservationTtlMs?: number;
   tracker?: ScopeTracker;
+  /** Alert checks per line at most this often (default 1 s; 0 = every settlement). */
+  alertCheckIntervalMs?: number;
 }
 
 interface Group {
@@ -78,6 +80,7 @@ export class Economics implements EconomicsGate {
       audit: options.audit,
       metrics: this.metrics,
       ...(options.logger === undefined ? {} : { logger: options.logger }),
+      ...(options.alertCheckIntervalMs === undefined ? {} : { minIntervalMs: options.alertCheckIntervalMs }),
     });
   }
 
