@@ -30,8 +30,9 @@ export function createReplicaTracker(deps: { state: HotState; logger?: Logger; e
       await deps.state.increment(SCOPE, `epoch:${epoch}`, 1, epochMs * 5);
       counted = epoch;
     }
-    const previous = Number((await deps.state.get(SCOPE, `epoch:${epoch - 1}`)) ?? '0');
-    const current = Number((await deps.state.get(SCOPE, `epoch:${epoch}`)) ?? '0');
+    // Counters are read by adding 0 (counters and plain values are separate in the port).
+    const previous = await deps.state.increment(SCOPE, `epoch:${epoch - 1}`, 0, epochMs * 5);
+    const current = await deps.state.increment(SCOPE, `epoch:${epoch}`, 0, epochMs * 5);
     // The current epoch may not have every beat yet; the previous one is complete.
     live = Math.max(1, previous, current);
   };

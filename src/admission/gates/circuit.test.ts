@@ -54,6 +54,12 @@ describe('circuit breaker', () => {
     await b.report('dep', p2.probe, 'success');
     expect(await a.stateOf('dep')).toBe('closed');
     expect((await b.check('dep')).ok).toBe(true);
+    // A closed breaker counts failures afresh: the ones that tripped it are forgotten.
+    await a.report('dep', null, 'failure');
+    await a.report('dep', null, 'failure');
+    expect(await a.stateOf('dep')).toBe('closed');
+    await a.report('dep', null, 'failure');
+    expect(await a.stateOf('dep')).toBe('open');
   });
 
   it('a failing probe re-opens it for another recovery period; stale outcomes do not move it', async () => {

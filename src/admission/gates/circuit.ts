@@ -2,8 +2,9 @@
  * Circuit breaker per dependency, shared by every replica through the hot-state store. All timing
  * is done with store TTLs, never a replica clock:
  *
- *   closed     no `tripped` key. Failures count in a window (`failures`, ttl = window); reaching
- *              the threshold trips the breaker.
+ *   closed     no `tripped` key, or `tripped` = `closed:g` after generation g closed. Failures
+ *              count in a window (`failures:<closed-since>`, ttl = window, so a closing starts a
+ *              fresh count); reaching the threshold trips the breaker.
  *   open       `tripped` = generation g and `open:g` exists (ttl = recovery time): fail fast.
  *   half-open  `tripped` = g but `open:g` expired: at most `halfOpenProbes` requests per recovery
  *              period get through (`probes:g` counter); `successesToClose` successes close it, a
@@ -18,6 +19,7 @@ import type { Refusal } from '../types.js';
 
 const DEPENDENCY = /^[A-Za-z0-9_.:-]{1,128}$/;
 const TRIPPED_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+const CLOSED = 'closed:';
 
 export type CircuitState = 'closed' | 'open' | 'half_open';
 export type CircuitPass = { ok: true; probe: string | null } | { ok: false; refusal: Refusal };
@@ -41,15 +43,16 @@ export function createCircuitBreakers(deps: { state: HotState; config: () => Adm
     // Open first, then point `tripped` at it, so no reader ever sees tripped without its open key.
     await state.set(scope, `open:${generation}`, '1', config.recoverySeconds * 1000);
     await state.set(scope, 'tripped', generation, TRIPPED_TTL_MS);
-    await state.delete(scope, 'failures');
   }
+
+  const isClosed = (tripped: string | null): boolean => tripped === null || tripped.startsWith(CLOSED);
 
   return {
     /** The gate: closed passes, open refuses, half-open lets a bounded number of probes through. */
     async check(dependency: string): Promise<CircuitPass> {
       const scope = scopeOf(dependency);
       const generation = await state.get(scope, 'tripped');
-      if (generation === null) return { ok: true, probe: null };
+      if (generation === null || isClosed(generation)) return { ok: true, probe: null };
       if ((await state.get(scope, `open:${generation}`)) !== null) return { ok: false, refusal: refusal(dependency, 'open') };
       const config = deps.config().circuit;
       const taken = await state.increment(scope, `probes:${generation}`, 1, config.recoverySeconds * 1000);
@@ -62,9 +65,9 @@ export function createCircuitBreakers(deps: { state: HotState; config: () => Adm
       const scope = scopeOf(dependency);
       const config = deps.config().circuit;
       const generation = await state.get(scope, 'tripped');
-      if (generation === null) {
+      if (generation === null || isClosed(generation)) {
         if (outcome === 'success') return;
-        const failures = await state.increment(scope, 'failures', 1, config.windowSeconds * 1000);
+        const failures = await state.increment(scope, `failures:${generation ?? 'initial'}`, 1, config.windowSeconds * 1000);
         if (failures >= config.failureThreshold) await trip(scope);
         return;
       }
@@ -77,14 +80,14 @@ export function createCircuitBreakers(deps: { state: HotState; config: () => Adm
       const successes = await state.increment(scope, `successes:${generation}`, 1, TRIPPED_TTL_MS);
       if (successes >= config.successesToClose) {
         // Closing only if still in this generation: a concurrent re-trip must win.
-        if ((await state.get(scope, 'tripped')) === generation) await state.delete(scope, 'tripped');
+        if ((await state.get(scope, 'tripped')) === generation) await state.set(scope, 'tripped', `${CLOSED}${generation}`, TRIPPED_TTL_MS);
       }
     },
 
     async stateOf(dependency: string): Promise<CircuitState> {
       const scope = scopeOf(dependency);
       const generation = await state.get(scope, 'tripped');
-      if (generation === null) return 'closed';
+      if (generation === null || isClosed(generation)) return 'closed';
       return (await state.get(scope, `open:${generation}`)) === null ? 'half_open' : 'open';
     },
   };
