@@ -11,7 +11,9 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Clock } from '../../src/core/clock.js';
 import { LiveAdmissionConfig } from '../../src/admission/live-config.js';
+import { createCircuitBreakers } from '../../src/admission/gates/circuit.js';
 import { createPipeline, type Pipeline } from '../../src/admission/pipeline.js';
+import { createReplicaTracker } from '../../src/admission/replicas.js';
 import { admissionPrincipal, admissionRequest, testAdmissionConfig } from '../../src/admission/testing.js';
 import type { TypeLimit } from '../../src/admission/config.js';
 import type { AdmissionResult } from '../../src/admission/types.js';
@@ -94,6 +96,34 @@ describe('admission exactness across three replicas on Redis', () => {
     expect(results.filter((r) => r.ok)).toHaveLength(50);
     // A skewed replica would report a Retry-After off by minutes; all agree on at most one window.
     expectRefusedWithRetry(results, 60);
+  });
+});
+
+describe('shared breaker and replica count on Redis', () => {
+  it('a breaker tripped through one replica fails fast on the others; half-open probes are bounded across replicas', async () => {
+    const breakerConfig = testAdmissionConfig({ circuit: { failureThreshold: 3, windowSeconds: 30, recoverySeconds: 1, halfOpenProbes: 2, successesToClose: 1 } });
+    const breakers = replicas.map((state) => createCircuitBreakers({ state, config: () => breakerConfig }));
+    const dependency = `provider:bench-${randomBytes(3).toString('hex')}`;
+    await Promise.all(breakers.map((b) => b.report(dependency, null, 'failure')));
+    for (const b of breakers) {
+      const refused = await b.check(dependency);
+      expect(!refused.ok && refused.refusal.code).toBe('circuit_open');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const probes = await Promise.all(Array.from({ length: 30 }, (_, i) => (breakers[i % 3] ?? breakers[0])?.check(dependency)));
+    const admitted = probes.filter((p) => p?.ok === true);
+    expect(admitted).toHaveLength(2);
+    const probe = admitted[0];
+    if (probe === undefined || !probe.ok) throw new Error('expected a probe');
+    await breakers[1]?.report(dependency, probe.probe, 'success');
+    expect(await breakers[2]?.stateOf(dependency)).toBe('closed');
+  });
+
+  it('replicas heartbeat into Redis and each sees all three', async () => {
+    const trackers = replicas.map((state) => createReplicaTracker({ state, epochMs: 60_000 }));
+    for (const t of trackers) await t.beat();
+    await trackers[0]?.beat();
+    expect(trackers[0]?.count()).toBeGreaterThanOrEqual(3);
   });
 });
 
