@@ -33,7 +33,9 @@ afterEach(async () => {
   current = undefined;
 });
 
-async function harness(options: { admission?: (request: AdmissionRequest) => ReturnType<Admission['admit']> } = {}): Promise<Harness> {
+async function harness(
+  options: { admission?: (request: AdmissionRequest) => ReturnType<Admission['admit']>; resolveInOrg?: (principal: Principal, orgId: string) => Promise<Principal | null> } = {},
+): Promise<Harness> {
   const setup = createTaskTestSetup();
   const audit = new MemoryAuditSink();
   const settled: SettleOutcome[] = [];
@@ -47,6 +49,7 @@ async function harness(options: { admission?: (request: AdmissionRequest) => Ret
     audit,
     heartbeatIntervalMs: 3000,
     ...(admission === undefined ? {} : { admission }),
+    ...(options.resolveInOrg === undefined ? {} : { resolveInOrg: options.resolveInOrg }),
   });
   await app.ready();
   const h: Harness = {
@@ -162,6 +165,25 @@ describe('task ingress and status', () => {
     refuse = false;
     expect((await submit(h)).status).toBe(202);
     expect(settled).toEqual([{ kind: 'success', actualMicros: 0, actualTokens: 0 }]);
+  });
+});
+
+describe('callers spanning orgs', () => {
+  it("uses the caller's role in the route's org, not the org the credential was issued in", async () => {
+    // An unscoped OIDC caller whose token names org_b, also a member of org_a.
+    const session = testPrincipal({ kind: 'oidc', userId: 'usr_multi', orgId: 'org_b', role: 'owner', scopes: [] });
+    principals.multi = session;
+    const h = await harness({
+      resolveInOrg: async (principal, orgId) =>
+        principal.userId === 'usr_multi' && orgId === 'org_a' ? { ...principal, orgId, role: 'member' } : principal.orgId === orgId ? principal : null,
+    });
+    await registerWorker(h);
+    const created = await submit(h, 'multi', 'org_a');
+    expect(created.status).toBe(202);
+    expect((await h.call('multi', 'GET', `/api/orgs/org_a/tasks/${String(created.body.taskId)}`)).status).toBe(200);
+    // Not a member of org_c: 404.
+    expect((await submit(h, 'multi', 'org_c')).status).toBe(404);
+    delete principals.multi;
   });
 });
 
