@@ -4,7 +4,6 @@
  */
 import { hkdfSync } from 'node:crypto';
 import { dirname } from 'node:path';
-import { dirname } from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { LoadedConfig } from './config/load.js';
 import { AuditLog, registerAuditRoutes, runAuditVerify } from './audit/index.js';
@@ -23,7 +22,6 @@ import { openRecordStore, type RecordStore } from './store/db/index.js';
 export { migrateToLatest } from './store/db/index.js';
 import { createHotState, type HotState } from './store/state/index.js';
 import { createTasks } from './tasks/index.js';
-import { createCapabilityService, resolveCapabilityConfig, type CapabilityService } from './capabilities/http/index.js';
 import { createCapabilityService, resolveCapabilityConfig, type CapabilityService } from './capabilities/http/index.js';
 import { createEconomics, parseDefaultBudgets } from './admission/economics/index.js';
 import { createAdmission } from './admission/index.js';
@@ -127,8 +125,6 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
   const oidcIssuers = parseOidcIssuers(config.oidc.issuers);
   // Capability keys and upstream credentials resolve here, so a missing one stops the start.
   const capabilityConfig = config.capabilities === undefined ? undefined : resolveCapabilityConfig(config.capabilities, { baseDir: dirname(loaded.path), env: process.env });
-  // Capability keys and upstream credentials resolve here, so a missing one stops the start.
-  const capabilityConfig = config.capabilities === undefined ? undefined : resolveCapabilityConfig(config.capabilities, { baseDir: dirname(loaded.path), env: process.env });
   const defaultBudgets = parseDefaultBudgets(config.budgets.defaults);
   const aead = createAead({ activeKeyId: MASTER_KID, keys: new Map([[MASTER_KID, masterKey(loaded)]]) });
 
@@ -169,10 +165,6 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
   const capabilities: CapabilityService | undefined =
     capabilityConfig === undefined ? undefined : createCapabilityService({ config: capabilityConfig, db: records.db, state, audit, clock, logger });
   await capabilities?.start();
-  // The sandbox credential broker, only when configured; its revocation list loads before serving.
-  const capabilities: CapabilityService | undefined =
-    capabilityConfig === undefined ? undefined : createCapabilityService({ config: capabilityConfig, db: records.db, state, audit, clock, logger });
-  await capabilities?.start();
   // Expired and revoked sessions are dead weight; their rows carry no history worth keeping.
   const sessionSweeper = startIntervalJob('session-sweeper', 10 * 60 * 1000, () => localAuth.sessions.deleteDead(), logger);
   const authenticate = createAuthenticator({
@@ -180,7 +172,6 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
     identity,
     ...(oidc === undefined ? {} : { oidc }),
     sessionResolver: localAuth.resolveSession,
-    ...(capabilities === undefined ? {} : { capabilities: capabilities.capabilityPrincipal }),
     ...(capabilities === undefined ? {} : { capabilities: capabilities.capabilityPrincipal }),
   });
 
@@ -226,7 +217,6 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
     setPassword: (userId, password) => localAuth.setPassword(userId, password),
   });
   registerLocalAuthRoutes(app, registry, localAuth);
-  await capabilities?.register(app, registry);
   await capabilities?.register(app, registry);
   economics.registerRoutes(app, registry);
   // Task ingress, status and the worker API; the requeue job and the outbox relay start once listening.
@@ -277,7 +267,6 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
     await admission.stop();
     await economics.stop();
     await capabilities?.close();
-    await capabilities?.close();
     await identity.stop();
     await audit.close();
     await stores.close();
@@ -300,7 +289,6 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
       await tasks.stop();
       await admission.stop();
       await economics.stop();
-      await capabilities?.close();
       await capabilities?.close();
       await identity.stop();
       await audit.close();
