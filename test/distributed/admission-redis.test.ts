@@ -110,8 +110,14 @@ describe('shared breaker and replica count on Redis', () => {
       expect(!refused.ok && refused.refusal.code).toBe('circuit_open');
     }
     await new Promise((resolve) => setTimeout(resolve, 1100));
-    const probes = await Promise.all(Array.from({ length: 30 }, (_, i) => (breakers[i % 3] ?? breakers[0])?.check(dependency)));
-    const admitted = probes.filter((p) => p?.ok === true);
+    const probes = await Promise.all(
+      Array.from({ length: 30 }, async (_, i) => {
+        const breaker = breakers[i % 3];
+        if (breaker === undefined) throw new Error('breaker missing');
+        return breaker.check(dependency);
+      }),
+    );
+    const admitted = probes.filter((p) => p.ok);
     expect(admitted).toHaveLength(2);
     const probe = admitted[0];
     if (probe === undefined || !probe.ok) throw new Error('expected a probe');
