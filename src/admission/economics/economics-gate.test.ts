@@ -296,6 +296,19 @@ describe('economics gate: leaks and outages', () => {
     expect(await h.usage()).toEqual({ used: 0, reserved: TEN_CENTS });
   });
 
+  it('the retry after reaping works when other metric groups were reserved and given back first', async () => {
+    const h = harness({ reservationTtlMs: 60_000 });
+    h.rules.set(ORG, 'org', ORG, [costRule('month', 300), { metric: 'requests', period: 'day', cap: 100, alertThresholds: [] }]);
+    const p = budgetPrincipal(ORG);
+    for (let i = 0; i < 3; i += 1) expect((await h.economics.reserve(modelRequest(p, { maxMicros: 100, maxTokens: 1 }))).ok).toBe(true);
+    h.clock.advance(60_001);
+    // The request group is reserved and released, the cost group refused; after the reap both are retried.
+    const retried = await h.economics.reserve(modelRequest(p, { maxMicros: 100, maxTokens: 1 }));
+    expect(retried.ok).toBe(true);
+    if (retried.ok) await retried.settle({ kind: 'success', actualMicros: 60, actualTokens: 1 });
+    expect(await h.usage()).toEqual({ used: 60, reserved: 0 });
+  });
+
   it('answers 503 dependency_unavailable and reserves nothing when the hot state is down', async () => {
     const clock = new ManualClock(Date.UTC(2026, 10, 22, 12));
     const inner = new MemoryHotState({ clock });

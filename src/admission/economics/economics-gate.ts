@@ -108,10 +108,12 @@ export class Economics implements EconomicsGate {
     // Anonymous callers belong to no org and have no budget: rate limits and free models bound them.
     if (orgId === null) return this.admitted(request.requestId, [], '', null, []);
     const scope = budgetScope(orgId);
-    const groups = this.groups(request, this.linesFor(request, orgId));
-    if (groups.length === 0) return this.admitted(request.requestId, [], scope, orgId, []);
+    const lines = this.linesFor(request, orgId);
+    if (this.groups(request, lines, 0).length === 0) return this.admitted(request.requestId, [], scope, orgId, []);
 
     for (let attempt = 0; ; attempt += 1) {
+      // Fresh ids per attempt: ids released by a failed attempt stay remembered as settled.
+      const groups = this.groups(request, lines, attempt);
       const outcome = await this.reserveAll(scope, groups);
       if (outcome.kind === 'ok') {
         this.tracker.touch(scope);
@@ -132,7 +134,8 @@ export class Economics implements EconomicsGate {
     }
   }
 
-  private groups(request: AdmissionRequest, lines: ResolvedLine[]): Group[] {
+  private groups(request: AdmissionRequest, lines: ResolvedLine[], attempt: number): Group[] {
+    const suffix = attempt === 0 ? '' : `:a${attempt}`;
     const amounts: Record<Metric, number | undefined> = {
       cost: request.cost?.maxMicros,
       tokens: request.cost?.maxTokens,
@@ -145,7 +148,7 @@ export class Economics implements EconomicsGate {
       if (amount === undefined) continue;
       const of = lines.filter((l) => l.metric === metric);
       for (let i = 0; i < of.length; i += LINES_PER_GROUP) {
-        groups.push({ reservationId: `${request.requestId}:${metric}:${i / LINES_PER_GROUP}`, metric, amount, lines: of.slice(i, i + LINES_PER_GROUP) });
+        groups.push({ reservationId: `${request.requestId}:${metric}:${i / LINES_PER_GROUP}${suffix}`, metric, amount, lines: of.slice(i, i + LINES_PER_GROUP) });
       }
     }
     return groups;
