@@ -144,6 +144,18 @@ describe('tasks across two replicas on Redis', () => {
     expect(await stateB.queueLoad(TASK_QUEUE)).toEqual({ queued: 0, inFlight: 0 });
   }, 40_000);
 
+  it('concurrent registrations on both replicas all count towards capacity', async () => {
+    // A wide healthy window, so no earlier worker turns unhealthy between the two sums.
+    const wideA = createTasks({ state: stateA, settings: { healthyMs: 120_000 }, capacityCacheMs: 0 });
+    const wideB = createTasks({ state: stateB, settings: { healthyMs: 120_000 }, capacityCacheMs: 0 });
+    const before = await wideA.workerCapacity();
+    const registered = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? wideA : wideB).workers.register(`principal-${i}`, 3)),
+    );
+    expect(new Set(registered.map((worker) => worker.id)).size).toBe(10);
+    expect(await wideB.workerCapacity()).toBe(before + 30);
+  }, 30_000);
+
   it('both replicas relaying concurrently write each decision event once', async () => {
     const before = sink.written.length;
     await Promise.all([replicaA.relay?.runOnce(), replicaB.relay?.runOnce()]);
