@@ -32,7 +32,8 @@ describe('admission config', () => {
 
 describe('route policy', () => {
   it('always guards model and task ingress, even against a bypass pattern', () => {
-    const policy = createRoutePolicy({ guard: ['^/api/orgs/:orgId/exports$'], bypass: ['^/v1/', '^/api/tasks', '^/hooks/'] });
+    const policy = createRoutePolicy({ guard: ['^/api/orgs/:orgId/exports$'], bypass: ['^/v1/', '^/api/tasks', '^/hooks/', 'tasks'] });
+    expect(policy.classify('/api/orgs/:orgId/tasks')).toBe('full');
     expect(policy.classify('/v1/chat/completions')).toBe('full');
     expect(policy.classify('/v1')).toBe('full');
     expect(policy.classify('/api/tasks/:taskId')).toBe('full');

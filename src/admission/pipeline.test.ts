@@ -105,6 +105,20 @@ describe('rate limit gate', () => {
   });
 });
 
+describe('route policy in the pipeline', () => {
+  it('a bypass route skips throttling; model and task ingress never do', async () => {
+    const { pipeline } = setup({ ...tightBurst, routes: { guard: [], bypass: ['^/hooks/', 'tasks', '^/v1/'] } });
+    const principal = admissionPrincipal('registered');
+    const hooks = await Promise.all(Array.from({ length: 10 }, () => pipeline.admit(admissionRequest(principal, { route: '/hooks/stripe' }))));
+    expect(hooks.every((r) => r.ok && r.headers.RateLimit === undefined)).toBe(true);
+    const models = await Promise.all(Array.from({ length: 10 }, () => pipeline.admit(admissionRequest(principal))));
+    expect(models.filter((r) => r.ok)).toHaveLength(5);
+    const other = admissionPrincipal('registered');
+    const tasks = await Promise.all(Array.from({ length: 10 }, () => pipeline.admit(admissionRequest(other, { route: '/api/orgs/:orgId/tasks', kind: 'task' }))));
+    expect(tasks.filter((r) => r.ok || r.refusal.gate !== 'rate_limit')).toHaveLength(5);
+  });
+});
+
 describe('session gate', () => {
   it('refuses anonymous where required (401) and a principal without the permission (403) before any counter', async () => {
     const { pipeline, switchable } = setup();

@@ -145,9 +145,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const denied = sessionGate(request);
       if (denied !== null) return refuse(denied);
       pass('session', request.principal);
-      const guard = routes.classify(request.route);
+      // Task work is never throttle-exempt, whatever route it came through.
+      const bypass = routes.classify(request.route) === 'bypass' && request.kind !== 'task';
 
-      if (guard !== 'bypass') {
+      if (!bypass) {
         gate = 'rate_limit';
         const limited = await rateLimit(request.principal);
         Object.assign(headers, limited.headers);

@@ -1,6 +1,6 @@
 /**
- * Which routes run the full admission pipeline. Model (`/v1/...`) and task ingress (`/api/tasks`)
- * are always guarded fully, whatever the config says, so a bypass pattern can never open them.
+ * Which routes run the full admission pipeline. Model (`/v1/...`) and task ingress (`/api/tasks`,
+ * `/api/orgs/:orgId/tasks`) are always guarded fully, whatever the config says, so a bypass pattern can never open them.
  * Other routes are authenticate-only unless listed under `admission.routes.guard`; routes listed
  * under `admission.routes.bypass` (e.g. webhooks) skip throttling. Patterns were validated at load
  * (config.ts) and are matched against the route pattern (e.g. `/api/orgs/:orgId/...`), which the
@@ -9,7 +9,8 @@
 import type { AdmissionConfig } from './config.js';
 import type { RouteGuard } from './types.js';
 
-const ALWAYS_GUARDED = [/^\/v1(\/|$)/, /^\/api\/tasks(\/|$)/];
+// Model routes, and task ingress in both its forms (the org-scoped route the tasks module serves).
+const ALWAYS_GUARDED = [/^\/v1(\/|$)/, /^\/api\/tasks(\/|$)/, /^\/api\/orgs\/[^/]+\/tasks\/?$/];
 
 export interface RoutePolicy {
   classify(route: string): RouteGuard;
