@@ -5,6 +5,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { secretRefSchema } from './secrets.js';
+import { DEFAULT_MODELS_CONFIG, modelsConfigSchema } from '../models/config.js';
 import { capabilitiesConfigSchema } from '../capabilities/http/config.js';
 
 const cidr = z.string().refine((value) => {
@@ -128,6 +129,8 @@ export const configSchema = z
     capabilities: capabilitiesConfigSchema.optional(),
     // Validated by admission/ at start (errors name admission.<key>); see README "Admission control".
     admission: z.unknown().optional(),
+    // Model gateway: providers, model catalogue with prices and fallbacks, free-model limits (see README, Model gateway).
+    models: modelsConfigSchema.default(DEFAULT_MODELS_CONFIG),
     logging: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()

@@ -74,6 +74,12 @@ function requestedMaxOutput(body: Record<string, unknown>): number | null {
   return null;
 }
 
+/** Drops a provider body we will not read; undici reports the abort as an error nobody needs. */
+function discard(body: UpstreamResponse['body']): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
 async function readBounded(body: UpstreamResponse['body'], limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -81,7 +87,7 @@ async function readBounded(body: UpstreamResponse['body'], limit: number): Promi
     const buffer = chunk as Buffer;
     size += buffer.length;
     if (size > limit) {
-      body.destroy();
+      discard(body);
       throw new UpstreamError('network', 'the provider answer is too large');
     }
     chunks.push(buffer);
@@ -218,7 +224,7 @@ export class ModelGateway {
         continue;
       }
       if (response.status === 429 || response.status >= 500) {
-        response.body.destroy();
+        discard(response.body);
         failure = 'error';
         this.options.metrics.fallbacks.inc({ model: candidate.alias });
         continue;
@@ -308,7 +314,7 @@ export class ModelGateway {
         if (abort.signal.aborted) settleOnce({ kind: 'unmetered', reason: 'client_abort' });
         else if (failure === 'timeout') settleOnce({ kind: 'unmetered', reason: 'timeout' });
         else settleOnce(observer.usage() === null || failure !== null ? { kind: 'unmetered', reason: 'no_usage' } : null);
-        upstreamBody.destroy();
+        discard(upstreamBody);
       }
     }
     void reply

@@ -78,7 +78,7 @@ export const DEFAULT_MODELS = [
 ];
 
 export async function startRig(options: RigOptions = {}): Promise<Rig> {
-  const primary = await startSimulator({ apiKey: MANAGED_KEY, ...options.primary });
+  const primary = await startSimulator(options.primary ?? { apiKey: MANAGED_KEY });
   const backup = await startSimulator(options.backup ?? {});
   const store = await openTestRecordStore();
   await store.db.insertInto('orgs').values({ id: ORG_ID, name: 'Models', slug: `models-${randomBytes(4).toString('hex')}` }).execute();
@@ -145,7 +145,10 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
     logs,
     clock,
     close: async () => {
+      // As the gateway's own shutdown does: a grace period, then remaining connections are cut.
+      const grace = setTimeout(() => app.server.closeAllConnections(), 500);
       await app.close();
+      clearTimeout(grace);
       await service.close();
       await store.close();
       await primary.close();

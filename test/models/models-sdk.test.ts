@@ -18,7 +18,7 @@ beforeAll(async () => {
   rig = await startRig();
   openai = new OpenAI({ apiKey: 'pk-member', baseURL: `${rig.url}/v1`, maxRetries: 0 });
   anthropic = new Anthropic({ apiKey: 'pk-member', baseURL: rig.url, maxRetries: 0 });
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   await rig.close();
