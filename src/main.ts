@@ -25,6 +25,7 @@ import { createTasks } from './tasks/index.js';
 import { createCapabilityService, resolveCapabilityConfig, type CapabilityService } from './capabilities/http/index.js';
 import { createEconomics, parseDefaultBudgets } from './admission/economics/index.js';
 import { createAdmission } from './admission/index.js';
+import { wireModelGateway } from './models/wiring.js';
 
 const VERSION = '0.1.0';
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -250,6 +251,22 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
   await admission.start();
   admission.registerRoutes(app, registry, (principal, orgId) => principalInOrg(records.db, principal, orgId));
   tasks.registerRoutes(app, registry, { admission: admission.pipeline, resolveInOrg: (principal, orgId) => principalInOrg(records.db, principal, orgId) });
+  // Model gateway: /v1 model routes through the admission pipeline, usage metering, BYOK keys.
+  const models = wireModelGateway({
+    config: config.models,
+    app,
+    registry,
+    db: records.db,
+    state,
+    aead,
+    admission: admission.pipeline,
+    authenticate,
+    audit,
+    metrics,
+    clock,
+    logger,
+    baseDir: dirname(loaded.path),
+  });
   registerAuditRoutes(app, registry, {
     db: records.db,
     // Sessions span orgs: the role that counts is the one held in this org, read from memberships.
@@ -264,6 +281,7 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
   try {
     address = await app.listen({ host: config.server.host, port: config.server.port });
   } catch (error) {
+    await models.close();
     await admission.stop();
     await economics.stop();
     await capabilities?.close();
@@ -287,6 +305,8 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
       await stopLocalAuth();
       // Before the audit log closes: the relay's last pass writes the remaining task events.
       await tasks.stop();
+      // After the server stops: the last usage rows are flushed before the stores close.
+      await models.close();
       await admission.stop();
       await economics.stop();
       await capabilities?.close();
