@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { adapterFor } from './index.js';
+
+const sse = (data: unknown, event?: string) => `${event === undefined ? '' : `event: ${event}\n`}data: ${JSON.stringify(data)}\n\n`;
+
+describe('OpenAI adapter', () => {
+  const openai = adapterFor('openai');
+
+  it('asks for stream usage and injects the credential and upstream model without mutating the client body', () => {
+    const body = { model: 'alias', stream: true, messages: [] };
+    const built = openai.buildRequest({ operation: 'chat', body, upstreamModel: 'gpt-x', apiKey: 'sk-1', stream: true, clientHeaders: {} });
+    expect(built.path).toBe('/chat/completions');
+    expect(built.body).toMatchObject({ model: 'gpt-x', stream_options: { include_usage: true } });
+    expect(built.headers.authorization).toBe('Bearer sk-1');
+    expect(body.model).toBe('alias');
+    expect(openai.supports('messages')).toBe(false);
+  });
+
+  it('reads usage from JSON and drops the usage-only chunk only when the client did not ask', () => {
+    expect(openai.parseUsage('chat', { usage: { prompt_tokens: 5, completion_tokens: 7, prompt_tokens_details: { cached_tokens: 2 } } })).toEqual({ inputTokens: 5, outputTokens: 7, cachedInputTokens: 2, audioSeconds: 0 });
+    const usageChunk = sse({ choices: [], usage: { prompt_tokens: 3, completion_tokens: 4 } });
+    const contentChunk = sse({ choices: [{ delta: { content: 'hi' } }], usage: null });
+    const hidden = openai.streamUsage('chat', false);
+    expect(hidden.onEvent(contentChunk)).toBe(true);
+    expect(hidden.onEvent(usageChunk)).toBe(false);
+    expect(hidden.usage()).toEqual({ inputTokens: 3, outputTokens: 4, cachedInputTokens: 0, audioSeconds: 0 });
+    const shown = openai.streamUsage('chat', true);
+    expect(shown.onEvent(usageChunk)).toBe(true);
+    expect(openai.streamUsage('chat', false).usage()).toBeNull();
+  });
+
+  it('reads Responses usage from response.completed', () => {
+    const observer = openai.streamUsage('responses', false);
+    observer.onEvent(sse({ type: 'response.completed', response: { usage: { input_tokens: 9, output_tokens: 1, input_tokens_details: { cached_tokens: 0 } } } }, 'response.completed'));
+    expect(observer.usage()).toEqual({ inputTokens: 9, outputTokens: 1, cachedInputTokens: 0, audioSeconds: 0 });
+  });
+});
+
+describe('Anthropic adapter', () => {
+  const anthropic = adapterFor('anthropic');
+
+  it('uses x-api-key and a default anthropic-version; counts cache reads and writes as input', () => {
+    const built = anthropic.buildRequest({ operation: 'messages', body: { model: 'a', max_tokens: 5 }, upstreamModel: 'claude-x', apiKey: 'k', stream: false, clientHeaders: {} });
+    expect(built.headers).toMatchObject({ 'x-api-key': 'k', 'anthropic-version': '2023-06-01' });
+    expect(built.headers.authorization).toBeUndefined();
+    expect(anthropic.parseUsage('messages', { usage: { input_tokens: 10, output_tokens: 3, cache_read_input_tokens: 4, cache_creation_input_tokens: 1 } })).toEqual({ inputTokens: 15, outputTokens: 3, cachedInputTokens: 4, audioSeconds: 0 });
+  });
+
+  it('combines message_start and the cumulative message_delta of a stream', () => {
+    const observer = anthropic.streamUsage('messages', false);
+    observer.onEvent(sse({ type: 'message_start', message: { usage: { input_tokens: 12, output_tokens: 1 } } }, 'message_start'));
+    expect(observer.onEvent(sse({ type: 'message_delta', usage: { output_tokens: 30 } }, 'message_delta'))).toBe(true);
+    expect(observer.usage()).toEqual({ inputTokens: 12, outputTokens: 30, cachedInputTokens: 0, audioSeconds: 0 });
+  });
+});
