@@ -121,7 +121,7 @@ describe('embedded deployment through the built CLI', () => {
     expect(refused.status).toBe(401);
     expect(refused.body).toMatchObject({ error: { code: 'token_revoked' } });
 
-    const failing = await runCli(['orgs', 'get', 'org_doesnotexist00000'], env);
+    const failing = await runCli(['orgs', 'get', 'org_AAAAAAAAAAAAAAAA'], env);
     expect(failing.code).not.toBe(0);
     expect(failing.stderr).toMatch(/404 not_found/);
     const noToken = await runCli(['orgs', 'list'], { PORTCULLIS_URL: gateway.url });
