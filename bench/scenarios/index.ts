@@ -4,7 +4,8 @@
  */
 import type { Scenario } from '../scenario.js';
 import { admissionDecisions } from './admission.js';
+import { capabilities } from './capabilities.js';
 import { keyVerify } from './key-verify.js';
 import { simulatorDirect } from './simulator-direct.js';
 
-export const SCENARIOS: readonly Scenario[] = [simulatorDirect, keyVerify, admissionDecisions];
+export const SCENARIOS: readonly Scenario[] = [simulatorDirect, keyVerify, admissionDecisions, capabilities];
