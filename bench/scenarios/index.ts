@@ -6,6 +6,7 @@ import type { Scenario } from '../scenario.js';
 import { admissionDecisions } from './admission.js';
 import { capabilities } from './capabilities.js';
 import { keyVerify } from './key-verify.js';
+import { modelGateway } from './model-gateway.js';
 import { simulatorDirect } from './simulator-direct.js';
 
-export const SCENARIOS: readonly Scenario[] = [simulatorDirect, keyVerify, admissionDecisions, capabilities];
+export const SCENARIOS: readonly Scenario[] = [simulatorDirect, keyVerify, admissionDecisions, capabilities, modelGateway];
