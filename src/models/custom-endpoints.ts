@@ -7,20 +7,30 @@
  */
 import { resolveForConnect, systemResolver, type Resolver } from '../egress/index.js';
 
-export type EndpointCheck = { ok: true; url: string } | { ok: false; reason: 'invalid_url' | 'scheme' | 'credentials_in_url' | 'address_refused' | 'resolution_failed' };
+export type EndpointCheck =
+  | { ok: true; url: string }
+  | { ok: false; reason: 'invalid_url' | 'scheme' | 'credentials_in_url' | 'query_or_fragment' | 'address_refused' | 'resolution_failed' };
+
+/** Long enough for any real base URL; bounds what an org can make us parse and store. */
+const MAX_URL_LENGTH = 2048;
 
 export async function checkCustomEndpoint(
   raw: string,
-  options: { allowLoopback: boolean; allowPrivate: boolean; resolver?: Resolver },
+  options: { allowLoopback: boolean; allowPrivate: boolean; allowHttp?: boolean; resolver?: Resolver },
 ): Promise<EndpointCheck> {
+  if (raw.length > MAX_URL_LENGTH) return { ok: false, reason: 'invalid_url' };
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
     return { ok: false, reason: 'invalid_url' };
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') return { ok: false, reason: 'scheme' };
+  // Plain http only when the operator opted in (local simulators); the org's key travels in it.
+  const schemeAllowed = url.protocol === 'https:' || (url.protocol === 'http:' && options.allowHttp === true);
+  if (!schemeAllowed) return { ok: false, reason: 'scheme' };
   if (url.username !== '' || url.password !== '') return { ok: false, reason: 'credentials_in_url' };
+  // A base URL has paths appended to it; a query or fragment would end up in the wrong place.
+  if (url.search !== '' || url.hash !== '' || raw.includes('?') || raw.includes('#')) return { ok: false, reason: 'query_or_fragment' };
   const target = await resolveForConnect(url.hostname, {
     resolver: options.resolver ?? systemResolver,
     allow: { loopback: options.allowLoopback, private: options.allowPrivate },
