@@ -60,7 +60,9 @@ interface Gateway {
 }
 
 async function startGateway(configPath: string): Promise<Gateway> {
-  const child = spawn(process.execPath, [CLI, 'start', '--config', configPath], { env: childEnv({ PORTCULLIS_PORT: '0' }), stdio: ['ignore', 'pipe', 'pipe'] });
+  // e.g. PORTCULLIS_BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the gateway alone.
+  const nodeArgs = (process.env.PORTCULLIS_BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
+  const child = spawn(process.execPath, [...nodeArgs, CLI, 'start', '--config', configPath], { env: childEnv({ PORTCULLIS_PORT: '0' }), stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('gateway did not start in time')), START_TIMEOUT_MS);
