@@ -3,7 +3,8 @@ import type { Migration } from './migration.js';
 import { initial } from './0001_initial.js';
 import { budgets } from './0002_budgets.js';
 import { usage } from './0003_usage.js';
+import { customEndpoints } from './0004_custom_endpoints.js';
 
 export type { Migration };
 
-export const MIGRATIONS: readonly Migration[] = [initial, budgets, usage];
+export const MIGRATIONS: readonly Migration[] = [initial, budgets, usage, customEndpoints];
