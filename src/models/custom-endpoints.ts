@@ -25,9 +25,7 @@ export async function checkCustomEndpoint(
   } catch {
     return { ok: false, reason: 'invalid_url' };
   }
-  // Plain http only when the operator opted in (local simulators); the org's key travels in it.
-  const schemeAllowed = url.protocol === 'https:' || (url.protocol === 'http:' && options.allowHttp === true);
-  if (!schemeAllowed) return { ok: false, reason: 'scheme' };
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return { ok: false, reason: 'scheme' };
   if (url.username !== '' || url.password !== '') return { ok: false, reason: 'credentials_in_url' };
   // A base URL has paths appended to it; a query or fragment would end up in the wrong place.
   if (url.search !== '' || url.hash !== '' || raw.includes('?') || raw.includes('#')) return { ok: false, reason: 'query_or_fragment' };
@@ -37,5 +35,8 @@ export async function checkCustomEndpoint(
     timeoutMs: 5000,
   });
   if (!target.ok) return { ok: false, reason: target.reason === 'address_refused' ? 'address_refused' : 'resolution_failed' };
+  // Plain http only when the operator opted in (local simulators); the org's key travels in it.
+  // Judged after the address so a refused target is reported as such whatever its scheme.
+  if (url.protocol === 'http:' && options.allowHttp !== true) return { ok: false, reason: 'scheme' };
   return { ok: true, url: url.toString().replace(/\/+$/, '') };
 }
