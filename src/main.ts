@@ -277,10 +277,9 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
     isMember: async (principal, orgId) => (await principalInOrg(records.db, principal, orgId)) !== null,
   });
 
-  let address: string;
-  try {
-    address = await app.listen({ host: config.server.host, port: config.server.port });
-  } catch (error) {
+  // The services' teardown, shared by a failed listen and close(): models first so the last
+  // usage rows are flushed, the stores last because everything above writes to them.
+  const stopServices = async (): Promise<void> => {
     await models.close();
     await admission.stop();
     await economics.stop();
@@ -288,6 +287,13 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
     await identity.stop();
     await audit.close();
     await stores.close();
+  };
+
+  let address: string;
+  try {
+    address = await app.listen({ host: config.server.host, port: config.server.port });
+  } catch (error) {
+    await stopServices();
     throw error;
   }
   tasks.start();
@@ -306,13 +312,7 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
       // Before the audit log closes: the relay's last pass writes the remaining task events.
       await tasks.stop();
       // After the server stops: the last usage rows are flushed before the stores close.
-      await models.close();
-      await admission.stop();
-      await economics.stop();
-      await capabilities?.close();
-      await identity.stop();
-      await audit.close();
-      await stores.close();
+      await stopServices();
       logger.info('portcullis stopped');
     })();
     return closing;
