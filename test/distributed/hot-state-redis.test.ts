@@ -7,27 +7,12 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deletePrefix, REDIS_URL } from '../support/redis.js';
 import { describeHotStateContract } from '../../src/store/state/contract.js';
 import { createHotState, HotStateUnavailable, isHotStateUnavailable, RedisHotState } from '../../src/store/state/index.js';
 import { LuaScript } from '../../src/store/state/redis/lua-script.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PREFIX = `pc-test-${randomBytes(5).toString('hex')}`;
-
-async function deletePrefix(prefix: string): Promise<void> {
-  const admin = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  await admin.connect();
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) await admin.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    await admin.quit();
-  }
-}
 
 /** Finds this run's connections by client name and kills them, as a network blip would. */
 async function killConnections(namePrefix: string): Promise<number> {

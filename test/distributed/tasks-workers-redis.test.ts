@@ -6,34 +6,18 @@
  * run and is deleted at the end.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deletePrefix, REDIS_URL } from '../support/redis.js';
 import { testPrincipal } from '../../src/http/testing.js';
 import { RedisHotState } from '../../src/store/state/index.js';
 import { createTasks, TASK_QUEUE, type Tasks } from '../../src/tasks/index.js';
 import { MemoryRelaySink } from '../../src/tasks/testing.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PREFIX = `pc-test-tasks-${randomBytes(5).toString('hex')}`;
 const LEASE_MS = 600;
 const HEALTHY_MS = 400;
 
 const owner = testPrincipal({ userId: 'usr_owner', orgId: 'org_a', scopes: ['tasks'] });
-
-async function deletePrefix(prefix: string): Promise<void> {
-  const admin = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  await admin.connect();
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) await admin.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    await admin.quit();
-  }
-}
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
