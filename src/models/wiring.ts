@@ -15,6 +15,8 @@ import type { RouteRegistry } from '../http/route.js';
 import type { Db } from '../store/db/index.js';
 import type { HotState } from '../store/state/index.js';
 import type { ModelsConfig } from './config.js';
+import { registerCustomEndpointRoutes } from './custom-endpoint-routes.js';
+import { OrgCustomEndpoints } from './custom-endpoints-store.js';
 import { createModelService } from './index.js';
 import { registerModelRoutes } from './routes.js';
 
@@ -56,6 +58,13 @@ export function wireModelGateway(wiring: ModelGatewayWiring): { close(): Promise
     orgKeys: service.orgKeys,
     ...(wiring.audit === undefined ? {} : { audit: wiring.audit }),
     ...(wiring.maxAudioBytes === undefined ? {} : { maxAudioBytes: wiring.maxAudioBytes }),
+  });
+  // Custom endpoints are https-only in production; loopback/private targets follow `models.egress`.
+  registerCustomEndpointRoutes(wiring.app, wiring.registry, {
+    db: wiring.db,
+    endpoints: new OrgCustomEndpoints(wiring.db, wiring.aead, wiring.clock),
+    egress: { allowLoopback: wiring.config.egress.allowLoopback, allowPrivate: wiring.config.egress.allowPrivate },
+    ...(wiring.audit === undefined ? {} : { audit: wiring.audit }),
   });
   return { close: () => service.close() };
 }
