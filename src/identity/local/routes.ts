@@ -77,6 +77,21 @@ async function refuseIfLocked(auth: LocalAuth, email: string, ip: string, actor:
   throw new AppError('account_locked', { retryAfterSeconds: state.retryAfterSeconds });
 }
 
+/**
+ * A signed-in user proves a current TOTP code to change their MFA state: refused while locked, a
+ * wrong code counts towards the lockout, and both outcomes are audited.
+ */
+async function withCheckedCode(auth: LocalAuth, userId: string, ip: string, action: string, check: (userId: string) => Promise<boolean>): Promise<void> {
+  const email = await emailOf(auth, userId);
+  await refuseIfLocked(auth, email, ip, userId, action);
+  if (!(await check(userId))) {
+    await auth.lockout.recordFailure(email, ip);
+    await auth.audit.record({ actor: userId, orgId: null, action, target: userId, outcome: 'failure' });
+    throw new AppError('invalid_mfa_code');
+  }
+  await auth.audit.record({ actor: userId, orgId: null, action, target: userId, outcome: 'success' });
+}
+
 export function registerLocalAuthRoutes(app: FastifyInstance, registry: RouteRegistry, auth: LocalAuth): void {
   defineRoute(app, registry, {
     method: 'POST',
@@ -230,15 +245,7 @@ export function registerLocalAuthRoutes(app: FastifyInstance, registry: RouteReg
     auth: 'required',
     body: CodeBody,
     handler: async ({ principal, body, request }) => {
-      const userId = requireSessionUser(principal);
-      const email = await emailOf(auth, userId);
-      await refuseIfLocked(auth, email, request.ip, userId, 'auth.mfa.confirm');
-      if (!(await auth.mfa.confirm(userId, body.code))) {
-        await auth.lockout.recordFailure(email, request.ip);
-        await auth.audit.record({ actor: userId, orgId: null, action: 'auth.mfa.confirm', target: userId, outcome: 'failure' });
-        throw new AppError('invalid_mfa_code');
-      }
-      await auth.audit.record({ actor: userId, orgId: null, action: 'auth.mfa.confirm', target: userId, outcome: 'success' });
+      await withCheckedCode(auth, requireSessionUser(principal), request.ip, 'auth.mfa.confirm', (userId) => auth.mfa.confirm(userId, body.code));
       return { enabled: true };
     },
   });
@@ -251,15 +258,7 @@ export function registerLocalAuthRoutes(app: FastifyInstance, registry: RouteReg
     auth: 'required',
     body: CodeBody,
     handler: async ({ principal, body, request }) => {
-      const userId = requireSessionUser(principal);
-      const email = await emailOf(auth, userId);
-      await refuseIfLocked(auth, email, request.ip, userId, 'auth.mfa.disable');
-      if (!(await auth.mfa.disable(userId, body.code))) {
-        await auth.lockout.recordFailure(email, request.ip);
-        await auth.audit.record({ actor: userId, orgId: null, action: 'auth.mfa.disable', target: userId, outcome: 'failure' });
-        throw new AppError('invalid_mfa_code');
-      }
-      await auth.audit.record({ actor: userId, orgId: null, action: 'auth.mfa.disable', target: userId, outcome: 'success' });
+      await withCheckedCode(auth, requireSessionUser(principal), request.ip, 'auth.mfa.disable', (userId) => auth.mfa.disable(userId, body.code));
       return { enabled: false };
     },
   });
