@@ -5,6 +5,7 @@ import { ManualClock } from '../../core/clock.js';
 import { AppError } from '../../core/errors.js';
 import { ConfigError } from '../../config/errors.js';
 import { API_KEY_PREFIX, ApiKeySigner, ApiKeyVerifier, DEFAULT_KEY_TTL_MS, createKeyVerifierBench } from './index.js';
+import { VerifiedKeyMemo } from './verified-memo.js';
 
 const SECRET = new Uint8Array(randomBytes(32));
 const OLD_SECRET = new Uint8Array(randomBytes(32));
@@ -170,5 +171,63 @@ describe('API key attack cases: refused with a stable code, never a throw', () =
   it('offers a standalone bench pair that verifies its own key', async () => {
     const bench = await createKeyVerifierBench();
     expect((await bench.verify(bench.token)).ok).toBe(true);
+  });
+});
+
+describe('verified-key memo', () => {
+  const { clock, verifier } = setup();
+
+  it('a remembered key is still refused once it expires, and stays refused', async () => {
+    const local = setup();
+    const { token } = await local.signer.sign({ ...INPUT, ttlMs: 5_000 });
+    expect((await local.verifier.verify(token)).ok).toBe(true);
+    expect((await local.verifier.verify(token)).ok).toBe(true);
+    local.clock.advance(5_000);
+    expect(await local.verifier.verify(token)).toEqual({ ok: false, code: 'token_expired' });
+    expect(await local.verifier.verify(token)).toEqual({ ok: false, code: 'token_expired' });
+  });
+
+  it('a remembered key put on the deny-list afterwards is refused at once', async () => {
+    const revoked = new Set<string>();
+    const memoised = new ApiKeyVerifier({ secrets: new Map([['k2', SECRET]]), clock, isRevoked: (id) => revoked.has(id) });
+    const token = forge(HEADER, goodClaims(clock), SECRET);
+    expect((await memoised.verify(token)).ok).toBe(true);
+    revoked.add(INPUT.keyId);
+    expect(await memoised.verify(token)).toEqual({ ok: false, code: 'token_revoked' });
+    revoked.delete(INPUT.keyId);
+    expect((await memoised.verify(token)).ok).toBe(true);
+  });
+
+  it('remembering a key never lets a look-alike through: one changed character is checked in full', async () => {
+    const token = forge(HEADER, goodClaims(clock), SECRET);
+    expect((await verifier.verify(token)).ok).toBe(true);
+    for (let i = API_KEY_PREFIX.length; i < token.length; i += 7) {
+      const flipped = `${token.slice(0, i)}${token[i] === 'A' ? 'B' : 'A'}${token.slice(i + 1)}`;
+      const result = await verifier.verify(flipped);
+      expect(result.ok, `position ${i}`).toBe(false);
+    }
+    // The same payload under a secret the verifier does not know is refused although its claims are remembered.
+    expect(await verifier.verify(forge(HEADER, goodClaims(clock), new Uint8Array(randomBytes(32))))).toEqual({ ok: false, code: 'invalid_token' });
+  });
+
+  it('holds at most its bound, dropping the oldest first, and never remembers a failure', () => {
+    const memo = new VerifiedKeyMemo(2);
+    const claims = { ...goodClaims(clock), v: 1 as const };
+    memo.remember('a', claims);
+    memo.remember('b', claims);
+    memo.remember('c', claims);
+    expect(memo.size).toBe(2);
+    expect(memo.get('a')).toBeUndefined();
+    expect(memo.get('c')).toBe(claims);
+    expect(VerifiedKeyMemo.digest('pck_x')).not.toContain('pck_x');
+  });
+
+  it('with the memo off, every use is verified in full and gives the same answers', async () => {
+    const local = setup();
+    const plain = new ApiKeyVerifier({ secrets: new Map([['k2', SECRET]]), clock: local.clock, memoEntries: 0 });
+    const { token } = await local.signer.sign({ ...INPUT, ttlMs: 5_000 });
+    expect(await plain.verify(token)).toEqual(await local.verifier.verify(token));
+    local.clock.advance(5_000);
+    expect(await plain.verify(token)).toEqual({ ok: false, code: 'token_expired' });
   });
 });

@@ -5,6 +5,9 @@
  * header (decoded, strict schema, known kid) → signature and expiry (jose, HS256 only, typ) →
  * claims (strict schema) → issued-at not in the future → optional deny-list. The pepper and the
  * member's current role are checked later against the identity cache (see authenticate.ts).
+ *
+ * A key that passed all of that is memoised (verified-memo.ts): later uses skip the JWS check but
+ * still get the expiry and deny-list checks here, and everything authenticate.ts checks.
  */
 import type { KeyObject } from 'node:crypto';
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
@@ -17,9 +20,11 @@ import {
   MAX_API_KEY_LENGTH,
   apiKeyClaimsSchema,
   apiKeyHeaderSchema,
+  type ApiKeyClaims,
   type ApiKeyVerifyResult,
 } from './format.js';
 import { importKeySecrets } from './secrets.js';
+import { DEFAULT_MEMO_ENTRIES, VerifiedKeyMemo } from './verified-memo.js';
 
 export interface ApiKeyVerifierOptions {
   /** kid → secret: every secret whose keys are still accepted. */
@@ -31,6 +36,8 @@ export interface ApiKeyVerifierOptions {
   maxTtlMs?: number;
   /** Deny-list lookup by key id (the identity cache's); synchronous so the hot path never waits. */
   isRevoked?: (keyId: string) => boolean;
+  /** Verified keys remembered (by digest) so a repeat use skips the JWS check; 0 turns it off. Default 10 000. */
+  memoEntries?: number;
 }
 
 const INVALID: ApiKeyVerifyResult = { ok: false, code: 'invalid_token' };
@@ -41,6 +48,7 @@ export class ApiKeyVerifier {
   private readonly toleranceSec: number;
   private readonly maxTtlSec: number;
   private readonly isRevoked: (keyId: string) => boolean;
+  private readonly memo: VerifiedKeyMemo;
 
   constructor(opts: ApiKeyVerifierOptions) {
     this.keys = importKeySecrets(opts.secrets, 'keys.secrets');
@@ -48,6 +56,7 @@ export class ApiKeyVerifier {
     this.toleranceSec = Math.max(0, Math.floor(opts.clockToleranceSec ?? 5));
     this.maxTtlSec = opts.maxTtlMs === undefined ? Number.POSITIVE_INFINITY : Math.floor(opts.maxTtlMs / 1000);
     this.isRevoked = opts.isRevoked ?? (() => false);
+    this.memo = new VerifiedKeyMemo(opts.memoEntries ?? DEFAULT_MEMO_ENTRIES);
   }
 
   async verify(token: unknown): Promise<ApiKeyVerifyResult> {
@@ -61,6 +70,26 @@ export class ApiKeyVerifier {
 
   private async verifyUnchecked(token: unknown): Promise<ApiKeyVerifyResult> {
     if (typeof token !== 'string' || token.length > MAX_API_KEY_LENGTH || !token.startsWith(API_KEY_PREFIX)) return INVALID;
+    const digest = VerifiedKeyMemo.digest(token);
+    const known = this.memo.get(digest);
+    if (known !== undefined) return this.stillValid(digest, known);
+    const verified = await this.verifyFully(token);
+    if (verified.ok) this.memo.remember(digest, verified.claims);
+    return verified;
+  }
+
+  /** What can change after a key was verified: the clock passing `exp`, and the deny-list. */
+  private stillValid(digest: string, claims: ApiKeyClaims): ApiKeyVerifyResult {
+    // The same rule as the JWS check: `exp` equal to the current second is expired.
+    if (claims.exp <= Math.floor(this.clock.now() / 1000)) {
+      this.memo.forget(digest);
+      return { ok: false, code: 'token_expired' };
+    }
+    if (this.isRevoked(claims.jti)) return { ok: false, code: 'token_revoked' };
+    return { ok: true, claims };
+  }
+
+  private async verifyFully(token: string): Promise<ApiKeyVerifyResult> {
     const jws = token.slice(API_KEY_PREFIX.length);
     if (!COMPACT_JWS_PATTERN.test(jws)) return INVALID;
 
