@@ -339,15 +339,12 @@ export class ModelGateway {
     metrics.cost.inc({ model: model.alias }, billed);
     const { principal } = call;
     this.options.usage.record({
-      requestId: call.requestId,
       at: this.options.clock.now(),
       orgId: principal.orgId,
       userId: principal.userId,
       keyId: principal.keyId ?? null,
-      principalId: principal.id,
       model: model.alias,
       provider: model.provider.id,
-      route: call.route,
       inputTokens: metered.inputTokens,
       outputTokens: metered.outputTokens,
       cachedInputTokens: metered.cachedInputTokens,

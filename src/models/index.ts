@@ -16,7 +16,8 @@ import { ModelGateway } from './gateway.js';
 import { ModelMetrics } from './metrics.js';
 import { OrgProviderKeys } from './provider-keys.js';
 import { Upstream } from './upstream.js';
-import { UsageRecorder, scheduleFreeUsageRetention } from './usage-records.js';
+import { UsageRecorder } from './usage-records.js';
+import { scheduleFreeUsageRetention } from './usage-queries.js';
 import type { Resolver } from '../egress/index.js';
 
 export { modelsConfigSchema, DEFAULT_MODELS_CONFIG, type ModelsConfig, type ModelConfig, type ProviderConfig, type Price } from './config.js';
@@ -24,7 +25,8 @@ export { ModelCatalogue, type CatalogueModel, type CatalogueProvider } from './c
 export { ModelGateway, mayUsePaidModels, type ModelCall, type ModelGatewayOptions } from './gateway.js';
 export { registerModelRoutes, type ModelRoutesDeps } from './routes.js';
 export { costMicros, type Usage } from './pricing.js';
-export { UsageRecorder, queryUsage, deleteExpiredFreeUsage, scheduleFreeUsageRetention, type UsageRecord, type UsageSink, type UsageTotals } from './usage-records.js';
+export { UsageRecorder, USAGE_BUCKET_MS, type UsageRecord, type UsageSink } from './usage-records.js';
+export { queryUsage, deleteExpiredFreeUsage, scheduleFreeUsageRetention, type UsageTotals } from './usage-queries.js';
 export { OrgProviderKeys } from './provider-keys.js';
 export { FreeModelLimits } from './free-limits.js';
 export { Upstream, UpstreamError } from './upstream.js';

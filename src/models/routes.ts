@@ -19,7 +19,7 @@ import { anthropicErrorBody, openAiErrorBody } from './envelopes.js';
 import type { ModelGateway } from './gateway.js';
 import type { OrgProviderKeys } from './provider-keys.js';
 import { isRecord, type Operation } from './providers/types.js';
-import { USAGE_GROUPS, queryUsage, type UsageGroup } from './usage-records.js';
+import { USAGE_GROUPS, queryUsage, type UsageGroup } from './usage-queries.js';
 
 export interface ModelRoutesDeps {
   gateway: ModelGateway;

@@ -1,30 +1,34 @@
 /**
- * Kysely types of the tables migration 0003_usage creates. Kept next to their only user and
+ * Kysely types of the tables migrations 0003_usage and 0005_usage_rollups create. Kept next to their only user and
  * joined to the shared `Database` with `withTables`, so the store's schema file stays untouched.
  * (Type aliases, not interfaces: `withTables` needs an indexable shape.)
  */
-import type { ColumnType, Generated, Kysely } from 'kysely';
+import type { ColumnType, Kysely } from 'kysely';
 import type { Database, Db } from '../store/db/index.js';
 
-type BigintColumn = ColumnType<string, number, never>;
+/** A rollup sum: written as a number, incremented in an upsert, read back as a string (bigint). */
+type CounterColumn = ColumnType<string, number, number>;
 
-export type UsageRecordsTable = {
-  id: Generated<string>;
-  request_id: string;
-  created_at: ColumnType<Date, Date, never>;
-  org_id: string | null;
-  user_id: string | null;
-  key_id: string | null;
-  principal_id: string;
+/** One hour of one (org, user, key, model, provider, free) bucket; absent ids are ''. */
+export type UsageRollupsTable = {
+  bucket_start: ColumnType<Date, Date, never>;
+  org_id: string;
+  user_id: string;
+  key_id: string;
   model: string;
   provider: string;
-  route: string;
-  input_tokens: BigintColumn;
-  output_tokens: BigintColumn;
-  cached_input_tokens: BigintColumn;
-  cost_micros: BigintColumn;
   free: boolean;
-  unmetered: boolean;
+  requests: CounterColumn;
+  input_tokens: CounterColumn;
+  output_tokens: CounterColumn;
+  cached_input_tokens: CounterColumn;
+  cost_micros: CounterColumn;
+  unmetered_requests: CounterColumn;
+};
+
+export type UsageRollupFlushesTable = {
+  flush_id: string;
+  flushed_at: ColumnType<Date, Date | undefined, never>;
 };
 
 export type OrgProviderKeysTable = {
@@ -37,7 +41,8 @@ export type OrgProviderKeysTable = {
 };
 
 export type ModelTables = {
-  usage_records: UsageRecordsTable;
+  usage_rollups: UsageRollupsTable;
+  usage_rollup_flushes: UsageRollupFlushesTable;
   org_provider_keys: OrgProviderKeysTable;
 };
 

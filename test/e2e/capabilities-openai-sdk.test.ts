@@ -113,7 +113,7 @@ describe('a capability as the OpenAI API key', () => {
     const deadline = Date.now() + 3000;
     let rows: { user_id: string | null; org_id: string | null }[] = [];
     while (Date.now() < deadline) {
-      rows = (await sql<{ user_id: string | null; org_id: string | null }>`SELECT user_id, org_id FROM usage_records`.execute(store.db)).rows;
+      rows = (await sql<{ user_id: string | null; org_id: string | null }>`SELECT user_id, org_id FROM usage_rollups`.execute(store.db)).rows;
       if (rows.length > 0) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }

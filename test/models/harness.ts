@@ -15,6 +15,7 @@ import { createLogger } from '../../src/core/logger.js';
 import { createHttpApp, type Authenticate } from '../../src/http/app.js';
 import { anonymousPrincipal, type Principal } from '../../src/identity/principal.js';
 import { createModelService, modelsConfigSchema, registerModelRoutes, unguardedAdmission, type ModelService } from '../../src/models/index.js';
+import { modelsDb } from '../../src/models/tables.js';
 import type { RecordStore } from '../../src/store/db/index.js';
 import { openTestRecordStore } from '../../src/store/db/testing.js';
 import { MemoryHotState } from '../../src/store/state/index.js';
@@ -164,4 +165,50 @@ export async function eventually(check: () => boolean | Promise<boolean>, ms = 2
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+export interface UsageSums {
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  cachedInputTokens: number;
+  costMicros: number;
+  unmeteredRequests: number;
+}
+
+/** Sums over every usage bucket, after writing what is still buffered. */
+export async function usageTotals(rig: Pick<Rig, 'service' | 'store'>): Promise<UsageSums> {
+  await rig.service.usage.flush();
+  const row = await modelsDb(rig.store.db)
+    .selectFrom('usage_rollups')
+    .select((eb) => [
+      eb.fn.coalesce(eb.fn.sum<string>('requests'), eb.lit(0)).as('requests'),
+      eb.fn.coalesce(eb.fn.sum<string>('input_tokens'), eb.lit(0)).as('input'),
+      eb.fn.coalesce(eb.fn.sum<string>('output_tokens'), eb.lit(0)).as('output'),
+      eb.fn.coalesce(eb.fn.sum<string>('cached_input_tokens'), eb.lit(0)).as('cached'),
+      eb.fn.coalesce(eb.fn.sum<string>('cost_micros'), eb.lit(0)).as('cost'),
+      eb.fn.coalesce(eb.fn.sum<string>('unmetered_requests'), eb.lit(0)).as('unmetered'),
+    ])
+    .executeTakeFirstOrThrow();
+  return {
+    requests: Number(row.requests),
+    inputTokens: Number(row.input),
+    outputTokens: Number(row.output),
+    cachedInputTokens: Number(row.cached),
+    costMicros: Number(row.cost),
+    unmeteredRequests: Number(row.unmetered),
+  };
+}
+
+/** What was metered since `before` (tests in one file run one at a time, so this is one call's usage). */
+export async function usageSince(rig: Pick<Rig, 'service' | 'store'>, before: UsageSums): Promise<UsageSums> {
+  const now = await usageTotals(rig);
+  return {
+    requests: now.requests - before.requests,
+    inputTokens: now.inputTokens - before.inputTokens,
+    outputTokens: now.outputTokens - before.outputTokens,
+    cachedInputTokens: now.cachedInputTokens - before.cachedInputTokens,
+    costMicros: now.costMicros - before.costMicros,
+    unmeteredRequests: now.unmeteredRequests - before.unmeteredRequests,
+  };
 }

@@ -84,12 +84,15 @@ describe('model gateway wired into startGateway', () => {
     gateway = undefined;
     const stores = await openStores(loaded, { migrate: false });
     try {
-      const rows = await modelsDb(stores.records.db).selectFrom('usage_records').selectAll().execute();
-      expect(rows).toHaveLength(4);
-      expect(rows.reduce((sum, r) => sum + Number(r.input_tokens), 0)).toBe(expectedInput);
-      expect(rows.reduce((sum, r) => sum + Number(r.output_tokens), 0)).toBe(expectedOutput);
-      expect(rows.filter((r) => r.org_id === admin.orgId)).toHaveLength(3);
-      expect(rows.every((r) => !r.unmetered)).toBe(true);
+      const rows = await modelsDb(stores.records.db).selectFrom('usage_rollups').selectAll().execute();
+      const sum = (list: typeof rows, pick: (r: (typeof rows)[number]) => string) => list.reduce((total, r) => total + Number(pick(r)), 0);
+      expect(sum(rows, (r) => r.requests)).toBe(4);
+      expect(sum(rows, (r) => r.input_tokens)).toBe(expectedInput);
+      expect(sum(rows, (r) => r.output_tokens)).toBe(expectedOutput);
+      expect(sum(rows.filter((r) => r.org_id === admin.orgId), (r) => r.requests)).toBe(3);
+      // The anonymous free call has no org, user or key.
+      expect(rows.filter((r) => r.org_id === '')).toMatchObject([{ user_id: '', key_id: '', model: 'free-sim', free: true, requests: '1' }]);
+      expect(sum(rows, (r) => r.unmetered_requests)).toBe(0);
     } finally {
       await stores.close();
     }

@@ -7,8 +7,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { costMicros } from '../../src/models/index.js';
-import { modelsDb } from '../../src/models/tables.js';
-import { MANAGED_KEY, PRICE, eventually, startRig, type Rig } from './harness.js';
+import { MANAGED_KEY, PRICE, eventually, startRig, usageSince, usageTotals, type Rig } from './harness.js';
 
 let rig: Rig;
 let openai: OpenAI;
@@ -24,10 +23,6 @@ afterAll(async () => {
   await rig.close();
 });
 
-async function usageRow(requestId: string) {
-  await rig.service.usage.flush();
-  return modelsDb(rig.store.db).selectFrom('usage_records').selectAll().where('request_id', '=', requestId).executeTakeFirstOrThrow();
-}
 
 function lastSettlement() {
   const last = rig.settlements[rig.settlements.length - 1];
@@ -37,6 +32,7 @@ function lastSettlement() {
 
 describe('OpenAI SDK through Portcullis', () => {
   it('chat completion: answer relayed, managed key injected upstream, usage and cost recorded exactly', async () => {
+    const before = await usageTotals(rig);
     const { data, response } = await openai.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'Hello there, simulator!' }] }).withResponse();
     expect(data.choices[0]?.message.content).toBeTruthy();
     const upstream = rig.primary.lastRequest();
@@ -45,17 +41,21 @@ describe('OpenAI SDK through Portcullis', () => {
     const simUsage = upstream?.usage;
     expect(data.usage?.prompt_tokens).toBe(simUsage?.promptTokens);
     const requestId = response.headers.get('x-request-id') ?? '';
-    const row = await usageRow(requestId);
-    expect(Number(row.input_tokens)).toBe(simUsage?.promptTokens);
-    expect(Number(row.output_tokens)).toBe(simUsage?.completionTokens);
     const expected = costMicros({ inputTokens: simUsage?.promptTokens ?? -1, outputTokens: simUsage?.completionTokens ?? -1, cachedInputTokens: 0, audioSeconds: 0 }, PRICE);
-    expect(Number(row.cost_micros)).toBe(expected);
-    expect(row.unmetered).toBe(false);
+    expect(await usageSince(rig, before)).toEqual({
+      requests: 1,
+      inputTokens: simUsage?.promptTokens,
+      outputTokens: simUsage?.completionTokens,
+      cachedInputTokens: 0,
+      costMicros: expected,
+      unmeteredRequests: 0,
+    });
     expect(lastSettlement()).toEqual({ requestId, outcome: { kind: 'success', actualMicros: expected, actualTokens: (simUsage?.promptTokens ?? 0) + (simUsage?.completionTokens ?? 0) } });
   });
 
   it('streaming chat: usage is asked for upstream, stripped for a client that did not ask, and metered exactly', async () => {
-    const { data: stream, response } = await openai.chat.completions.create({ model: 'chat', stream: true, messages: [{ role: 'user', content: 'Stream me something' }] }).withResponse();
+    const before = await usageTotals(rig);
+    const { data: stream } = await openai.chat.completions.create({ model: 'chat', stream: true, messages: [{ role: 'user', content: 'Stream me something' }] }).withResponse();
     let text = '';
     let sawUsage = false;
     for await (const chunk of stream) {
@@ -66,10 +66,9 @@ describe('OpenAI SDK through Portcullis', () => {
     expect(sawUsage).toBe(false);
     const upstream = rig.primary.lastRequest();
     expect((upstream?.body as { stream_options?: { include_usage?: boolean } }).stream_options?.include_usage).toBe(true);
-    const row = await usageRow(response.headers.get('x-request-id') ?? '');
-    expect(Number(row.input_tokens)).toBe(upstream?.usage?.promptTokens);
-    expect(Number(row.output_tokens)).toBe(upstream?.usage?.completionTokens);
-    expect(row.unmetered).toBe(false);
+    const metered = await usageSince(rig, before);
+    expect(metered).toMatchObject({ requests: 1, inputTokens: upstream?.usage?.promptTokens, outputTokens: upstream?.usage?.completionTokens, unmeteredRequests: 0 });
+    expect(metered.costMicros).toBe(costMicros({ inputTokens: upstream?.usage?.promptTokens ?? -1, outputTokens: upstream?.usage?.completionTokens ?? -1, cachedInputTokens: 0, audioSeconds: 0 }, PRICE));
   });
 
   it('streaming chat with include_usage keeps the usage chunk for the client', async () => {
@@ -105,13 +104,13 @@ describe('OpenAI SDK through Portcullis', () => {
 
   it('transcription (multipart upload) is forwarded with the upstream model name and billed by duration', async () => {
     const audio = Buffer.alloc(64_000, 1);
-    const { data, response } = await openai.audio.transcriptions.create({ model: 'whisper', file: await toFile(audio, 'clip.wav') }).withResponse();
+    const before = await usageTotals(rig);
+    const { data } = await openai.audio.transcriptions.create({ model: 'whisper', file: await toFile(audio, 'clip.wav') }).withResponse();
     expect(data.text.length).toBeGreaterThan(0);
     const upstream = rig.primary.lastRequest();
     expect((upstream?.body as { model: string; fileBytes: number }).model).toBe('sim-whisper');
     expect((upstream?.body as { fileBytes: number }).fileBytes).toBe(64_000);
-    const row = await usageRow(response.headers.get('x-request-id') ?? '');
-    expect(Number(row.cost_micros)).toBe((upstream?.usage?.audioSeconds ?? -1) * 100);
+    expect(await usageSince(rig, before)).toMatchObject({ requests: 1, costMicros: (upstream?.usage?.audioSeconds ?? -1) * 100, unmeteredRequests: 0 });
   });
 
   it('models lists what this caller may use', async () => {
@@ -130,14 +129,13 @@ describe('OpenAI SDK through Portcullis', () => {
 
 describe('Anthropic SDK through Portcullis', () => {
   it('messages: x-api-key accepted as the Portcullis credential; upstream gets the managed key', async () => {
-    const { data, response } = await anthropic.messages.create({ model: 'claude', max_tokens: 50, messages: [{ role: 'user', content: 'Hello Claude' }] }).withResponse();
+    const before = await usageTotals(rig);
+    const { data } = await anthropic.messages.create({ model: 'claude', max_tokens: 50, messages: [{ role: 'user', content: 'Hello Claude' }] }).withResponse();
     expect(data.content[0]?.type).toBe('text');
     const upstream = rig.primary.lastRequest();
     expect(upstream?.headers['x-api-key']).toBe(MANAGED_KEY);
     expect(upstream?.headers['anthropic-version']).toBeTruthy();
-    const row = await usageRow(response.headers.get('x-request-id') ?? '');
-    expect(Number(row.input_tokens)).toBe(upstream?.usage?.promptTokens);
-    expect(Number(row.output_tokens)).toBe(upstream?.usage?.completionTokens);
+    expect(await usageSince(rig, before)).toMatchObject({ requests: 1, inputTokens: upstream?.usage?.promptTokens, outputTokens: upstream?.usage?.completionTokens, unmeteredRequests: 0 });
   });
 
   it('streaming messages are metered from message_start and message_delta', async () => {
