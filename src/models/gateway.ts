@@ -1,29 +1,26 @@
 /**
  * One model call from admission to settlement: resolve the alias, check who may use it, estimate
  * the most it can cost, admit, try the provider and its fallbacks, pass the answer through
- * (streams with backpressure), and settle exactly once — with the provider's usage, at the
- * reserved maximum when usage is unknown, or releasing everything when no provider answered.
+ * (streams with backpressure, relay.ts), and settle exactly once (metering.ts) — with the
+ * provider's usage, at the reserved maximum when usage is unknown, or releasing everything when no
+ * provider answered.
  */
-import { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
-import type { Admission, AdmissionTicket, CostEstimate, SettleOutcome } from '../admission/types.js';
+import type { Admission, CostEstimate } from '../admission/types.js';
 import type { Clock } from '../core/clock.js';
 import { AppError } from '../core/errors.js';
 import type { Principal } from '../identity/principal.js';
 import { can } from '../identity/tenancy/permissions.js';
 import type { CatalogueModel, ModelCatalogue } from './catalogue.js';
 import type { FreeModelLimits } from './free-limits.js';
+import { meter, type MeteredCall } from './metering.js';
 import type { ModelMetrics } from './metrics.js';
 import { costMicros, totalTokens, ZERO_USAGE, type Usage } from './pricing.js';
 import type { OrgProviderKeys } from './provider-keys.js';
 import type { Operation } from './providers/index.js';
-import { UpstreamError, classifyUpstreamError, type Upstream, type UpstreamResponse } from './upstream.js';
+import { relayClientError, relayJson, relayStream, type RelayEnd } from './relay.js';
+import { UpstreamAbort, classifyUpstreamError, type Upstream, type UpstreamResponse } from './upstream.js';
 import type { UsageSink } from './usage-records.js';
-
-/** Largest non-streamed provider answer we hold in memory. */
-const MAX_JSON_RESPONSE_BYTES = 64 * 1024 * 1024;
-/** Largest provider error body relayed to the client. */
-const MAX_ERROR_BYTES = 64 * 1024;
 
 export interface ModelGatewayOptions {
   catalogue: ModelCatalogue;
@@ -40,7 +37,7 @@ export interface ModelGatewayOptions {
 
 export interface ModelCall {
   operation: Operation;
-  /** Route pattern, for admission and the usage row. */
+  /** Route pattern, for admission. */
   route: string;
   principal: Principal;
   requestId: string;
@@ -72,27 +69,6 @@ function requestedMaxOutput(body: Record<string, unknown>): number | null {
     if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0) return value;
   }
   return null;
-}
-
-/** Drops a provider body we will not read; undici reports the abort as an error nobody needs. */
-function discard(body: UpstreamResponse['body']): void {
-  body.on('error', () => undefined);
-  body.destroy();
-}
-
-async function readBounded(body: UpstreamResponse['body'], limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > limit) {
-      discard(body);
-      throw new UpstreamError('network', 'the provider answer is too large');
-    }
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks);
 }
 
 export class ModelGateway {
@@ -145,35 +121,38 @@ export class ModelGateway {
       });
     }
     const ticket = admitted.ticket;
-    const abort = new AbortController();
+    const abort = new UpstreamAbort();
     const onClose = (): void => {
       if (!reply.raw.writableFinished) abort.abort();
     };
     reply.raw.once('close', onClose);
+    const metered = (served: CatalogueModel): MeteredCall => ({ principal: call.principal, model: served, estimate, ticket });
     try {
-      const attempt = await this.#attempt(call, chain, abort.signal);
+      const attempt = await this.#attempt(call, chain, abort);
       if (attempt.kind === 'abandoned') {
-        await this.#finish(ticket, call, model, estimate, null, { kind: 'unmetered', reason: 'client_abort' });
+        await meter(this.options, metered(model), null, { kind: 'unmetered', reason: 'client_abort' });
         return;
       }
       if (attempt.kind === 'failed') {
         await ticket.settle({ kind: 'upstream_failure', reason: attempt.failure });
-        metrics.requests.inc({ model: model.alias, outcome: 'upstream_failure' });
+        metrics.outcome(model.alias, 'upstream_failure');
         throw new AppError(attempt.failure === 'timeout' ? 'upstream_timeout' : 'upstream_error');
       }
       const { response } = attempt;
       if (response.status >= 400) {
         await ticket.settle({ kind: 'upstream_failure', reason: 'error' });
-        metrics.requests.inc({ model: model.alias, outcome: 'upstream_refused' });
-        await this.#relayClientError(response, attempt.apiKey, reply);
+        metrics.outcome(model.alias, 'upstream_refused');
+        await relayClientError(response, attempt.apiKey, reply);
         return;
       }
-      const contentType = String(response.headers['content-type'] ?? '');
-      if (call.stream && contentType.startsWith('text/event-stream')) {
-        this.#stream(call, attempt.model, estimate, ticket, response, reply, abort);
+      const served = metered(attempt.model);
+      const end: RelayEnd = (usage, outcome) => meter(this.options, served, usage, outcome);
+      const adapter = attempt.model.provider.adapter;
+      if (call.stream && String(response.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+        relayStream(response, adapter.streamUsage(call.operation, call.clientWantsUsage), reply, abort, end);
         return;
       }
-      await this.#json(call, attempt.model, estimate, ticket, response, reply, contentType);
+      await relayJson(response, adapter, call.operation, reply, end);
     } catch (error) {
       // Whatever went wrong after admission, the reservation must not stay open.
       if (!ticket.settled) await ticket.settle({ kind: 'upstream_failure', reason: 'error' });
@@ -206,27 +185,27 @@ export class ModelGateway {
     return model.provider.managedKey;
   }
 
-  async #attempt(call: ModelCall, chain: readonly CatalogueModel[], signal: AbortSignal): Promise<Attempt> {
+  async #attempt(call: ModelCall, chain: readonly CatalogueModel[], abort: UpstreamAbort): Promise<Attempt> {
     let failure: 'timeout' | 'error' = 'error';
     for (const candidate of chain) {
-      if (signal.aborted) return { kind: 'abandoned' };
+      if (abort.aborted) return { kind: 'abandoned' };
       const apiKey = await this.#keyFor(call.principal, candidate);
       const provider = candidate.provider;
       let response: UpstreamResponse;
       try {
-        response = await this.options.upstream.send({ ...(await this.#request(call, candidate, apiKey)), timeoutMs: provider.timeoutMs, signal });
+        response = await this.options.upstream.send({ ...(await this.#request(call, candidate, apiKey)), timeoutMs: provider.timeoutMs, abort });
       } catch (error) {
-        if (signal.aborted) return { kind: 'abandoned' };
+        if (abort.aborted) return { kind: 'abandoned' };
         const classified = classifyUpstreamError(error);
         if (classified.kind === 'egress_refused') throw new AppError('egress_refused');
         failure = classified.kind === 'timeout' ? 'timeout' : 'error';
-        this.options.metrics.fallbacks.inc({ model: candidate.alias });
+        this.options.metrics.fallback(candidate.alias);
         continue;
       }
       if (response.status === 429 || response.status >= 500) {
-        discard(response.body);
+        response.discard();
         failure = 'error';
-        this.options.metrics.fallbacks.inc({ model: candidate.alias });
+        this.options.metrics.fallback(candidate.alias);
         continue;
       }
       return { kind: 'response', response, model: candidate, apiKey };
@@ -250,108 +229,5 @@ export class ModelGateway {
     }
     const built = adapter.buildRequest({ operation: call.operation, body: call.body, upstreamModel: model.upstreamModel, apiKey, stream: call.stream, clientHeaders: call.clientHeaders });
     return { url: `${model.provider.baseUrl}${built.path}`, method: 'POST', headers: built.headers, body: JSON.stringify(built.body) };
-  }
-
-  async #relayClientError(response: UpstreamResponse, apiKey: string | null, reply: FastifyReply): Promise<void> {
-    const body = await readBounded(response.body, MAX_ERROR_BYTES).catch(() => Buffer.alloc(0));
-    // A provider's 401/403 is about our credential, not the caller's: say so without echoing anything.
-    if (response.status === 401 || response.status === 403) throw new AppError('upstream_error', { message: 'The provider refused the gateway credential for this model.' });
-    let text = body.toString('utf8');
-    if (apiKey !== null && apiKey.length > 0) text = text.split(apiKey).join('[redacted]');
-    await reply.code(response.status).type('application/json').send(text);
-  }
-
-  async #json(call: ModelCall, model: CatalogueModel, estimate: CostEstimate, ticket: AdmissionTicket, response: UpstreamResponse, reply: FastifyReply, contentType: string): Promise<void> {
-    const body = await readBounded(response.body, MAX_JSON_RESPONSE_BYTES);
-    let usage: Usage | null = null;
-    if (contentType.includes('json')) {
-      try {
-        usage = model.provider.adapter.parseUsage(call.operation, JSON.parse(body.toString('utf8')));
-      } catch {
-        usage = null;
-      }
-    }
-    await this.#finish(ticket, call, model, estimate, usage, usage === null ? { kind: 'unmetered', reason: 'no_usage' } : null);
-    await reply.code(200).type(contentType === '' ? 'application/json' : contentType).send(body);
-  }
-
-  #stream(call: ModelCall, model: CatalogueModel, estimate: CostEstimate, ticket: AdmissionTicket, response: UpstreamResponse, reply: FastifyReply, abort: AbortController): void {
-    const observer = model.provider.adapter.streamUsage(call.operation, call.clientWantsUsage);
-    let done = false;
-    const settleOnce = (outcome: SettleOutcome | null): void => {
-      if (done) return;
-      done = true;
-      void this.#finish(ticket, call, model, estimate, observer.usage(), outcome);
-    };
-    reply.raw.once('close', () => {
-      if (reply.raw.writableFinished) return;
-      abort.abort();
-      settleOnce({ kind: 'unmetered', reason: 'client_abort' });
-    });
-    const upstreamBody = response.body;
-    async function* pump(): AsyncGenerator<Buffer> {
-      let pending = '';
-      const decoder = new TextDecoder();
-      let failure: 'timeout' | 'no_usage' | null = null;
-      try {
-        for await (const chunk of upstreamBody) {
-          pending += decoder.decode(chunk as Buffer, { stream: true });
-          if (pending.includes('\r')) pending = pending.replace(/\r\n/g, '\n');
-          let out = '';
-          let end = pending.indexOf('\n\n');
-          while (end !== -1) {
-            const event = pending.slice(0, end + 2);
-            pending = pending.slice(end + 2);
-            if (observer.onEvent(event)) out += event;
-            end = pending.indexOf('\n\n');
-          }
-          if (out !== '') yield Buffer.from(out);
-        }
-        if (pending !== '' && observer.onEvent(pending)) yield Buffer.from(pending);
-      } catch (error) {
-        failure = classifyUpstreamError(error).kind === 'timeout' ? 'timeout' : 'no_usage';
-      } finally {
-        if (abort.signal.aborted) settleOnce({ kind: 'unmetered', reason: 'client_abort' });
-        else if (failure === 'timeout') settleOnce({ kind: 'unmetered', reason: 'timeout' });
-        else settleOnce(observer.usage() === null || failure !== null ? { kind: 'unmetered', reason: 'no_usage' } : null);
-        discard(upstreamBody);
-      }
-    }
-    void reply
-      .code(200)
-      .header('content-type', 'text/event-stream; charset=utf-8')
-      .header('cache-control', 'no-cache')
-      .header('x-accel-buffering', 'no')
-      .send(Readable.from(pump(), { objectMode: false }));
-  }
-
-  /** Settles the ticket (success with usage, or the given outcome) and records one usage row. */
-  async #finish(ticket: AdmissionTicket, call: ModelCall, model: CatalogueModel, estimate: CostEstimate, usage: Usage | null, outcome: SettleOutcome | null): Promise<void> {
-    const metered = usage ?? ZERO_USAGE;
-    const actualMicros = costMicros(metered, model.price);
-    const settle: SettleOutcome = outcome ?? { kind: 'success', actualMicros, actualTokens: totalTokens(metered) };
-    const unmetered = settle.kind === 'unmetered';
-    const billed = unmetered ? estimate.maxMicros : actualMicros;
-    const { metrics } = this.options;
-    metrics.requests.inc({ model: model.alias, outcome: settle.kind });
-    metrics.tokens.inc({ model: model.alias, direction: 'input' }, metered.inputTokens);
-    metrics.tokens.inc({ model: model.alias, direction: 'output' }, metered.outputTokens);
-    metrics.cost.inc({ model: model.alias }, billed);
-    const { principal } = call;
-    this.options.usage.record({
-      at: this.options.clock.now(),
-      orgId: principal.orgId,
-      userId: principal.userId,
-      keyId: principal.keyId ?? null,
-      model: model.alias,
-      provider: model.provider.id,
-      inputTokens: metered.inputTokens,
-      outputTokens: metered.outputTokens,
-      cachedInputTokens: metered.cachedInputTokens,
-      costMicros: billed,
-      free: model.free,
-      unmetered,
-    });
-    await ticket.settle(settle);
   }
 }

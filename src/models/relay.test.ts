@@ -1,0 +1,111 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import { request } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { SettleOutcome } from '../admission/types.js';
+import { openAiAdapter } from './providers/openai.js';
+import type { Usage } from './pricing.js';
+import { relayStream } from './relay.js';
+import { UpstreamAbort, type BodySink, type UpstreamResponse } from './upstream.js';
+
+/** A provider answer we drive by hand: it sends while the sink takes more, and waits for resume(). */
+function fakeStream(totalEvents: number, event: (i: number) => string) {
+  let sink: BodySink | null = null;
+  let sent = 0;
+  let pauses = 0;
+  let discarded = false;
+  const pump = (): void => {
+    while (sink !== null && sent < totalEvents && !discarded) {
+      const more = sink.chunk(Buffer.from(event(sent)));
+      sent += 1;
+      if (!more) {
+        pauses += 1;
+        return;
+      }
+    }
+    if (sink !== null && sent === totalEvents && !discarded) {
+      sent += 1;
+      sink.end();
+    }
+  };
+  const response: UpstreamResponse = {
+    status: 200,
+    headers: { 'content-type': 'text/event-stream' },
+    read: () => Promise.reject(new Error('not used')),
+    pipe: (s) => {
+      sink = s;
+      pump();
+    },
+    resume: () => setImmediate(pump),
+    discard: () => {
+      discarded = true;
+    },
+  };
+  return { response, sent: () => Math.min(sent, totalEvents), pauses: () => pauses };
+}
+
+const chunkEvent = (i: number) => `data: {"id":"c","choices":[{"index":0,"delta":{"content":"${'x'.repeat(1000)}${i}"}}]}\n\n`;
+const USAGE_EVENT = 'data: {"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":5}}\n\n';
+
+describe('stream relay', () => {
+  let app: FastifyInstance | undefined;
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+
+  async function serve(response: UpstreamResponse, abort = new UpstreamAbort()) {
+    const ends: { usage: Usage | null; outcome: SettleOutcome | null }[] = [];
+    app = Fastify();
+    app.post('/stream', (_request, reply) => {
+      relayStream(response, openAiAdapter('openai').streamUsage('chat', false), reply, abort, async (usage, outcome) => {
+        ends.push({ usage, outcome });
+      });
+      return reply;
+    });
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    return { url, ends, abort };
+  }
+
+  it('a client that stops reading pauses the provider; reading again lets it finish, metered once', async () => {
+    const total = 20_000;
+    const fake = fakeStream(total + 1, (i) => (i === total ? USAGE_EVENT : chunkEvent(i)));
+    const { url, ends } = await serve(fake.response);
+    const answer = await request(`${url}/stream`, { method: 'POST' });
+    // Read nothing for a while: the relay must stop asking the provider for more.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const whileStalled = fake.sent();
+    expect(fake.pauses()).toBeGreaterThan(0);
+    // ~20 MB of events in all; only socket buffers' worth may have gone while nobody read.
+    expect(whileStalled).toBeLessThan(total / 2);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(fake.sent()).toBe(whileStalled);
+    const text = await answer.body.text();
+    expect(text.split('\n\n').filter((e) => e.startsWith('data:')).length).toBe(total);
+    // The usage-only event was stripped for a client that did not ask, but counted.
+    expect(text).not.toContain('"usage"');
+    expect(ends).toEqual([{ usage: { inputTokens: 3, outputTokens: 5, cachedInputTokens: 0, audioSeconds: 0 }, outcome: null }]);
+  });
+
+  it('an event that never ends is cut at the bound and settled unmetered, not held forever', async () => {
+    const fake = fakeStream(20_000, () => `data: ${'y'.repeat(1000)}`);
+    const { url, ends } = await serve(fake.response);
+    const answer = await request(`${url}/stream`, { method: 'POST' });
+    await answer.body.text();
+    expect(ends).toEqual([{ usage: null, outcome: { kind: 'unmetered', reason: 'no_usage' } }]);
+    expect(fake.sent()).toBeLessThan(20_000);
+  });
+
+  it('a client that goes away mid-stream is settled once as client_abort and the provider call is abandoned', async () => {
+    const fake = fakeStream(100_000, chunkEvent);
+    const { url, ends, abort } = await serve(fake.response);
+    const controller = new AbortController();
+    const answer = await request(`${url}/stream`, { method: 'POST', signal: controller.signal });
+    answer.body.on('error', () => undefined);
+    controller.abort();
+    const deadline = Date.now() + 2000;
+    while (ends.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(ends).toEqual([{ usage: null, outcome: { kind: 'unmetered', reason: 'client_abort' } }]);
+    expect(abort.aborted).toBe(true);
+  });
+});

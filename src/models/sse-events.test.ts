@@ -1,0 +1,65 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { StreamObserver } from './providers/index.js';
+import { EventSplitter, MAX_EVENT_LENGTH } from './sse-events.js';
+
+/** Keeps every event, records what it saw. */
+function recorder(): StreamObserver & { seen: string[] } {
+  const seen: string[] = [];
+  return { seen, onEvent: (event) => (seen.push(event), true), usage: () => null };
+}
+
+function splitAt(bytes: Buffer, cuts: number[]): Buffer[] {
+  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+  const pieces: Buffer[] = [];
+  let from = 0;
+  for (const point of points) {
+    pieces.push(bytes.subarray(from, point));
+    from = point;
+  }
+  pieces.push(bytes.subarray(from));
+  return pieces;
+}
+
+describe('server-sent event splitting', () => {
+  it('finds the same events however the bytes are cut, with LF or CRLF line ends and multi-byte text (property)', () => {
+    const eventText = fc.array(fc.string({ unit: fc.constantFrom('a', 'é', '€', '😀', ' ', ':', '\n') }), { minLength: 1, maxLength: 4 }).map((lines) => `data: ${lines.join('').replace(/\n+/g, '\n').replace(/\n$/, '')}`);
+    fc.assert(
+      fc.property(fc.array(eventText, { minLength: 1, maxLength: 6 }), fc.boolean(), fc.array(fc.nat(), { maxLength: 12 }), (events, crlf, cuts) => {
+        const expected = events.map((e) => `${e}\n\n`);
+        const wire = crlf ? expected.map((e) => e.replace(/\n/g, '\r\n')).join('') : expected.join('');
+        const observer = recorder();
+        const splitter = new EventSplitter(observer);
+        let out = '';
+        for (const piece of splitAt(Buffer.from(wire), cuts)) out += splitter.feed(piece) ?? 'REFUSED';
+        out += splitter.rest();
+        expect(observer.seen).toEqual(expected);
+        expect(out).toBe(expected.join(''));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('passes on a trailing event without its blank line at the end, and drops what the observer drops', () => {
+    const splitter = new EventSplitter({ onEvent: (event) => !event.includes('drop'), usage: () => null });
+    expect(splitter.feed(Buffer.from('data: keep\n\ndata: drop\n\ndata: tail'))).toBe('data: keep\n\n');
+    expect(splitter.rest()).toBe('data: tail');
+  });
+
+  it('refuses an event that grows past the bound, in linear time', () => {
+    const splitter = new EventSplitter(recorder());
+    const piece = Buffer.from('x'.repeat(64 * 1024));
+    const started = performance.now();
+    let verdict: string | null = '';
+    let fed = 0;
+    while (verdict !== null && fed <= MAX_EVENT_LENGTH * 2) {
+      verdict = splitter.feed(piece);
+      fed += piece.length;
+    }
+    expect(verdict).toBeNull();
+    expect(fed).toBeGreaterThan(MAX_EVENT_LENGTH);
+    expect(fed).toBeLessThanOrEqual(MAX_EVENT_LENGTH + piece.length);
+    // Quadratic joining would take many seconds here; linear work is a few milliseconds.
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+});
