@@ -36,7 +36,7 @@ describe('server-sent event splitting', () => {
         expect(observer.seen).toEqual(expected);
         expect(out).toBe(expected.join(''));
       }),
-      { numRuns: 300 },
+      { numRuns: 1000 },
     );
   });
 

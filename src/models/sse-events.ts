@@ -30,10 +30,11 @@ export class EventSplitter {
     this.#carriage = text.endsWith('\r');
     if (this.#carriage) text = text.slice(0, -1);
     if (text.includes('\r')) text = text.replace(/\r\n/g, '\n');
-    const last = this.#parts.at(-1);
-    const endsAcross = last !== undefined && last.endsWith('\n') && text.startsWith('\n');
+    if (text === '') return '';
+    const endsAcross = this.#parts.length > 0 && (this.#parts.at(-1) ?? '').endsWith('\n') && text.startsWith('\n');
     if (!endsAcross && !text.includes('\n\n')) {
-      // No event ends in this chunk: keep it and look again when one does.
+      // No event ends in this chunk: keep it and look again when one does. Parts are never empty,
+      // so the last one's final character is the kept text's final character.
       this.#parts.push(text);
       this.#partsLength += text.length;
       return this.#partsLength > MAX_EVENT_LENGTH ? null : '';
