@@ -3,18 +3,20 @@
  * hook, error mapping, health/readiness/metrics and the OpenAPI document. Feature routes are added
  * by their own register functions through defineRoute; nothing here knows about features.
  */
-import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type RawServerDefault } from 'fastify';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { AppError, type ErrorCode } from '../core/errors.js';
+import { newId } from '../core/ids.js';
 import { redactUrl, type Logger } from '../core/logger.js';
 import type { Principal } from '../identity/principal.js';
-import { extractCredential, type Credential } from './credentials.js';
+import type { Credential } from './credentials.js';
 import { renderPortcullisError, sendError } from './errors.js';
+import { createHttpMetrics } from './http-metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
+import { createRequestAuthenticator } from './request-auth.js';
 import { RouteRegistry, type RouteMeta } from './route.js';
-import { applySecurityHeaders } from './security-headers.js';
+import { securityHeaders } from './security-headers.js';
 
 export type AuthResult =
   | { ok: true; principal: Principal | null }
@@ -60,7 +62,6 @@ export interface HttpApp {
 const DEFAULT_META: RouteMeta = { auth: 'required', streaming: false };
 /** An unmatched path is a plain 404 for everyone; nothing behind it needs a credential. */
 const UNMATCHED_META: RouteMeta = { auth: 'none', streaming: false };
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 function routeMeta(request: FastifyRequest): RouteMeta {
   if (request.routeOptions.url === undefined) return UNMATCHED_META;
@@ -72,7 +73,7 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     loggerInstance: options.logger,
     bodyLimit: options.bodyLimitBytes,
     trustProxy: options.trustedProxies.length > 0 ? options.trustedProxies : false,
-    genReqId: () => `req_${randomBytes(9).toString('base64url')}`,
+    genReqId: () => newId('req'),
     // Fastify's own request lines would print raw URLs (and so ?access_token=); onResponse logs a redacted one instead.
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
@@ -82,59 +83,35 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   const registry = new RouteRegistry();
   app.decorateRequest('principal', null);
 
-  const requests = new Counter({
-    name: 'portcullis_http_requests_total',
-    help: 'HTTP requests by route and status',
-    labelNames: ['method', 'route', 'status'] as const,
-    registers: [options.metrics],
-  });
-  const duration = new Histogram({
-    name: 'portcullis_http_request_duration_seconds',
-    help: 'HTTP request duration',
-    labelNames: ['route'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5],
-    registers: [options.metrics],
-  });
+  const httpMetrics = createHttpMetrics(options.metrics);
+  const authenticateRequest = createRequestAuthenticator(options.authenticate);
+  const plainHeaders = securityHeaders(false);
+  const tlsHeaders = securityHeaders(true);
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback-style hooks where nothing is awaited: an async hook costs a promise per request.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
-    applySecurityHeaders(reply, options.behindTls || request.protocol === 'https');
+    reply.headers(options.behindTls || request.protocol === 'https' ? tlsHeaders : plainHeaders);
     const meta = routeMeta(request);
-    if (meta.auth === 'none') return;
-    const parsed = extractCredential(request.headers, request.query, meta.streaming);
-    if (!parsed.ok) throw new AppError('invalid_token', { message: `The credential is malformed: ${parsed.reason}.` });
-    const csrfHeader = request.headers['x-csrf-token'];
-    const result = await options.authenticate(parsed.credential, {
-      ip: request.ip,
-      allowAnonymous: meta.auth === 'optional',
-      method: request.method,
-      csrfToken: typeof csrfHeader === 'string' ? csrfHeader : undefined,
-      headers: request.headers,
-      ...(request.socket.remoteAddress === undefined ? {} : { peerAddress: request.socket.remoteAddress }),
-      url: `${request.protocol}://${request.host}${request.url.split('?')[0] ?? ''}`,
-    });
-    if (!result.ok) {
-      throw new AppError(result.code, {
-        ...(result.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: result.retryAfterSeconds }),
-        ...(result.message === undefined ? {} : { message: result.message }),
-      });
+    if (meta.auth === 'none' || meta.authInHandler === true) {
+      done();
+      return;
     }
-    if (meta.auth === 'required' && result.principal === null) throw new AppError('unauthenticated');
-    if (result.principal?.kind === 'session' && !SAFE_METHODS.has(request.method) && parsed.credential?.source !== 'cookie') {
-      // Sessions only ever come from the cookie; anything else is a resolver bug, so refuse.
-      throw new AppError('unauthenticated');
-    }
-    request.principal = result.principal;
+    authenticateRequest(request, { allowAnonymous: meta.auth === 'optional', streaming: meta.streaming }).then((principal) => {
+      done(meta.auth === 'required' && principal === null ? new AppError('unauthenticated') : undefined);
+    }, done);
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
-    requests.inc({ method: request.method, route, status: String(reply.statusCode) });
-    duration.observe({ route }, reply.elapsedTime / 1000);
-    request.log.info(
-      { reqId: request.id, method: request.method, url: redactUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 },
-      'request',
-    );
+    httpMetrics.observe(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+    if (options.logger.isLevelEnabled('info')) {
+      request.log.info(
+        { reqId: request.id, method: request.method, url: redactUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 },
+        'request',
+      );
+    }
+    done();
   });
 
   // Graceful shutdown: requests in flight finish, but keep-alive connections must not hold the
@@ -150,8 +127,9 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   app.addHook('onClose', async () => {
     if (idleSweep !== undefined) clearInterval(idleSweep);
   });
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
+    done(null, payload);
   });
 
   app.setErrorHandler((error, request, reply) => sendError(request, reply, error, renderPortcullisError));

@@ -41,6 +41,12 @@ export interface RouteSpec<A extends AuthMode, P extends z.ZodType, Q extends z.
 export interface RouteMeta {
   auth: AuthMode;
   streaming: boolean;
+  /**
+   * The handler authenticates itself with `authenticateRequest` after reading the body (the model
+   * routes apply per-address free-model limits before any credential is checked); the auth hook
+   * then leaves the request alone.
+   */
+  authInHandler?: boolean;
 }
 
 declare module 'fastify' {

@@ -12,7 +12,7 @@ import { AppError } from '../core/errors.js';
 import type { Principal } from '../identity/principal.js';
 import { can } from '../identity/tenancy/permissions.js';
 import type { CatalogueModel, ModelCatalogue } from './catalogue.js';
-import type { FreeModelLimits } from './free-limits.js';
+import type { FreeLimitDecision, FreeModelLimits } from './free-limits.js';
 import { meter, type MeteredCall } from './metering.js';
 import type { ModelMetrics } from './metrics.js';
 import { costMicros, totalTokens, ZERO_USAGE, type Usage } from './pricing.js';
@@ -71,6 +71,10 @@ function requestedMaxOutput(body: Record<string, unknown>): number | null {
   return null;
 }
 
+function refuseOverLimit(decision: FreeLimitDecision): void {
+  if (!decision.ok) throw new AppError('free_model_limit_reached', { retryAfterSeconds: decision.retryAfterSeconds, details: { limit: decision.limit } });
+}
+
 export class ModelGateway {
   constructor(private readonly options: ModelGatewayOptions) {}
 
@@ -84,6 +88,17 @@ export class ModelGateway {
     return this.options.catalogue.models().filter((model) => model.free || paid);
   }
 
+  /**
+   * The per-address hourly limit of free-model traffic, for the routes to run BEFORE they check any
+   * credential (so it holds for every caller, and a flood never reaches authentication). A model
+   * that is not free (or does not exist) counts nothing here.
+   */
+  async limitFreeTraffic(modelName: string, ip: string): Promise<void> {
+    if (this.options.catalogue.get(modelName)?.free !== true) return;
+    refuseOverLimit(await this.options.freeLimits.hitAddress(ip));
+  }
+
+  /** Serves an authenticated (or anonymous) call; the route has run `limitFreeTraffic` first. */
   async serve(call: ModelCall, reply: FastifyReply): Promise<void> {
     const { catalogue, metrics } = this.options;
     const model = catalogue.get(call.model);
@@ -93,10 +108,7 @@ export class ModelGateway {
       if (anonymous) throw new AppError('paid_model_auth_required');
       if (!mayUsePaidModels(call.principal)) throw new AppError('model_not_found');
     }
-    if (model.free) {
-      const decision = await this.options.freeLimits.hit(call.principal.ip, anonymous);
-      if (!decision.ok) throw new AppError('free_model_limit_reached', { retryAfterSeconds: decision.retryAfterSeconds, details: { limit: decision.limit } });
-    }
+    if (model.free && anonymous) refuseOverLimit(await this.options.freeLimits.hitAnonymous(call.principal.ip));
     // Fallbacks an anonymous caller could not call directly are not reachable through a free model either.
     const chain = catalogue
       .chain(model, this.options.maxAttempts)

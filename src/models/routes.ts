@@ -1,30 +1,32 @@
 /**
- * The model gateway's HTTP surface: OpenAI- and Anthropic-shaped `/v1` routes (authentication
- * optional, so free models work anonymously; errors in the provider's envelope) and the org admin
- * routes for usage and bring-your-own provider keys (Portcullis' own envelope).
+ * The model gateway's HTTP surface: OpenAI- and Anthropic-shaped `/v1` routes, errors in the
+ * provider's envelope so the official SDKs surface them; the org admin routes are in
+ * admin-routes.ts.
+ *
+ * These routes authenticate in their handler, after the body is read: free-model traffic counts
+ * toward its per-address hourly limit before any credential is checked. Authentication is optional
+ * (free models work anonymously, as `anon:{ip}`); a credential that is present must be valid, and
+ * the Anthropic routes also take it from `x-api-key` (API keys and sandbox capabilities alike).
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { z } from 'zod';
 import type { AuditSink } from '../audit/sink.js';
 import { AppError } from '../core/errors.js';
 import type { Authenticate } from '../http/app.js';
-import { MAX_CREDENTIAL_LENGTH } from '../http/credentials.js';
 import { sendError, type ErrorRenderer } from '../http/errors.js';
-import { defineRoute, type RouteMeta, type RouteRegistry } from '../http/route.js';
+import { createRequestAuthenticator, type RequestAuthenticator } from '../http/request-auth.js';
+import type { RouteMeta, RouteRegistry } from '../http/route.js';
 import { anonymousPrincipal, type Principal } from '../identity/principal.js';
-import { principalInOrg } from '../identity/tenancy/access.js';
-import { can } from '../identity/tenancy/permissions.js';
 import type { Db } from '../store/db/index.js';
+import { registerModelAdminRoutes } from './admin-routes.js';
 import { anthropicErrorBody, openAiErrorBody } from './envelopes.js';
 import type { ModelGateway } from './gateway.js';
 import type { OrgProviderKeys } from './provider-keys.js';
 import { isRecord, type Operation } from './providers/types.js';
-import { USAGE_GROUPS, queryUsage, type UsageGroup } from './usage-queries.js';
 
 export interface ModelRoutesDeps {
   gateway: ModelGateway;
-  /** Used to accept the Anthropic SDK's `x-api-key` header as the Portcullis credential. */
-  authenticate?: Authenticate;
+  /** Resolves the caller's credential; the routes call it themselves, after the free-model limit. */
+  authenticate: Authenticate;
   db?: Db;
   orgKeys?: OrgProviderKeys;
   audit?: AuditSink;
@@ -32,7 +34,7 @@ export interface ModelRoutesDeps {
   maxAudioBytes?: number;
 }
 
-const MODEL_ROUTE_META: RouteMeta = { auth: 'optional', streaming: false };
+const MODEL_ROUTE_META: RouteMeta = { auth: 'optional', streaming: false, authInHandler: true };
 const FORWARDED_HEADERS = ['anthropic-version', 'anthropic-beta'] as const;
 
 interface JsonRoute {
@@ -54,22 +56,9 @@ function renderer(anthropic: boolean): ErrorRenderer {
   return anthropic ? anthropicErrorBody : openAiErrorBody;
 }
 
-async function callerOf(request: FastifyRequest, deps: ModelRoutesDeps, acceptApiKeyHeader: boolean): Promise<Principal> {
-  const principal = request.principal ?? anonymousPrincipal(request.ip);
-  const header = request.headers['x-api-key'];
-  if (principal.kind !== 'anonymous' || !acceptApiKeyHeader || header === undefined || deps.authenticate === undefined) return principal;
-  if (typeof header !== 'string' || header.length === 0 || header.length > MAX_CREDENTIAL_LENGTH) {
-    throw new AppError('invalid_token', { message: 'The credential is malformed: malformed x-api-key header.' });
-  }
-  const result = await deps.authenticate({ source: 'bearer', token: header }, { ip: request.ip, allowAnonymous: false, method: request.method, csrfToken: undefined });
-  if (!result.ok) {
-    throw new AppError(result.code, {
-      ...(result.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: result.retryAfterSeconds }),
-      ...(result.message === undefined ? {} : { message: result.message }),
-    });
-  }
-  if (result.principal === null) throw new AppError('unauthenticated');
-  return result.principal;
+async function callerOf(request: FastifyRequest, authenticateRequest: RequestAuthenticator, anthropic: boolean): Promise<Principal> {
+  const principal = await authenticateRequest(request, { allowAnonymous: true, streaming: false, apiKeyHeader: anthropic });
+  return principal ?? anonymousPrincipal(request.ip);
 }
 
 function clientHeaders(request: FastifyRequest): Record<string, string> {
@@ -95,6 +84,7 @@ function inputBytes(request: FastifyRequest, fallback: () => number): number {
 
 export function registerModelRoutes(app: FastifyInstance, registry: RouteRegistry, deps: ModelRoutesDeps): void {
   const { gateway } = deps;
+  const authenticateRequest = createRequestAuthenticator(deps.authenticate);
   const maxAudioBytes = deps.maxAudioBytes ?? 25 * 1024 * 1024;
   const errorHandlerFor = (anthropic: boolean) => (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
     sendError(request, reply, error, renderer(anthropic));
@@ -108,9 +98,11 @@ export function registerModelRoutes(app: FastifyInstance, registry: RouteRegistr
       config: { portcullis: MODEL_ROUTE_META },
       errorHandler: errorHandlerFor(route.anthropic),
       handler: async (request, reply) => {
-        const principal = await callerOf(request, deps, route.anthropic);
         const body = request.body;
         if (!isRecord(body)) throw new AppError('validation_failed', { message: 'The request body must be a JSON object.' });
+        const model = modelName(body.model);
+        await gateway.limitFreeTraffic(model, request.ip);
+        const principal = await callerOf(request, authenticateRequest, route.anthropic);
         const stream = route.operation !== 'embeddings' && body.stream === true;
         await gateway.serve(
           {
@@ -118,7 +110,7 @@ export function registerModelRoutes(app: FastifyInstance, registry: RouteRegistr
             route: route.url,
             principal,
             requestId: request.id,
-            model: modelName(body.model),
+            model,
             body,
             inputBytes: inputBytes(request, () => Buffer.byteLength(JSON.stringify(body))),
             stream,
@@ -143,7 +135,6 @@ export function registerModelRoutes(app: FastifyInstance, registry: RouteRegistr
       bodyLimit: maxAudioBytes,
       errorHandler: errorHandlerFor(false),
       handler: async (request, reply) => {
-        const principal = await callerOf(request, deps, false);
         const raw = request.body;
         const contentType = request.headers['content-type'];
         if (!Buffer.isBuffer(raw) || contentType === undefined) throw new AppError('unsupported_media_type', { message: 'multipart/form-data is required.' });
@@ -153,6 +144,9 @@ export function registerModelRoutes(app: FastifyInstance, registry: RouteRegistr
         } catch {
           throw new AppError('bad_request', { message: 'The multipart body is malformed.' });
         }
+        const model = modelName(form.get('model'));
+        await gateway.limitFreeTraffic(model, request.ip);
+        const principal = await callerOf(request, authenticateRequest, false);
         const file = form.get('file');
         if (file === null || typeof file === 'string') throw new AppError('validation_failed', { message: 'Invalid body.file: an audio file is required.', details: { field: 'body.file' } });
         await gateway.serve(
@@ -161,7 +155,7 @@ export function registerModelRoutes(app: FastifyInstance, registry: RouteRegistr
             route: '/v1/audio/transcriptions',
             principal,
             requestId: request.id,
-            model: modelName(form.get('model')),
+            model,
             body: {},
             multipart: form,
             inputBytes: raw.length,
@@ -183,7 +177,7 @@ export function registerModelRoutes(app: FastifyInstance, registry: RouteRegistr
     config: { portcullis: MODEL_ROUTE_META },
     errorHandler: errorHandlerFor(false),
     handler: async (request) => {
-      const principal = await callerOf(request, deps, true);
+      const principal = await callerOf(request, authenticateRequest, true);
       const models = gateway.visibleModels(principal);
       if (request.headers['anthropic-version'] !== undefined) {
         const data = models.map((model) => ({ type: 'model', id: model.alias, display_name: model.alias, created_at: '2024-01-01T00:00:00Z' }));
@@ -193,107 +187,5 @@ export function registerModelRoutes(app: FastifyInstance, registry: RouteRegistr
     },
   });
 
-  registerAdminRoutes(app, registry, deps);
-}
-
-const orgParams = z.object({ orgId: z.string().min(1).max(64) });
-const providerParams = z.object({ orgId: z.string().min(1).max(64), providerId: z.string().min(1).max(64) });
-const usageQuerySchema = z.object({
-  groupBy: z
-    .string()
-    .max(64)
-    .default('model')
-    .transform((value, ctx) => {
-      const groups = value === '' ? [] : value.split(',');
-      for (const group of groups) {
-        if (!(USAGE_GROUPS as readonly string[]).includes(group)) {
-          ctx.addIssue({ code: 'custom', message: `must be a comma-separated list of ${USAGE_GROUPS.join(', ')}` });
-          return z.NEVER;
-        }
-      }
-      return groups as UsageGroup[];
-    }),
-  from: z.iso.datetime({ offset: true }).optional(),
-  to: z.iso.datetime({ offset: true }).optional(),
-});
-const keyBody = z.object({ apiKey: z.string().min(1).max(4096).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces') }).strict();
-
-/** Cross-org requests are 404 (never reveal another org); in the org without the permission, 403. */
-async function authorizeOrg(db: Db | undefined, principal: Principal, orgId: string, action: 'keys.list_any' | 'providers.manage'): Promise<void> {
-  const inOrg = db === undefined ? (principal.orgId === orgId ? principal : null) : await principalInOrg(db, principal, orgId);
-  if (inOrg === null) throw new AppError('not_found');
-  if (!can(inOrg, action, orgId)) throw new AppError('forbidden');
-}
-
-function registerAdminRoutes(app: FastifyInstance, registry: RouteRegistry, deps: ModelRoutesDeps): void {
-  const { db, orgKeys, gateway } = deps;
-  if (db !== undefined) {
-    defineRoute(app, registry, {
-      method: 'GET',
-      url: '/api/orgs/:orgId/usage',
-      summary: 'Model usage of an org, grouped by org, user, key, model and/or day',
-      tags: ['models'],
-      auth: 'required',
-      params: orgParams,
-      query: usageQuerySchema,
-      handler: async ({ principal, params, query }) => {
-        // Usage is per key and per user, so it is shown to whoever may list every key of the org.
-        await authorizeOrg(db, principal, params.orgId, 'keys.list_any');
-        const to = query.to === undefined ? new Date() : new Date(query.to);
-        const from = query.from === undefined ? new Date(to.getTime() - 30 * 24 * 60 * 60 * 1000) : new Date(query.from);
-        const rows = await queryUsage(db, { orgId: params.orgId, groupBy: query.groupBy, from, to });
-        return { from: from.toISOString(), to: to.toISOString(), groupBy: query.groupBy, data: rows };
-      },
-    });
-  }
-  if (orgKeys === undefined) return;
-  const knownProvider = (providerId: string): void => {
-    if (gateway.catalogue.provider(providerId) === undefined) throw new AppError('not_found', { message: 'No such provider.' });
-  };
-  defineRoute(app, registry, {
-    method: 'PUT',
-    url: '/api/orgs/:orgId/providers/:providerId/key',
-    summary: "Set the org's own key for a provider (write-only; never returned)",
-    tags: ['models'],
-    auth: 'required',
-    params: providerParams,
-    body: keyBody,
-    successStatus: 204,
-    handler: async ({ principal, params, body, reply }) => {
-      await authorizeOrg(db, principal, params.orgId, 'providers.manage');
-      knownProvider(params.providerId);
-      await orgKeys.put(params.orgId, params.providerId, body.apiKey, principal.userId ?? principal.id);
-      await deps.audit?.record({ actor: principal.userId ?? principal.id, orgId: params.orgId, action: 'provider_key.set', target: params.providerId, outcome: 'success' });
-      reply.header('cache-control', 'no-store');
-      return undefined;
-    },
-  });
-  defineRoute(app, registry, {
-    method: 'DELETE',
-    url: '/api/orgs/:orgId/providers/:providerId/key',
-    summary: "Remove the org's own key for a provider",
-    tags: ['models'],
-    auth: 'required',
-    params: providerParams,
-    successStatus: 204,
-    handler: async ({ principal, params }) => {
-      await authorizeOrg(db, principal, params.orgId, 'providers.manage');
-      if (!(await orgKeys.remove(params.orgId, params.providerId))) throw new AppError('not_found');
-      await deps.audit?.record({ actor: principal.userId ?? principal.id, orgId: params.orgId, action: 'provider_key.remove', target: params.providerId, outcome: 'success' });
-      return undefined;
-    },
-  });
-  defineRoute(app, registry, {
-    method: 'GET',
-    url: '/api/orgs/:orgId/providers',
-    summary: 'Providers and whether the org has its own key for each (keys are never shown)',
-    tags: ['models'],
-    auth: 'required',
-    params: orgParams,
-    handler: async ({ principal, params }) => {
-      await authorizeOrg(db, principal, params.orgId, 'providers.manage');
-      const own = new Map((await orgKeys.list(params.orgId)).map((row) => [row.providerId, row.updatedAt]));
-      return { data: gateway.catalogue.providers().map((provider) => ({ id: provider.id, kind: provider.kind, ownKey: own.has(provider.id), ownKeyUpdatedAt: own.get(provider.id) ?? null })) };
-    },
-  });
+  registerModelAdminRoutes(app, registry, deps);
 }

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
+import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,8 +49,14 @@ beforeAll(async () => {
   const metrics = new Registry();
   models = createModelService({
     config: modelsConfigSchema.parse({
-      providers: [{ id: 'sim', kind: 'openai', baseUrl: `${simulator.url}/v1`, apiKey: { env: 'SIM_KEY' }, timeoutMs: 2000 }],
-      models: [{ alias: 'chat', provider: 'sim', upstreamModel: 'sim-chat', price: { inputPerMTok: 2_500_000, outputPerMTok: 10_000_000 }, maxOutputTokens: 1000 }],
+      providers: [
+        { id: 'sim', kind: 'openai', baseUrl: `${simulator.url}/v1`, apiKey: { env: 'SIM_KEY' }, timeoutMs: 2000 },
+        { id: 'sim-anthropic', kind: 'anthropic', baseUrl: `${simulator.url}/v1`, apiKey: { env: 'SIM_KEY' }, timeoutMs: 2000 },
+      ],
+      models: [
+        { alias: 'chat', provider: 'sim', upstreamModel: 'sim-chat', price: { inputPerMTok: 2_500_000, outputPerMTok: 10_000_000 }, maxOutputTokens: 1000 },
+        { alias: 'claude', provider: 'sim-anthropic', upstreamModel: 'sim-claude', price: { inputPerMTok: 3_000_000, outputPerMTok: 15_000_000 }, maxOutputTokens: 1000 },
+      ],
       freeModels: {},
       allowUnpricedModels: false,
       usage: { flushIntervalMs: 50, batchSize: 100 },
@@ -123,5 +130,31 @@ describe('a capability as the OpenAI API key', () => {
     // Without the trusted hop's container header the same key is refused.
     const stranger = new OpenAI({ baseURL: `${url}/v1`, apiKey: issued.token, maxRetries: 0 });
     await expect(stranger.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 403 });
+  });
+});
+
+describe('a capability as the Anthropic API key (x-api-key)', () => {
+  it('gets answers through the official SDK; the binding is still required', async () => {
+    await waitFor(() => capabilities.revocations.fresh());
+    const issuer = principals.issuer;
+    if (issuer === undefined) throw new Error('fixture missing');
+    const issued = await capabilities.broker.issue(issuer, ORG, {
+      userId: AGENT_USER,
+      sessionId: 'ses_sdk_anthropic',
+      binding: { type: 'container', containerId: CONTAINER },
+      grants: [{ name: 'models', origin: 'https://models.example.com', methods: ['POST'], pathPrefixes: ['/v1/'], credential: { ref: 'backend:service', header: 'authorization', scheme: 'Bearer' }, routeClass: 'org_models' }],
+    });
+    const client = new Anthropic({ baseURL: url, apiKey: issued.token, defaultHeaders: { 'x-portcullis-container': CONTAINER }, maxRetries: 0 });
+    const message = await client.messages.create({ model: 'claude', max_tokens: 20, messages: [{ role: 'user', content: 'hello from the sandbox' }] });
+    expect(message.content[0]?.type).toBe('text');
+    // The provider got the managed key, never the capability.
+    const upstream = simulator.lastRequest();
+    expect(upstream?.headers['x-api-key']).toBe(MANAGED_KEY);
+    expect(JSON.stringify(upstream?.headers)).not.toContain(issued.token);
+
+    const stranger = new Anthropic({ baseURL: url, apiKey: issued.token, maxRetries: 0 });
+    await expect(stranger.messages.create({ model: 'claude', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 403 });
+    const forged = new Anthropic({ baseURL: url, apiKey: `${issued.token.slice(0, -4)}AAAA`, defaultHeaders: { 'x-portcullis-container': CONTAINER }, maxRetries: 0 });
+    await expect(forged.messages.create({ model: 'claude', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 401 });
   });
 });

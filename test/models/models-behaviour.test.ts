@@ -226,6 +226,30 @@ describe('anonymous use and free models', () => {
   });
 });
 
+describe('free-model limit before authentication', () => {
+  let rig: Rig;
+  beforeAll(async () => {
+    rig = await startRig({ freeModels: { perIpHourly: 2, anonymousPerIpDaily: 100 } });
+  }, 180_000);
+  afterAll(async () => rig.close());
+
+  it('counts free-model requests per address before any credential is checked, for every caller; paid models are not counted', async () => {
+    const wrong = { authorization: 'Bearer pk-wrong' };
+    expect((await post(rig, '/v1/chat/completions', chatBody('free-chat'), wrong)).status).toBe(401);
+    expect((await post(rig, '/v1/chat/completions', chatBody('free-chat'), wrong)).status).toBe(401);
+    // The two refused credentials used up the address's hour: a valid member is limited now too.
+    const limited = await post(rig, '/v1/chat/completions', chatBody('free-chat'), { authorization: 'Bearer pk-member' });
+    expect(limited.status).toBe(429);
+    expect(((await limited.json()) as { error: { code: string; limit: string } }).error).toMatchObject({ code: 'free_model_limit_reached', limit: 'hourly' });
+    // A flood past the limit is refused before authentication: still 429, never 401.
+    expect((await post(rig, '/v1/chat/completions', chatBody('free-chat'), wrong)).status).toBe(429);
+    expect(rig.primary.requests().filter((r) => r.path === '/v1/chat/completions')).toHaveLength(0);
+    // Paid models are not free-model traffic: a bad key is 401, a good one is served.
+    expect((await post(rig, '/v1/chat/completions', chatBody('chat'), wrong)).status).toBe(401);
+    expect((await post(rig, '/v1/chat/completions', chatBody('chat'), { authorization: 'Bearer pk-member' })).status).toBe(200);
+  });
+});
+
 describe('custom endpoints', () => {
   const loopbackName: Resolver = async () => [{ address: '127.0.0.1', family: 4 }];
   const publicName: Resolver = async () => [{ address: '93.184.216.34', family: 4 }];
