@@ -14,6 +14,12 @@ import { sanitizeDbError } from '../errors.js';
 import { lockDataDir } from './data-dir-lock.js';
 
 const INT8_OID = 20;
+/**
+ * PGlite's own default is 128 MB of shared buffers, most of which it touches: that alone was
+ * more than half the gateway's resident memory. The embedded records are small, hot rows are few,
+ * and the files sit in the OS page cache anyway, so 16 MB costs nothing measurable in speed.
+ */
+const EMBEDDED_SETTINGS = ['shared_buffers=16MB'];
 
 export interface PgliteOptions {
   /** Folder of the embedded deployment; the database files live in `<dataDir>/db`. Omit for memory. */
@@ -124,6 +130,7 @@ export async function openPglite(options: PgliteOptions = {}): Promise<{ db: Kys
     // bigint columns come back as strings, exactly as node-postgres returns them, so code written
     // against one record store behaves the same on the other (and no precision is lost).
     parsers: { [INT8_OID]: (value: string) => value },
+    startParams: [...PGlite.defaultStartParams, ...EMBEDDED_SETTINGS.flatMap((setting) => ['-c', setting])],
     });
   } catch (error) {
     lock?.release();
