@@ -1,237 +1,211 @@
 /**
- * The model gateway's overhead: the built `portcullis start` (embedded deployment, its own process)
- * routes a priced model to the simulator (its own process), with API-key authentication, the whole
- * admission pipeline and metering on. Direct-to-simulator and through-Portcullis run side by side in
- * alternating rounds, so the ratios compare runs made moments apart on the same (shared) machine.
- * Admission limits are raised so the rate limiter does not refuse the load: the point is overhead.
+ * The model gateway's overhead: the built `portcullis start` in its own process routes a priced
+ * model to the simulator (its own process), with API-key authentication, the whole admission
+ * pipeline and metering on — once on the embedded deployment (memory hot state, PGlite) and once
+ * on the distributed one (real Redis and PostgreSQL). Direct-to-simulator and through-Portcullis
+ * run side by side in alternating rounds, so the ratios compare runs made moments apart on the same
+ * (shared) machine. Admission limits are raised so the rate limiter does not refuse the load: the
+ * point is overhead, not refusals.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parse, stringify } from 'yaml';
+import { loadavg } from 'node:os';
 import { alternate, pairedRatio } from '../ab.js';
+import { createDistributedStores, type DistributedStores } from '../distributed-stores.js';
+import { startGatewayProcess, type GatewayProcess } from '../gateway-process.js';
 import { runLoad } from '../load.js';
-import { startSimulatorProcess, type ProcessStats } from '../processes.js';
+import { startSimulatorProcess, type SimulatorProcess } from '../processes.js';
 import { markdownTable, type BenchContext, type Scenario, type ScenarioReport } from '../scenario.js';
 import { median, round } from '../stats.js';
 import { HTTP_CASES, measureHttp, type HttpMeasurement } from './simulator-direct.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-const START_TIMEOUT_MS = 30_000;
 const HIGH_LIMIT = { burst: 1_000_000, burstWindowSeconds: 1, hourly: null };
 
 /** The targets of issue 4, part 7. */
-const TARGETS = { ratioEmbedded: 0.35, addedP50MsAt1: 0.25, peakRssMb: 200 };
+const TARGETS = { ratioEmbedded: 0.35, ratioDistributed: 0.25, addedP50MsAt1: 0.25, peakRssMb: 200 };
 
-function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const key of ['PORTCULLIS_CONFIG', 'PORTCULLIS_PORT', 'PORTCULLIS_DATA_DIR', 'DATABASE_URL', 'REDIS_URL', 'PORTCULLIS_TOKEN', 'PORTCULLIS_URL']) delete env[key];
-  return { ...env, PORTCULLIS_LOG_LEVEL: 'warn', ...extra };
-}
-
-async function runInit(dataDir: string): Promise<void> {
-  const child = spawn(process.execPath, [CLI, 'init', '--data-dir', dataDir], { env: childEnv({}), stdio: ['ignore', 'ignore', 'inherit'] });
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  if (code !== 0) throw new Error(`portcullis init exited with ${String(code)}`);
-}
-
-/** CPU and peak RSS of a child read from /proc (Linux), so the gateway needs no stats endpoint. */
-function procStats(pid: number): ProcessStats {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // After the command name: utime and stime are fields 14 and 15 of the full line (11 and 12 here).
-  const ticksToMicros = 10_000; // USER_HZ is 100 on Linux.
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) * 1024;
-  return {
-    cpuUserMicros: Number(fields[11] ?? 0) * ticksToMicros,
-    cpuSystemMicros: Number(fields[12] ?? 0) * ticksToMicros,
-    rssBytes: kb('VmRSS'),
-    maxRssBytes: kb('VmHWM'),
-  };
-}
-
-interface Gateway {
-  url: string;
-  pid: number;
-  stop(): Promise<void>;
-}
-
-async function startGateway(configPath: string): Promise<Gateway> {
-  // e.g. PORTCULLIS_BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the gateway alone.
-  const nodeArgs = (process.env.PORTCULLIS_BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
-  const child = spawn(process.execPath, [...nodeArgs, CLI, 'start', '--config', configPath], { env: childEnv({ PORTCULLIS_PORT: '0' }), stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('gateway did not start in time')), START_TIMEOUT_MS);
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match?.[1] !== undefined) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`gateway exited with ${String(code)} before listening`));
-    });
-  });
-  return {
-    url,
-    pid: child.pid ?? -1,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const force = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        child.once('exit', () => {
-          clearTimeout(force);
-          resolve();
-        });
-        child.kill('SIGTERM');
-      }),
-  };
-}
-
-async function adminCall(url: string, path: string, token: string, body: unknown): Promise<Record<string, unknown>> {
-  const response = await fetch(new URL(path, url), { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
-  if (!response.ok) throw new Error(`${path} answered ${response.status}`);
-  return (await response.json()) as Record<string, unknown>;
-}
-
-/** Org and member key with the `models` scope, through the admin API with the bootstrap credential. */
-async function memberKey(url: string, dataDir: string): Promise<string> {
-  const admin = /PORTCULLIS_TOKEN=(\S+)/.exec(readFileSync(join(dataDir, 'admin-credential.txt'), 'utf8'))?.[1];
-  if (admin === undefined) throw new Error('no bootstrap credential found');
-  const org = await adminCall(url, '/api/orgs', admin, { name: 'Bench' });
-  const orgId = org.id;
-  if (typeof orgId !== 'string') throw new Error('org creation returned no id');
-  const key = await adminCall(url, `/api/orgs/${orgId}/keys`, admin, { name: 'bench', scopes: ['models'] });
-  const token = key.token ?? key.key ?? key.secret;
-  if (typeof token !== 'string') throw new Error('key creation returned no token');
-  return token;
-}
+type Deployment = 'embedded' | 'distributed';
 
 interface Pair {
   direct: HttpMeasurement[];
   gateway: HttpMeasurement[];
 }
 
-const mb = (bytes: number | null): number | null => (bytes === null ? null : round(bytes / 1024 / 1024));
+interface CaseFigures {
+  deployment: Deployment;
+  case: string;
+  connections: number;
+  throughputRatio: number;
+  addedP50Ms: number;
+  gatewayErrors: number;
+  gatewayRequests: number;
+  gatewayCpuMicrosPerRequest: number;
+  gatewayCpuPercent: number;
+  gatewayPeakRssBytes: number;
+  row: (string | number)[];
+  raw: Record<string, unknown>;
+}
+
+function gatewayConfig(simulatorUrl: string): Record<string, unknown> {
+  return {
+    models: {
+      providers: [{ id: 'sim', kind: 'openai_compatible', baseUrl: `${simulatorUrl}/v1` }],
+      models: [{ alias: 'sim-chat', provider: 'sim', upstreamModel: 'sim-chat', price: { inputPerMTok: 2_500_000, outputPerMTok: 10_000_000 }, maxOutputTokens: 1000 }],
+      egress: { allowLoopback: true, allowPrivate: false },
+    },
+    admission: {
+      rateLimits: { anonymous: HIGH_LIMIT, registered: HIGH_LIMIT, paid: HIGH_LIMIT, privileged: HIGH_LIMIT },
+      backpressure: { concurrencyPerReplica: 100_000 },
+    },
+    logging: { level: 'warn' },
+  };
+}
+
+function storesEnv(stores: DistributedStores | null): Record<string, string> {
+  return stores === null ? {} : { DATABASE_URL: stores.databaseUrl, REDIS_URL: stores.redisUrl, PORTCULLIS_REDIS_PREFIX: stores.redisPrefix };
+}
+
+async function measureDeployment(deployment: Deployment, simulator: SimulatorProcess, context: BenchContext): Promise<Map<string, Pair>> {
+  const stores = deployment === 'distributed' ? await createDistributedStores() : null;
+  let gateway: GatewayProcess | null = null;
+  const results = new Map<string, Pair>();
+  try {
+    gateway = await startGatewayProcess({ config: gatewayConfig(simulator.url), env: storesEnv(stores) });
+    const running = gateway;
+    const auth = { authorization: `Bearer ${running.memberToken}` };
+    const probe = () => Promise.resolve(running.stats());
+    // Warm both processes over every case before measuring.
+    for (const testCase of HTTP_CASES) {
+      for (const [url, headers] of [[simulator.url, {}], [running.url, auth]] as const) {
+        await runLoad({ url, path: testCase.path, method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: testCase.body, connections: testCase.connections, durationMs: context.settings.warmupMs });
+      }
+    }
+    for (const testCase of HTTP_CASES) {
+      context.log(`  ${deployment}: ${testCase.name} × ${testCase.connections} connections (${context.settings.rounds} A/B rounds)`);
+      const samples = await alternate(
+        context.settings.rounds,
+        { name: 'direct', run: () => measureHttp(simulator.url, testCase, context, {}, () => simulator.stats()) },
+        { name: 'gateway', run: () => measureHttp(running.url, testCase, context, auth, probe) },
+      );
+      results.set(`${testCase.name}/${testCase.connections}`, { direct: samples.a, gateway: samples.b });
+    }
+  } finally {
+    if (gateway !== null) await gateway.stop();
+    await stores?.remove();
+  }
+  return results;
+}
+
+const mb = (bytes: number): number => round(bytes / 1024 / 1024);
+
+function figuresOf(deployment: Deployment, name: string, pair: Pair): CaseFigures {
+  const [caseName = name, conns = '0'] = name.split('/');
+  const rps = (ms: HttpMeasurement[]) => ms.map((m) => m.load.requestsPerSecond);
+  const p50 = (ms: HttpMeasurement[]) => ms.map((m) => m.load.latency.p50Ms);
+  const g = pair.gateway;
+  const ratio = pairedRatio(rps(g), rps(pair.direct));
+  const addedP50 = median(g.map((m, i) => m.load.latency.p50Ms - (pair.direct[i]?.load.latency.p50Ms ?? 0)));
+  const errors = g.reduce((sum, m) => sum + m.load.errors, 0);
+  const requests = g.reduce((sum, m) => sum + m.load.requests, 0);
+  const cpuPerReq = median(g.map((m) => (m.serverCpuMs === null || m.load.requests === 0 ? 0 : (m.serverCpuMs * 1000) / m.load.requests)));
+  const cpuPercent = median(g.map((m) => (m.serverCpuMs === null ? 0 : (m.serverCpuMs / m.load.durationMs) * 100)));
+  const rss = Math.max(...g.map((m) => m.serverPeakRssBytes ?? 0));
+  return {
+    deployment,
+    case: caseName,
+    connections: Number(conns),
+    throughputRatio: ratio,
+    addedP50Ms: addedP50,
+    gatewayErrors: errors,
+    gatewayRequests: requests,
+    gatewayCpuMicrosPerRequest: cpuPerReq,
+    gatewayCpuPercent: cpuPercent,
+    gatewayPeakRssBytes: rss,
+    row: [
+      deployment, caseName, conns, round(median(rps(pair.direct))), round(median(rps(g))), round(ratio),
+      round(median(p50(pair.direct))), round(median(p50(g))), round(addedP50),
+      round(median(g.map((m) => m.load.latency.p90Ms))), round(median(g.map((m) => m.load.latency.p99Ms))),
+      `${errors}/${requests}`, round(cpuPercent), round(cpuPerReq), mb(rss),
+    ],
+    raw: {
+      statuses: g.map((m) => m.load.statuses),
+      direct: pair.direct.map((m) => ({ rps: m.load.requestsPerSecond, latencyMs: m.load.latency })),
+      gateway: g.map((m) => ({ rps: m.load.requestsPerSecond, latencyMs: m.load.latency, firstByteMs: m.load.firstByte })),
+    },
+  };
+}
+
+function targetRows(figures: readonly CaseFigures[], unmeasured: Map<Deployment, string>): (string | number)[][] {
+  const find = (deployment: Deployment, caseName: string, conns: number) => figures.find((f) => f.deployment === deployment && f.case === caseName && f.connections === conns);
+  const verdict = (met: boolean): string => (met ? 'met' : 'NOT met');
+  const rows: (string | number)[][] = [];
+  for (const [deployment, target] of [['embedded', TARGETS.ratioEmbedded], ['distributed', TARGETS.ratioDistributed]] as const) {
+    for (const caseName of ['plain', 'stream']) {
+      const label = `${caseName}, 50 conns, ${deployment}: throughput ≥ ${target}× direct`;
+      const figure = find(deployment, caseName, 50);
+      if (figure === undefined) {
+        rows.push([label, '–', 'not measured', unmeasured.get(deployment) ?? '']);
+        continue;
+      }
+      const ratio = figure.throughputRatio;
+      rows.push([label, round(ratio), verdict(ratio >= target), ratio >= target ? '' : `gap ${round(target - ratio)}×`]);
+    }
+  }
+  const added = find('embedded', 'plain', 1)?.addedP50Ms;
+  if (added === undefined) rows.push([`plain, 1 conn, embedded: added p50 ≤ ${TARGETS.addedP50MsAt1} ms`, '–', 'not measured', '']);
+  else rows.push([`plain, 1 conn, embedded: added p50 ≤ ${TARGETS.addedP50MsAt1} ms`, round(added), verdict(added <= TARGETS.addedP50MsAt1), added <= TARGETS.addedP50MsAt1 ? '' : `gap ${round(added - TARGETS.addedP50MsAt1)} ms`]);
+  for (const deployment of ['embedded', 'distributed'] as const) {
+    const peaks = figures.filter((f) => f.deployment === deployment).map((f) => f.gatewayPeakRssBytes);
+    if (peaks.length === 0) continue;
+    const rssMb = Math.max(...peaks) / 1024 / 1024;
+    rows.push([`peak RSS < ${TARGETS.peakRssMb} MB (${deployment})`, round(rssMb), verdict(rssMb < TARGETS.peakRssMb), rssMb < TARGETS.peakRssMb ? '' : `gap ${round(rssMb - TARGETS.peakRssMb)} MB`]);
+  }
+  return rows;
+}
 
 export const modelGateway: Scenario = {
   name: 'model-gateway',
-  title: 'Model gateway: through Portcullis vs direct (embedded)',
+  title: 'Model gateway: through Portcullis vs direct (embedded and distributed)',
   description:
-    'Built `portcullis start` (embedded: in-memory hot state, PGlite records) in its own process, API-key auth, full admission pipeline and metering, a priced model routed to the simulator (own process); direct and through-Portcullis alternate per round. Gateway CPU and peak RSS from /proc.',
+    'Built `portcullis start` in its own process — embedded (memory hot state, PGlite) and distributed (real Redis + PostgreSQL) — with API-key auth, the full admission pipeline and metering, a priced model routed to the simulator (own process); direct and through-Portcullis alternate per round. Gateway CPU and peak RSS from /proc.',
   async run(context: BenchContext): Promise<ScenarioReport> {
     const load1 = loadavg();
     const simulator = await startSimulatorProcess();
-    const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
-    let gateway: Gateway | null = null;
-    const results = new Map<string, Pair>();
+    const figures: CaseFigures[] = [];
+    const unmeasured = new Map<Deployment, string>();
     try {
-      await runInit(dataDir);
-      const configPath = join(dataDir, 'portcullis.yaml');
-      const config = parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
-      config.models = {
-        providers: [{ id: 'sim', kind: 'openai_compatible', baseUrl: `${simulator.url}/v1` }],
-        models: [{ alias: 'sim-chat', provider: 'sim', upstreamModel: 'sim-chat', price: { inputPerMTok: 2_500_000, outputPerMTok: 10_000_000 }, maxOutputTokens: 1000 }],
-        egress: { allowLoopback: true, allowPrivate: false },
-      };
-      config.admission = {
-        rateLimits: { anonymous: HIGH_LIMIT, registered: HIGH_LIMIT, paid: HIGH_LIMIT, privileged: HIGH_LIMIT },
-        backpressure: { concurrencyPerReplica: 100_000 },
-      };
-      config.logging = { level: 'warn' };
-      writeFileSync(configPath, stringify(config));
-      gateway = await startGateway(configPath);
-      const token = await memberKey(gateway.url, dataDir);
-      const pid = gateway.pid;
-      const probe = (): Promise<ProcessStats> => Promise.resolve(procStats(pid));
-      const auth = { authorization: `Bearer ${token}` };
-      const gatewayUrl = gateway.url;
-      // Warm both processes over every case before measuring.
-      for (const testCase of HTTP_CASES) {
-        for (const [url, headers] of [[simulator.url, {}], [gatewayUrl, auth]] as const) {
-          await runLoad({ url, path: testCase.path, method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: testCase.body, connections: testCase.connections, durationMs: context.settings.warmupMs });
+      for (const deployment of ['embedded', 'distributed'] as const) {
+        try {
+          for (const [name, pair] of await measureDeployment(deployment, simulator, context)) figures.push(figuresOf(deployment, name, pair));
+        } catch (error) {
+          // A missing Redis or PostgreSQL must not hide the embedded figures; the report says why.
+          const reason = error instanceof Error ? error.message : String(error);
+          unmeasured.set(deployment, reason);
+          context.log(`  ${deployment}: not measured (${reason})`);
         }
       }
-      for (const testCase of HTTP_CASES) {
-        context.log(`  ${testCase.name} × ${testCase.connections} connections (${context.settings.rounds} A/B rounds)`);
-        const samples = await alternate(
-          context.settings.rounds,
-          { name: 'direct', run: () => measureHttp(simulator.url, testCase, context, {}, () => simulator.stats()) },
-          { name: 'gateway', run: () => measureHttp(gatewayUrl, testCase, context, auth, probe) },
-        );
-        results.set(`${testCase.name}/${testCase.connections}`, { direct: samples.a, gateway: samples.b });
-      }
     } finally {
-      if (gateway !== null) await gateway.stop();
       await simulator.stop();
-      rmSync(dataDir, { recursive: true, force: true });
     }
     const load2 = loadavg();
-
-    const rows: (string | number)[][] = [];
-    const data: Record<string, unknown>[] = [];
-    let peakRss = 0;
-    for (const [name, pair] of results) {
-      const [caseName, conns] = name.split('/');
-      const rps = (ms: HttpMeasurement[]) => ms.map((m) => m.load.requestsPerSecond);
-      const p50 = (ms: HttpMeasurement[]) => ms.map((m) => m.load.latency.p50Ms);
-      const ratio = pairedRatio(rps(pair.gateway), rps(pair.direct));
-      const added = pair.gateway.map((m, i) => m.load.latency.p50Ms - (pair.direct[i]?.load.latency.p50Ms ?? 0));
-      const addedP50 = median(added);
-      const errors = pair.gateway.reduce((sum, m) => sum + m.load.errors, 0);
-      const requests = pair.gateway.reduce((sum, m) => sum + m.load.requests, 0);
-      const cpuPerReq = median(pair.gateway.map((m) => (m.serverCpuMs === null || m.load.requests === 0 ? 0 : (m.serverCpuMs * 1000) / m.load.requests)));
-      const cpuPercent = median(pair.gateway.map((m) => (m.serverCpuMs === null ? 0 : (m.serverCpuMs / m.load.durationMs) * 100)));
-      const rss = Math.max(...pair.gateway.map((m) => m.serverPeakRssBytes ?? 0));
-      peakRss = Math.max(peakRss, rss);
-      const g = pair.gateway;
-      rows.push([
-        caseName ?? name, conns ?? '', round(median(rps(pair.direct))), round(median(rps(g))), round(ratio),
-        round(median(p50(pair.direct))), round(median(p50(g))), round(addedP50),
-        round(median(g.map((m) => m.load.latency.p90Ms))), round(median(g.map((m) => m.load.latency.p99Ms))),
-        `${errors}/${requests}`, round(cpuPercent), round(cpuPerReq), mb(rss) ?? '–',
-      ]);
-      data.push({
-        case: caseName, connections: Number(conns), throughputRatio: ratio, addedP50Ms: addedP50, gatewayErrors: errors, gatewayRequests: requests,
-        gatewayStatuses: g.map((m) => m.load.statuses), gatewayCpuMsPerRequest: cpuPerReq / 1000, gatewayCpuPercent: cpuPercent, gatewayPeakRssBytes: rss,
-        direct: pair.direct.map((m) => ({ rps: m.load.requestsPerSecond, latencyMs: m.load.latency })),
-        gateway: g.map((m) => ({ rps: m.load.requestsPerSecond, latencyMs: m.load.latency, firstByteMs: m.load.firstByte })),
-      });
-    }
-
-    const figure = (caseName: string, conns: number) => data.find((d) => d.case === caseName && d.connections === conns);
-    const verdict = (met: boolean): string => (met ? 'met' : 'NOT met');
-    const targetRows: (string | number)[][] = [];
-    for (const caseName of ['plain', 'stream']) {
-      const ratio = Number(figure(caseName, 50)?.throughputRatio ?? 0);
-      targetRows.push([`${caseName}, 50 conns, embedded: throughput ≥ ${TARGETS.ratioEmbedded}× direct`, round(ratio), verdict(ratio >= TARGETS.ratioEmbedded), ratio >= TARGETS.ratioEmbedded ? '' : `gap ${round(TARGETS.ratioEmbedded - ratio)}×`]);
-    }
-    const added1 = Number(figure('plain', 1)?.addedP50Ms ?? Number.POSITIVE_INFINITY);
-    targetRows.push([`plain, 1 conn, embedded: added p50 ≤ ${TARGETS.addedP50MsAt1} ms`, round(added1), verdict(added1 <= TARGETS.addedP50MsAt1), added1 <= TARGETS.addedP50MsAt1 ? '' : `gap ${round(added1 - TARGETS.addedP50MsAt1)} ms`]);
-    const rssMb = peakRss / 1024 / 1024;
-    targetRows.push([`peak RSS < ${TARGETS.peakRssMb} MB`, round(rssMb), verdict(rssMb < TARGETS.peakRssMb), rssMb < TARGETS.peakRssMb ? '' : `gap ${round(rssMb - TARGETS.peakRssMb)} MB`]);
-    targetRows.push(['distributed (Redis + PostgreSQL): throughput ≥ 0.25× direct', '–', 'not measured', 'distributed variant not implemented in this scenario']);
-
     const markdown = [
       markdownTable(
-        ['case', 'conns', 'direct req/s', 'gateway req/s', 'ratio', 'direct p50 ms', 'gateway p50 ms', 'added p50 ms', 'gateway p90 ms', 'gateway p99 ms', 'gateway non-2xx/requests', 'gateway CPU %', 'gateway CPU µs/req', 'gateway peak RSS MB'],
-        rows,
+        ['deployment', 'case', 'conns', 'direct req/s', 'gateway req/s', 'ratio', 'direct p50 ms', 'gateway p50 ms', 'added p50 ms', 'gateway p90 ms', 'gateway p99 ms', 'gateway non-2xx/requests', 'gateway CPU %', 'gateway CPU µs/req', 'gateway peak RSS MB'],
+        figures.map((f) => f.row),
       ),
       '',
       'Targets (issue 4 part 7):',
       '',
-      markdownTable(['target', 'measured', 'verdict', 'gap'], targetRows),
+      markdownTable(['target', 'measured', 'verdict', 'gap'], targetRows(figures, unmeasured)),
       '',
-      `Medians over ${context.settings.rounds} alternating rounds; ratio and added p50 are medians of per-round pairs. Shared machine: load average ${load1.map((v) => round(v)).join(' / ')} at start, ${load2.map((v) => round(v)).join(' / ')} at end (1/5/15 min).`,
+      `Medians over ${context.settings.rounds} alternating rounds; ratio and added p50 are medians of per-round pairs. Shared machine: load average ${load1.map((v) => round(v)).join(' / ')} at start, ${load2.map((v) => round(v)).join(' / ')} at end (1/5/15 min). What dominates the request path and what was changed: bench/README.md.`,
     ].join('\n');
-    return { markdown, data: { loadAverage: { start: load1, end: load2 }, targets: TARGETS, peakRssBytes: peakRss, cases: data } };
+    return {
+      markdown,
+      data: {
+        loadAverage: { start: load1, end: load2 },
+        targets: TARGETS,
+        unmeasured: Object.fromEntries(unmeasured),
+        cases: figures.map(({ row: _row, ...rest }) => rest),
+      },
+    };
   },
 };
