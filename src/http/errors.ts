@@ -37,9 +37,9 @@ export const renderPortcullisError: ErrorRenderer = (error) => errorBody(error);
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: unknown, render: ErrorRenderer): FastifyReply {
   const appError = toAppError(error) ?? new AppError('internal', { cause: error });
   if (appError.code === 'internal') {
-    request.log.error({ err: error }, 'unhandled error');
+    request.log.error({ reqId: request.id, err: error }, 'unhandled error');
   } else if (appError.status >= 500) {
-    request.log.warn({ code: appError.code }, 'request refused');
+    request.log.warn({ reqId: request.id, code: appError.code }, 'request refused');
   }
   if (appError.retryAfterSeconds !== undefined) {
     reply.header('retry-after', String(Math.max(1, Math.ceil(appError.retryAfterSeconds))));

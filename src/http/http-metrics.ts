@@ -1,12 +1,13 @@
 /**
- * Request counter and duration histogram of the HTTP shell. The labelled children are kept per
- * (method, route, status), so a request costs two lookups instead of prom-client hashing a label
- * object for each metric. Routes are patterns (or "unmatched"), so the label space is bounded.
+ * Request counter and duration histogram of the HTTP shell, kept per (method, route, status): the
+ * counter is batched (core/batched-counter.ts), the histogram observed per request. Routes are
+ * patterns (or "unmatched"), so the label space is bounded.
  */
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Histogram, type Registry } from 'prom-client';
+import { BatchedCounter, type CounterSeries } from '../core/batched-counter.js';
 
 interface Series {
-  count: { inc(): void };
+  count: CounterSeries;
   duration: { observe(value: number): void };
 }
 
@@ -18,7 +19,7 @@ export interface HttpMetrics {
 const MAX_SERIES = 5_000;
 
 export function createHttpMetrics(registry: Registry): HttpMetrics {
-  const requests = new Counter({
+  const requests = new BatchedCounter({
     name: 'portcullis_http_requests_total',
     help: 'HTTP requests by route and status',
     labelNames: ['method', 'route', 'status'] as const,
@@ -38,7 +39,7 @@ export function createHttpMetrics(registry: Registry): HttpMetrics {
       let entry = series.get(key);
       if (entry === undefined) {
         if (series.size >= MAX_SERIES) series.clear();
-        entry = { count: requests.labels({ method, route, status: String(status) }), duration: duration.labels({ route }) };
+        entry = { count: requests.series(key, { method, route, status: String(status) }), duration: duration.labels({ route }) };
         series.set(key, entry);
       }
       entry.count.inc();
