@@ -120,6 +120,7 @@ export interface RunningGateway {
 export async function startGateway(loaded: LoadedConfig, options: { logger?: Logger; clock?: Clock } = {}): Promise<RunningGateway> {
   const { config } = loaded;
   const logger = options.logger ?? createLogger({ level: config.logging.level });
+  for (const warning of loaded.warnings) logger.warn(warning);
   const clock = options.clock ?? systemClock;
   // Built before anything opens, so a bad secret or issuer stops the start, not the first request.
   const signer = keySigner(loaded, clock);
@@ -185,7 +186,8 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
     audit,
     clock,
     defaults: defaultBudgets,
-    allowUnpriced: config.budgets.allowUnpricedModels,
+    // The one unpriced-model switch; the economics gate is the one place it is applied.
+    allowUnpriced: config.models.allowUnpricedModels,
     reservationTtlMs: config.budgets.reservationTtlSeconds * 1000,
     reconcileIntervalMs: config.budgets.reconcileIntervalSeconds * 1000,
     refreshMs: config.budgets.refreshSeconds * 1000,
@@ -252,7 +254,7 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
   admission.registerRoutes(app, registry, (principal, orgId) => principalInOrg(records.db, principal, orgId));
   tasks.registerRoutes(app, registry, { admission: admission.pipeline, resolveInOrg: (principal, orgId) => principalInOrg(records.db, principal, orgId) });
   // Model gateway: /v1 model routes through the admission pipeline, usage metering, BYOK keys.
-  const models = wireModelGateway({
+  const models = await wireModelGateway({
     config: config.models,
     app,
     registry,

@@ -72,6 +72,46 @@ describe('configuration', () => {
     expect(problems.some((p) => p.includes('"colour"'))).toBe(true);
   });
 
+  it('one unpriced-model switch: the deprecated budgets.allowUnpricedModels is read as models.allowUnpricedModels with a warning, a conflict is an error', () => {
+    const dir = freshDir();
+    const { configPath } = initConfig({ dataDir: dir });
+    const text = readFileSync(configPath, 'utf8');
+    const load = (extra: string) => {
+      writeFileSync(configPath, `${text}\n${extra}\n`);
+      return loadConfig(configPath, {});
+    };
+    const plain = load('');
+    expect(plain.config.models.allowUnpricedModels).toBe(false);
+    expect(plain.warnings).toEqual([]);
+    expect(load('models:\n  allowUnpricedModels: true').config.models.allowUnpricedModels).toBe(true);
+
+    const old = load('budgets:\n  allowUnpricedModels: true\n  refreshSeconds: 5');
+    expect(old.config.models.allowUnpricedModels).toBe(true);
+    expect(old.config.budgets.refreshSeconds).toBe(5);
+    expect(old.config.budgets).not.toHaveProperty('allowUnpricedModels');
+    expect(old.warnings).toEqual([expect.stringMatching(/^budgets\.allowUnpricedModels is deprecated.*models\.allowUnpricedModels/)]);
+    expect(load('budgets:\n  allowUnpricedModels: true\nmodels:\n  allowUnpricedModels: true').config.models.allowUnpricedModels).toBe(true);
+
+    const conflict = problemsOf(() => load('budgets:\n  allowUnpricedModels: true\nmodels:\n  allowUnpricedModels: false'));
+    expect(conflict).toEqual([expect.stringMatching(/^budgets\.allowUnpricedModels: conflicts with models\.allowUnpricedModels .*\| remove budgets\.allowUnpricedModels/)]);
+    expect(problemsOf(() => load('budgets:\n  allowUnpricedModels: "yes"'))).toEqual([expect.stringMatching(/^budgets\.allowUnpricedModels: must be a boolean/)]);
+  });
+
+  it('models.egress.allowHttpHosts keeps bare hosts in the URL parser spelling and refuses anything else', () => {
+    const dir = freshDir();
+    const { configPath } = initConfig({ dataDir: dir });
+    const text = readFileSync(configPath, 'utf8');
+    const load = (hosts: string) => {
+      writeFileSync(configPath, `${text}\nmodels:\n  egress:\n    allowHttpHosts: ${hosts}\n`);
+      return loadConfig(configPath, {});
+    };
+    expect(load('[]').config.models.egress).toEqual({ allowLoopback: false, allowPrivate: false, allowHttpHosts: [] });
+    expect(load('["vLLM.Local", "0x7f.1", "[::1]"]').config.models.egress.allowHttpHosts).toEqual(['vllm.local', '127.0.0.1', '[::1]']);
+    for (const bad of ['"http://vllm.local"', '"vllm.local:8000"', '"vllm.local/v1"', '"user@vllm.local"', '"::1"', '""']) {
+      expect(problemsOf(() => load(`[${bad}]`)).some((p) => p.startsWith('models.egress.allowHttpHosts.0')), bad).toBe(true);
+    }
+  });
+
   it('a missing or short secret stops loading and names the reference, not a value', () => {
     const dir = freshDir();
     const { configPath } = initConfig({ dataDir: dir });

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
+import { applyDeprecatedKeys } from './deprecated.js';
 import { ConfigError, type ConfigProblem } from './errors.js';
 import { configSchema, type PortcullisConfig } from './schema.js';
 import { resolveSecret, type Secret } from './secrets.js';
@@ -26,6 +27,8 @@ export interface LoadedConfig {
   /** Absolute data folder (relative paths in the file are relative to the file's folder). */
   dataDir: string;
   secrets: ResolvedSecrets;
+  /** Deprecated keys that were accepted under their new name; the gateway logs each at start. */
+  warnings: readonly string[];
 }
 
 export interface LocateOptions {
@@ -124,6 +127,7 @@ export function validateConfig(raw: unknown): PortcullisConfig {
 export function loadConfig(path: string, env: NodeJS.ProcessEnv): LoadedConfig {
   const raw = readYaml(path);
   applyEnvOverrides(raw, env);
+  const warnings = applyDeprecatedKeys(raw);
   const config = validateConfig(raw);
   const baseDir = dirname(path);
   const problems: ConfigProblem[] = [];
@@ -140,5 +144,5 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv): LoadedConfig {
   const master = resolveOne('master');
   const audit = resolveOne('audit');
   if (keySigning === undefined || master === undefined || audit === undefined) throw new ConfigError(problems);
-  return { config, path, dataDir: resolve(baseDir, config.dataDir), secrets: { keySigning, master, audit } };
+  return { config, path, dataDir: resolve(baseDir, config.dataDir), secrets: { keySigning, master, audit }, warnings };
 }

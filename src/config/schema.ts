@@ -84,13 +84,13 @@ export const configSchema = z
       .object({
         // Validated by admission/economics at start (its errors name budgets.defaults.<kind>[i].field).
         defaults: z.unknown().optional(),
-        allowUnpricedModels: z.boolean().default(false),
+        // allowUnpricedModels moved to models.allowUnpricedModels (see deprecated.ts).
         reservationTtlSeconds: z.number().int().min(10).max(86_400).default(600),
         reconcileIntervalSeconds: z.number().int().min(1).max(3600).default(30),
         refreshSeconds: z.number().int().min(1).max(3600).default(60),
       })
       .strict()
-      .default({ allowUnpricedModels: false, reservationTtlSeconds: 600, reconcileIntervalSeconds: 30, refreshSeconds: 60 }),
+      .default({ reservationTtlSeconds: 600, reconcileIntervalSeconds: 30, refreshSeconds: 60 }),
     // Agent tasks: worker leases and health, the requeue job and the outbox relay (see README, Agent tasks).
     tasks: z
       .object({

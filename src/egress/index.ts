@@ -3,6 +3,7 @@ export { classifyAddress, classifyIp, parseIpLiteral, looksNumeric, type Address
 export {
   resolveForConnect,
   guardedLookup,
+  hostInList,
   systemResolver,
   EgressRefusedError,
   type Resolver,
@@ -12,3 +13,4 @@ export {
   type ResolveRefusal,
   type ConnectTarget,
 } from './resolve.js';
+export { schemeAllowed } from './scheme.js';

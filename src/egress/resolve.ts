@@ -68,16 +68,17 @@ function isPermitted(cls: AddressClass, listed: boolean, allow: EgressAllow): bo
   }
 }
 
-function isListed(host: string, allow: EgressAllow): boolean {
+/** Is `host` one of `hosts`? Names compare case-insensitively as DNS names, IPv6 literals with or without brackets. */
+export function hostInList(host: string, hosts: readonly string[] | undefined): boolean {
   const name = host.startsWith('[') ? host.slice(1, -1).toLowerCase() : canonicalName(host);
-  if (name === null || allow.hosts === undefined) return false;
-  return allow.hosts.some((entry) => (entry.startsWith('[') ? entry.slice(1, -1).toLowerCase() : canonicalName(entry)) === name);
+  if (name === null || hosts === undefined) return false;
+  return hosts.some((entry) => (entry.startsWith('[') ? entry.slice(1, -1).toLowerCase() : canonicalName(entry)) === name);
 }
 
 export async function resolveForConnect(host: string, options: ResolveOptions): Promise<ConnectTarget> {
   const allow = options.allow ?? {};
   if (typeof host !== 'string' || host.length === 0 || host.length > 255) return { ok: false, reason: 'invalid_host' };
-  const listed = isListed(host, allow);
+  const listed = hostInList(host, allow.hosts);
 
   const literal = parseIpLiteral(host);
   if (literal !== null) {

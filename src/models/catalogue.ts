@@ -16,8 +16,15 @@ export interface CatalogueProvider {
   baseUrl: string;
   timeoutMs: number;
   adapter: ProviderAdapter;
-  /** The managed key from config; an org's own key replaces it per request. Never logged. */
+  /**
+   * The key sent upstream unless an org's own key replaces it: the managed key from config, or a
+   * custom endpoint's own key. Never logged.
+   */
   managedKey: string | null;
+  /** What the circuit breaker guards for calls to this provider (`provider:<id>`; per org for custom endpoints). */
+  dependency: string;
+  /** `provider`: operator-configured, its host trusted; `org`: an org's custom endpoint, checked by `models.egress` alone. */
+  egress: 'provider' | 'org';
 }
 
 export interface CatalogueModel {
@@ -66,6 +73,8 @@ export class ModelCatalogue {
         timeoutMs: provider.timeoutMs,
         adapter: adapterFor(provider.kind),
         managedKey: provider.apiKey === undefined ? null : resolveProviderKey(`models.providers[${index}].apiKey`, provider.apiKey, baseDir, env),
+        dependency: `provider:${provider.id}`,
+        egress: 'provider',
       });
     });
     for (const model of config.models) this.#models.set(model.alias, this.#entry(model));

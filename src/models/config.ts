@@ -1,13 +1,36 @@
 /**
  * The `models:` section of the configuration: upstream providers, the model catalogue (aliases,
- * fallbacks, prices in integer micro-units per million tokens), free-model limits, retries, egress
- * and usage-record settings. Validated at start like every other section.
+ * fallbacks, prices in integer micro-units per million tokens), the unpriced-model switch,
+ * free-model limits, retries, egress (what org custom endpoints may reach) and usage-record
+ * settings. Validated at start like every other section.
  */
 import { z } from 'zod';
 import { secretRefSchema } from '../config/secrets.js';
 
 const identifier = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/, 'use letters, digits and . _ : / - (at most 128)');
 const micros = z.number().int().min(0).max(1_000_000_000_000);
+/** Output tokens a call is reserved for when neither the request nor the model says otherwise. */
+export const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
+
+/** A host org custom endpoints may reach over plain http, kept in the URL parser's spelling (`0x7f.1` → `127.0.0.1`). */
+const plainHttpHost = z
+  .string()
+  .min(1)
+  .max(255)
+  .transform((value, ctx) => {
+    let host = '';
+    try {
+      host = new URL(`http://${value}/`).hostname;
+    } catch {
+      host = '';
+    }
+    const bare = value.startsWith('[') && value.endsWith(']') ? 'ipv6' : value;
+    if (host === '' || /[/:@?#\\\s]/.test(bare)) {
+      ctx.addIssue({ code: 'custom', message: 'must be a bare host name or IP address (no scheme, port or path; IPv6 in brackets)' });
+      return z.NEVER;
+    }
+    return host;
+  });
 
 export const providerConfigSchema = z
   .object({
@@ -37,7 +60,7 @@ export const modelConfigSchema = z
     fallbacks: z.array(identifier).max(8).default([]),
     free: z.boolean().default(false),
     price: priceSchema.optional(),
-    maxOutputTokens: z.number().int().min(1).max(10_000_000).default(4096),
+    maxOutputTokens: z.number().int().min(1).max(10_000_000).default(DEFAULT_MAX_OUTPUT_TOKENS),
   })
   .strict();
 
@@ -57,9 +80,9 @@ export const modelsConfigSchema = z
       .strict()
       .default({ perIpHourly: 60, anonymousPerIpDaily: 200, retentionDays: 7 }),
     egress: z
-      .object({ allowLoopback: z.boolean().default(false), allowPrivate: z.boolean().default(false) })
+      .object({ allowLoopback: z.boolean().default(false), allowPrivate: z.boolean().default(false), allowHttpHosts: z.array(plainHttpHost).max(64).default([]) })
       .strict()
-      .default({ allowLoopback: false, allowPrivate: false }),
+      .default({ allowLoopback: false, allowPrivate: false, allowHttpHosts: [] }),
     usage: z
       .object({
         flushIntervalMs: z.number().int().min(10).max(60_000).default(1000),

@@ -10,7 +10,7 @@ import { createHttpApp, type Authenticate } from '../http/app.js';
 import type { Principal } from '../identity/principal.js';
 import type { RecordStore } from '../store/db/index.js';
 import { openTestRecordStore } from '../store/db/testing.js';
-import { registerCustomEndpointRoutes } from './custom-endpoint-routes.js';
+import { MAX_ENDPOINTS_PER_ORG, registerCustomEndpointRoutes } from './custom-endpoint-routes.js';
 import { OrgCustomEndpoints } from './custom-endpoints-store.js';
 
 const SECRET = 'sk-custom-endpoint-secret-0123456789';
@@ -22,9 +22,13 @@ const tokens: Record<string, Principal> = { 'pk-a-admin': principal('org_a', 'ad
 const resolver: Resolver = async (host) => [{ address: host === 'sneaky.example.com' ? '127.0.0.1' : '93.184.216.34', family: 4 }];
 
 let store: RecordStore;
+let endpoints: OrgCustomEndpoints;
 let url: string;
 const logs: string[] = [];
 let close: () => Promise<void>;
+/** Orgs whose models the routes said changed, in order: each one reaches every replica's resolver. */
+const changed: string[] = [];
+const models = { changed: async (orgId: string) => void changed.push(orgId), isCatalogueAlias: (alias: string) => alias === 'gpt-platform' };
 
 beforeAll(async () => {
   store = await openTestRecordStore();
@@ -35,8 +39,8 @@ beforeAll(async () => {
     return found === undefined ? { ok: false, code: 'invalid_token' } : { ok: true, principal: found };
   };
   const { app, registry } = createHttpApp({ logger, bodyLimitBytes: 65536, trustedProxies: [], behindTls: false, authenticate, readiness: async () => ({ ready: true, checks: {} }), metrics: new Registry(), version: 'test' });
-  const endpoints = new OrgCustomEndpoints(store.db, createAead({ activeKeyId: 'k', keys: { k: randomBytes(32) } }), systemClock);
-  registerCustomEndpointRoutes(app, registry, { db: store.db, endpoints, egress: { allowLoopback: false, allowPrivate: false, resolver } });
+  endpoints = new OrgCustomEndpoints(store.db, createAead({ activeKeyId: 'k', keys: { k: randomBytes(32) } }), systemClock);
+  registerCustomEndpointRoutes(app, registry, { db: store.db, endpoints, models, egress: { allowLoopback: false, allowPrivate: false, allowHttpHosts: [], resolver } });
   url = (await app.listen({ host: '127.0.0.1', port: 0 })).replace('[::1]', '127.0.0.1');
   close = async () => { await app.close(); await store.close(); };
 });
@@ -58,17 +62,68 @@ describe('custom endpoint admin routes', () => {
   );
 
   it('stores with a write-only key, hides it from other orgs and from members without the permission', async () => {
+    changed.length = 0;
     expect((await call('PUT', '/api/orgs/org_a/endpoints/ep1', 'pk-a-admin', { baseUrl: 'https://api.example.com/v1/', apiKey: SECRET, models })).status).toBe(204);
+    expect(changed).toEqual(['org_a']);
     const got = await call('GET', '/api/orgs/org_a/endpoints/ep1', 'pk-a-admin');
     const text = await got.text();
     expect(got.status).toBe(200);
-    expect(JSON.parse(text)).toMatchObject({ endpointId: 'ep1', baseUrl: 'https://api.example.com/v1', hasKey: true, models });
+    expect(JSON.parse(text)).toMatchObject({ endpointId: 'ep1', baseUrl: 'https://api.example.com/v1', hasKey: true, models, shadowedAliases: [] });
     expect(text).not.toContain(SECRET);
+    const listed = await call('GET', '/api/orgs/org_a/endpoints', 'pk-a-admin');
+    expect(((await listed.json()) as { data: { endpointId: string }[] }).data.map((e) => e.endpointId)).toEqual(['ep1']);
+    expect(((await (await call('GET', '/api/orgs/org_b/endpoints', 'pk-b-admin')).json()) as { data: unknown[] }).data).toEqual([]);
+    expect((await call('GET', '/api/orgs/org_a/endpoints', 'pk-b-admin')).status).toBe(404);
     expect((await call('GET', '/api/orgs/org_a/endpoints/ep1', 'pk-b-admin')).status).toBe(404);
+    expect((await call('PUT', '/api/orgs/org_a/endpoints/ep1', 'pk-b-admin', { baseUrl: 'https://api.example.com/v1', models })).status).toBe(404);
     expect((await call('DELETE', '/api/orgs/org_a/endpoints/ep1', 'pk-b-admin')).status).toBe(404);
     expect((await call('GET', '/api/orgs/org_a/endpoints/ep1', 'pk-a-member')).status).toBe(403);
+    expect(changed).toEqual(['org_a']);
     expect((await call('DELETE', '/api/orgs/org_a/endpoints/ep1', 'pk-a-admin')).status).toBe(204);
+    expect(changed).toEqual(['org_a', 'org_a']);
     expect((await call('GET', '/api/orgs/org_a/endpoints/ep1', 'pk-a-admin')).status).toBe(404);
     expect(logs.join('')).not.toContain(SECRET);
+  });
+
+  it('refuses aliases the catalogue owns or another endpoint of the org serves, and caps the endpoints of an org', async () => {
+    const put = (id: string, body: unknown) => call('PUT', `/api/orgs/org_a/endpoints/${id}`, 'pk-a-admin', body);
+    const platform = await put('ep1', { baseUrl: 'https://api.example.com/v1', models: [{ alias: 'gpt-platform', upstream: 'x' }] });
+    expect(platform.status).toBe(409);
+    expect(((await platform.json()) as { error: { message: string } }).error.message).toContain('gpt-platform');
+    expect((await put('ep1', { baseUrl: 'https://api.example.com/v1', models: [{ alias: 'shared', upstream: 'x' }] })).status).toBe(204);
+    expect((await put('ep2', { baseUrl: 'https://api.example.com/v2', models: [{ alias: 'shared', upstream: 'y' }] })).status).toBe(409);
+    // Replacing the endpoint that serves an alias is not a collision with itself.
+    expect((await put('ep1', { baseUrl: 'https://api.example.com/v1', models: [{ alias: 'shared', upstream: 'z' }] })).status).toBe(204);
+    // Another org may use the same alias: aliases are per org.
+    expect((await call('PUT', '/api/orgs/org_b/endpoints/ep1', 'pk-b-admin', { baseUrl: 'https://api.example.com/v1', models: [{ alias: 'shared', upstream: 'x' }] })).status).toBe(204);
+    for (let i = 2; i <= MAX_ENDPOINTS_PER_ORG; i += 1) expect((await put(`ep${i}`, { baseUrl: 'https://api.example.com/v1', models: [{ alias: `m${i}`, upstream: 'x' }] })).status).toBe(204);
+    const over = await put('one-too-many', { baseUrl: 'https://api.example.com/v1', models: [{ alias: 'extra', upstream: 'x' }] });
+    expect(over.status).toBe(409);
+    // At the cap, an existing endpoint can still be replaced.
+    expect((await put('ep2', { baseUrl: 'https://api.example.com/v1', models: [{ alias: 'm2', upstream: 'y' }] })).status).toBe(204);
+    for (let i = 1; i <= MAX_ENDPOINTS_PER_ORG; i += 1) await call('DELETE', `/api/orgs/org_a/endpoints/ep${i}`, 'pk-a-admin');
+    expect(await endpoints.list('org_a')).toEqual([]);
+  });
+
+  it('a stored key never follows its endpoint to another origin unless it is sent again', async () => {
+    const put = (body: unknown) => call('PUT', '/api/orgs/org_a/endpoints/keyed', 'pk-a-admin', body);
+    expect((await put({ baseUrl: 'https://api.example.com/v1', apiKey: SECRET, models })).status).toBe(204);
+    // Same origin, other path: the key stays.
+    expect((await put({ baseUrl: 'https://api.example.com/v2', models })).status).toBe(204);
+    expect((await endpoints.openOrg('org_a'))[0]?.apiKey).toBe(SECRET);
+    const moved = await put({ baseUrl: 'https://other.example.com/v1', models });
+    expect(moved.status).toBe(409);
+    expect((await endpoints.get('org_a', 'keyed'))?.baseUrl).toBe('https://api.example.com/v2');
+    expect((await put({ baseUrl: 'https://other.example.com/v1', apiKey: null, models })).status).toBe(204);
+    expect(await endpoints.get('org_a', 'keyed')).toMatchObject({ baseUrl: 'https://other.example.com/v1', hasKey: false });
+    await call('DELETE', '/api/orgs/org_a/endpoints/keyed', 'pk-a-admin');
+  });
+
+  it('rejects malformed ids and bodies with 400, never 500', async () => {
+    expect((await call('PUT', `/api/orgs/org_a/endpoints/${'a'.repeat(49)}`, 'pk-a-admin', { baseUrl: 'https://api.example.com/v1', models })).status).toBe(400);
+    expect((await call('PUT', '/api/orgs/org_a/endpoints/UPPER', 'pk-a-admin', { baseUrl: 'https://api.example.com/v1', models })).status).toBe(400);
+    expect((await call('PUT', '/api/orgs/org_a/endpoints/ep', 'pk-a-admin', { baseUrl: 'https://api.example.com/v1', models: [{ alias: 'a', upstream: 'b', price: { inputPerMTok: 0.5, outputPerMTok: 1 } }] })).status).toBe(400);
+    expect((await call('PUT', '/api/orgs/org_a/endpoints/ep', 'pk-a-admin', { baseUrl: 'https://api.example.com/v1', models: [{ alias: 'a b', upstream: 'b' }] })).status).toBe(400);
+    expect(await endpoints.list('org_a')).toEqual([]);
   });
 });

@@ -1,13 +1,14 @@
 /**
  * Storage of organisations' custom OpenAI-compatible endpoints. The API key is sealed with the
  * AEAD, bound to org and endpoint by the associated data, and is write-only: `list`/`get` report
- * only whether one is set; `resolveModel` (request path only) opens it.
+ * only whether one is set; `openOrg` (for the model resolver's cache only) opens it.
  */
 import type { ColumnType, Kysely } from 'kysely';
 import { z } from 'zod';
 import type { Aead } from '../core/aead.js';
 import type { Clock } from '../core/clock.js';
 import type { Database, Db } from '../store/db/index.js';
+import { priceSchema } from './config.js';
 
 type OrgCustomEndpointsTable = {
   org_id: string;
@@ -22,9 +23,18 @@ type OrgCustomEndpointsTable = {
 
 type EndpointDb = Kysely<Database & { org_custom_endpoints: OrgCustomEndpointsTable }>;
 
-const modelName = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:/-]+$/);
-export const customModelsSchema = z.array(z.object({ alias: modelName, upstream: modelName })).min(1).max(100);
-export type CustomModel = z.infer<typeof customModelsSchema>[number];
+export const CUSTOM_ALIAS_PATTERN = /^[A-Za-z0-9._:/-]{1,128}$/;
+const modelName = z.string().regex(CUSTOM_ALIAS_PATTERN, 'use letters, digits and . _ : / - (at most 128)');
+/** A model an org serves from its endpoint: its alias, the upstream name, and optionally a price (integer micro-units per million tokens). */
+const customModelSchema = z
+  .object({ alias: modelName, upstream: modelName, price: priceSchema.optional(), maxOutputTokens: z.number().int().min(1).max(10_000_000).optional() })
+  .strict();
+export const customModelsSchema = z
+  .array(customModelSchema)
+  .min(1)
+  .max(100)
+  .refine((models) => new Set(models.map((m) => m.alias)).size === models.length, 'aliases must be unique');
+export type CustomModel = z.infer<typeof customModelSchema>;
 
 export interface CustomEndpointView {
   endpointId: string;
@@ -34,11 +44,12 @@ export interface CustomEndpointView {
   updatedAt: string;
 }
 
-export interface ResolvedCustomModel {
+/** An endpoint with its key opened: what the model resolver caches; never shown to anyone. */
+export interface OpenedEndpoint {
   endpointId: string;
   baseUrl: string;
   apiKey: string | null;
-  upstreamModel: string;
+  models: CustomModel[];
 }
 
 function associatedData(orgId: string, endpointId: string): string {
@@ -89,16 +100,15 @@ export class OrgCustomEndpoints {
     return rows.map(toView);
   }
 
-  /** The endpoint serving `alias` for this org only, with its opened key; null when the org has none. */
-  async resolveModel(orgId: string, alias: string): Promise<ResolvedCustomModel | null> {
+  /** Every endpoint of this org only, keys opened, in endpoint-id order; for the model resolver's cache. */
+  async openOrg(orgId: string): Promise<OpenedEndpoint[]> {
     const rows = await this.#db.selectFrom('org_custom_endpoints').selectAll().where('org_id', '=', orgId).orderBy('endpoint_id').execute();
-    for (const row of rows) {
-      const model = parseModels(row.models).find((m) => m.alias === alias);
-      if (model === undefined) continue;
-      const apiKey = row.sealed_key === null ? null : this.aead.open(row.sealed_key, associatedData(orgId, row.endpoint_id)).toString('utf8');
-      return { endpointId: row.endpoint_id, baseUrl: row.base_url, apiKey, upstreamModel: model.upstream };
-    }
-    return null;
+    return rows.map((row) => ({
+      endpointId: row.endpoint_id,
+      baseUrl: row.base_url,
+      apiKey: row.sealed_key === null ? null : this.aead.open(row.sealed_key, associatedData(orgId, row.endpoint_id)).toString('utf8'),
+      models: parseModels(row.models),
+    }));
   }
 }
 

@@ -34,9 +34,13 @@ describe('checkCustomEndpoint', () => {
     expect(await checkCustomEndpoint('https://[::ffff:a9fe:a9fe]/v1', open)).toEqual({ ok: false, reason: 'address_refused' });
   });
 
-  it('requires https unless plain http is allowed', async () => {
+  it('requires https unless plain http is allowed for that very host', async () => {
     expect(await checkCustomEndpoint('http://api.example.com/v1', strict)).toEqual({ ok: false, reason: 'scheme' });
-    expect((await checkCustomEndpoint('http://api.example.com/v1', { ...strict, allowHttp: true })).ok).toBe(true);
+    expect((await checkCustomEndpoint('http://api.example.com/v1', { ...strict, allowHttpHosts: ['API.example.com'] })).ok).toBe(true);
+    expect((await checkCustomEndpoint('http://api.example.com:8080/v1', { ...strict, allowHttpHosts: ['api.example.com'] })).ok).toBe(true);
+    expect(await checkCustomEndpoint('http://api.example.com/v1', { ...strict, allowHttpHosts: ['other.example.com', 'example.com'] })).toEqual({ ok: false, reason: 'scheme' });
+    // A listed host only lifts the scheme rule, never the address rule.
+    expect(await checkCustomEndpoint('http://sneaky.example.com/v1', { ...strict, allowHttpHosts: ['sneaky.example.com'] })).toEqual({ ok: false, reason: 'address_refused' });
     expect(await checkCustomEndpoint('ftp://api.example.com/', strict)).toEqual({ ok: false, reason: 'scheme' });
   });
 

@@ -5,7 +5,7 @@
  * never pass. Numeric host spellings (`0x7f.1`, `[::ffff:a9fe:a9fe]`) are normalised by the URL
  * parser first, so they are judged as the address they really are.
  */
-import { resolveForConnect, systemResolver, type Resolver } from '../egress/index.js';
+import { resolveForConnect, schemeAllowed, systemResolver, type Resolver } from '../egress/index.js';
 
 export type EndpointCheck =
   | { ok: true; url: string }
@@ -16,7 +16,7 @@ const MAX_URL_LENGTH = 2048;
 
 export async function checkCustomEndpoint(
   raw: string,
-  options: { allowLoopback: boolean; allowPrivate: boolean; allowHttp?: boolean; resolver?: Resolver },
+  options: { allowLoopback: boolean; allowPrivate: boolean; allowHttpHosts?: readonly string[]; resolver?: Resolver },
 ): Promise<EndpointCheck> {
   if (raw.length > MAX_URL_LENGTH) return { ok: false, reason: 'invalid_url' };
   let url: URL;
@@ -35,8 +35,8 @@ export async function checkCustomEndpoint(
     timeoutMs: 5000,
   });
   if (!target.ok) return { ok: false, reason: target.reason === 'address_refused' ? 'address_refused' : 'resolution_failed' };
-  // Plain http only when the operator opted in (local simulators); the org's key travels in it.
+  // Plain http only to hosts the operator listed (local servers); the org's key travels in it.
   // Judged after the address so a refused target is reported as such whatever its scheme.
-  if (url.protocol === 'http:' && options.allowHttp !== true) return { ok: false, reason: 'scheme' };
+  if (!schemeAllowed(url, options.allowHttpHosts ?? [])) return { ok: false, reason: 'scheme' };
   return { ok: true, url: url.toString().replace(/\/+$/, '') };
 }

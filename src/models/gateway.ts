@@ -15,6 +15,7 @@ import type { CatalogueModel, ModelCatalogue } from './catalogue.js';
 import type { FreeLimitDecision, FreeModelLimits } from './free-limits.js';
 import { meter, type MeteredCall } from './metering.js';
 import type { ModelMetrics } from './metrics.js';
+import type { ModelResolver } from './model-resolver.js';
 import { costMicros, totalTokens, ZERO_USAGE, type Usage } from './pricing.js';
 import type { OrgProviderKeys } from './provider-keys.js';
 import type { Operation } from './providers/index.js';
@@ -24,6 +25,8 @@ import type { UsageSink } from './usage-records.js';
 
 export interface ModelGatewayOptions {
   catalogue: ModelCatalogue;
+  /** Alias → the catalogue model or the caller's org's custom one. */
+  resolver: ModelResolver;
   upstream: Upstream;
   admission: Admission;
   usage: UsageSink;
@@ -31,7 +34,6 @@ export interface ModelGatewayOptions {
   metrics: ModelMetrics;
   clock: Clock;
   orgKeys?: OrgProviderKeys;
-  allowUnpricedModels: boolean;
   maxAttempts: number;
 }
 
@@ -82,10 +84,11 @@ export class ModelGateway {
     return this.options.catalogue;
   }
 
-  /** Models this caller may call: free ones for everyone, the rest for members allowed to use models. */
-  visibleModels(principal: Principal): CatalogueModel[] {
+  /** Models this caller may call: free ones for everyone, the rest (and the org's own) for members allowed to use models. */
+  async visibleModels(principal: Principal): Promise<CatalogueModel[]> {
     const paid = mayUsePaidModels(principal);
-    return this.options.catalogue.models().filter((model) => model.free || paid);
+    const own = paid ? await this.options.resolver.orgModels(principal.orgId) : [];
+    return [...this.options.catalogue.models().filter((model) => model.free || paid), ...own];
   }
 
   /**
@@ -101,7 +104,7 @@ export class ModelGateway {
   /** Serves an authenticated (or anonymous) call; the route has run `limitFreeTraffic` first. */
   async serve(call: ModelCall, reply: FastifyReply): Promise<void> {
     const { catalogue, metrics } = this.options;
-    const model = catalogue.get(call.model);
+    const model = await this.options.resolver.resolve(call.principal.orgId, call.model);
     if (model === undefined || !model.provider.adapter.supports(call.operation)) throw new AppError('model_not_found');
     const anonymous = call.principal.kind === 'anonymous';
     if (!model.free) {
@@ -120,7 +123,7 @@ export class ModelGateway {
       route: call.route,
       requestId: call.requestId,
       cost: estimate,
-      dependency: `provider:${model.provider.id}`,
+      dependency: model.provider.dependency,
       kind: 'sync',
     });
     for (const [name, value] of Object.entries(admitted.headers)) reply.header(name, value);
@@ -178,15 +181,17 @@ export class ModelGateway {
     const maxOutput = requestedMaxOutput(call.body);
     let maxMicros = 0;
     let maxTokens = 0;
+    let unpriced = false;
     for (const candidate of chain) {
-      if (candidate.price === null && !this.options.allowUnpricedModels) throw new AppError('unknown_price', { details: { model: candidate.alias } });
+      unpriced ||= candidate.price === null;
       const output = call.operation === 'embeddings' || call.operation === 'transcriptions' ? 0 : (maxOutput ?? candidate.maxOutputTokens);
       // Audio is bounded by its size at a very low bitrate (1 kB/s), so the bound always holds.
       const usage: Usage = { ...ZERO_USAGE, inputTokens: call.inputBytes, outputTokens: output, audioSeconds: call.operation === 'transcriptions' ? Math.ceil(call.inputBytes / 1000) : 0 };
       maxMicros = Math.max(maxMicros, costMicros(usage, candidate.price));
       maxTokens = Math.max(maxTokens, totalTokens(usage));
     }
-    return { model: call.model, maxMicros, maxTokens };
+    // Whether an unpriced model may run is decided in one place: the economics gate (`models.allowUnpricedModels`).
+    return { model: call.model, maxMicros, maxTokens, ...(unpriced ? { unpriced: true } : {}) };
   }
 
   async #keyFor(principal: Principal, model: CatalogueModel): Promise<string | null> {
@@ -205,7 +210,7 @@ export class ModelGateway {
       const provider = candidate.provider;
       let response: UpstreamResponse;
       try {
-        response = await this.options.upstream.send({ ...(await this.#request(call, candidate, apiKey)), timeoutMs: provider.timeoutMs, abort });
+        response = await this.options.upstream.send({ ...(await this.#request(call, candidate, apiKey)), timeoutMs: provider.timeoutMs, egress: provider.egress, abort });
       } catch (error) {
         if (abort.aborted) return { kind: 'abandoned' };
         const classified = classifyUpstreamError(error);

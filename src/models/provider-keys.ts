@@ -2,43 +2,86 @@
  * Organisations' own provider keys (bring your own key). Stored sealed with the AEAD, bound to
  * org and provider by the associated data so a sealed value copied to another row will not open.
  * Write-only: nothing here returns a key to a caller other than the gateway's request path.
- * Opened keys are cached briefly per replica so a model call does not hit the database; a write on
- * this replica drops its entry at once, other replicas see it within the cache lifetime.
+ * Opened keys are cached per replica so a model call does not hit the database; a set or a removal
+ * drops the entry on every replica through hot-state pub/sub at once (the message carries the org
+ * and provider ids, never key material), and the cache TTL bounds a missed message.
  */
 import type { Aead } from '../core/aead.js';
 import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
 import type { Db } from '../store/db/index.js';
+import type { HotState } from '../store/state/index.js';
+import { InvalidatedCache } from './invalidated-cache.js';
 import { modelsDb, type ModelsDb } from './tables.js';
 
-const CACHE_MS = 30_000;
+export const PROVIDER_KEYS_CHANNEL = 'models:provider-keys';
+export const PROVIDER_KEYS_CACHE_MS = 30_000;
+/** While the record store cannot be read, a cached key is used this long past its TTL (as identity does). */
+const STALE_MS = 10 * 60_000;
 const CACHE_MAX = 10_000;
 
 function associatedData(orgId: string, providerId: string): string {
   return `org-provider-key:${orgId}:${providerId}`;
 }
 
+export interface OrgProviderKeysOptions {
+  db: Db;
+  aead: Aead;
+  clock: Clock;
+  pubsub: Pick<HotState, 'publish' | 'subscribe'>;
+  /** Configured provider ids: only those can have an org key, so other ids never reach the cache or the database. */
+  providers: readonly string[];
+  logger?: Logger;
+}
+
 export class OrgProviderKeys {
   readonly #db: ModelsDb;
-  readonly #cache = new Map<string, { key: string | null; until: number }>();
+  readonly #aead: Aead;
+  readonly #clock: Clock;
+  readonly #providers: ReadonlySet<string>;
+  readonly #cache: InvalidatedCache<string | null>;
 
-  constructor(db: Db, private readonly aead: Aead, private readonly clock: Clock) {
-    this.#db = modelsDb(db);
+  constructor(options: OrgProviderKeysOptions) {
+    this.#db = modelsDb(options.db);
+    this.#aead = options.aead;
+    this.#clock = options.clock;
+    this.#providers = new Set(options.providers);
+    this.#cache = new InvalidatedCache({
+      channel: PROVIDER_KEYS_CHANNEL,
+      pubsub: options.pubsub,
+      clock: options.clock,
+      load: (cacheKey) => this.#open(cacheKey),
+      ttlMs: PROVIDER_KEYS_CACHE_MS,
+      staleMs: STALE_MS,
+      maxEntries: CACHE_MAX,
+      what: "organization's provider keys",
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+    });
+  }
+
+  /** Subscribes to changes made on other replicas; call before serving. */
+  start(): Promise<void> {
+    return this.#cache.start();
+  }
+
+  stop(): Promise<void> {
+    return this.#cache.stop();
   }
 
   async put(orgId: string, providerId: string, apiKey: string, actor: string): Promise<void> {
-    const sealed = this.aead.seal(apiKey, associatedData(orgId, providerId));
-    const row = { org_id: orgId, provider_id: providerId, sealed, key_id: this.aead.activeKeyId, updated_by: actor, updated_at: new Date(this.clock.now()) };
+    const sealed = this.#aead.seal(apiKey, associatedData(orgId, providerId));
+    const row = { org_id: orgId, provider_id: providerId, sealed, key_id: this.#aead.activeKeyId, updated_by: actor, updated_at: new Date(this.#clock.now()) };
     await this.#db
       .insertInto('org_provider_keys')
       .values(row)
       .onConflict((conflict) => conflict.columns(['org_id', 'provider_id']).doUpdateSet({ sealed, key_id: row.key_id, updated_by: actor, updated_at: row.updated_at }))
       .execute();
-    this.#cache.delete(`${orgId}\u0000${providerId}`);
+    await this.#cache.invalidate(cacheKeyOf(orgId, providerId));
   }
 
   async remove(orgId: string, providerId: string): Promise<boolean> {
     const result = await this.#db.deleteFrom('org_provider_keys').where('org_id', '=', orgId).where('provider_id', '=', providerId).executeTakeFirst();
-    this.#cache.delete(`${orgId}\u0000${providerId}`);
+    await this.#cache.invalidate(cacheKeyOf(orgId, providerId));
     return Number(result.numDeletedRows) > 0;
   }
 
@@ -50,14 +93,18 @@ export class OrgProviderKeys {
 
   /** The org's key for a provider, or null; for the request path only. */
   async keyFor(orgId: string, providerId: string): Promise<string | null> {
-    const cacheKey = `${orgId}\u0000${providerId}`;
-    const now = this.clock.now();
-    const cached = this.#cache.get(cacheKey);
-    if (cached !== undefined && cached.until > now) return cached.key;
-    const row = await this.#db.selectFrom('org_provider_keys').select('sealed').where('org_id', '=', orgId).where('provider_id', '=', providerId).executeTakeFirst();
-    const key = row === undefined ? null : this.aead.open(row.sealed, associatedData(orgId, providerId)).toString('utf8');
-    if (this.#cache.size >= CACHE_MAX) this.#cache.clear();
-    this.#cache.set(cacheKey, { key, until: now + CACHE_MS });
-    return key;
+    if (!this.#providers.has(providerId)) return null;
+    return this.#cache.get(cacheKeyOf(orgId, providerId));
   }
+
+  async #open(cacheKey: string): Promise<string | null> {
+    const [orgId, providerId] = JSON.parse(cacheKey) as [string, string];
+    const row = await this.#db.selectFrom('org_provider_keys').select('sealed').where('org_id', '=', orgId).where('provider_id', '=', providerId).executeTakeFirst();
+    return row === undefined ? null : this.#aead.open(row.sealed, associatedData(orgId, providerId)).toString('utf8');
+  }
+}
+
+/** The cache key, which is also the pub/sub message: the two ids and nothing else. */
+function cacheKeyOf(orgId: string, providerId: string): string {
+  return JSON.stringify([orgId, providerId]);
 }

@@ -178,7 +178,7 @@ export function registerModelRoutes(app: FastifyInstance, registry: RouteRegistr
     errorHandler: errorHandlerFor(false),
     handler: async (request) => {
       const principal = await callerOf(request, authenticateRequest, true);
-      const models = gateway.visibleModels(principal);
+      const models = await gateway.visibleModels(principal);
       if (request.headers['anthropic-version'] !== undefined) {
         const data = models.map((model) => ({ type: 'model', id: model.alias, display_name: model.alias, created_at: '2024-01-01T00:00:00Z' }));
         return { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null };

@@ -10,7 +10,7 @@
  * request hot path is a measurable share of the gateway's CPU.
  */
 import { Agent } from 'undici';
-import { guardedLookup, parseIpLiteral, resolveForConnect, systemResolver, EgressRefusedError, type EgressAllow, type Resolver } from '../egress/index.js';
+import { guardedLookup, parseIpLiteral, resolveForConnect, schemeAllowed, systemResolver, EgressRefusedError, type EgressAllow, type Resolver } from '../egress/index.js';
 import { UpstreamExchange, type UpstreamAbort, type UpstreamResponse } from './upstream-exchange.js';
 import { UpstreamError, classifyUpstreamError } from './upstream-errors.js';
 
@@ -25,10 +25,18 @@ export interface UpstreamCall {
   timeoutMs: number;
   /** Abandons the call (the client went away): the connection is dropped, `send` rejects. */
   abort?: UpstreamAbort;
+  /** Whose destination this is: an operator-configured provider (the default) or an org's custom endpoint. */
+  egress?: 'provider' | 'org';
 }
 
 export interface UpstreamOptions {
   allow: EgressAllow;
+  /**
+   * Org custom endpoints: checked by their own rules on their own agent, so no configured
+   * provider's host is trusted for them and no connection pooled for a provider is reused.
+   * Absent: nothing internal, https only.
+   */
+  org?: { allow: EgressAllow; plainHttpHosts: readonly string[] };
   resolver?: Resolver;
   connections?: number;
 }
@@ -50,37 +58,43 @@ export class Upstream {
   readonly #targets = new Map<string, Target>();
   /** Verdicts on IP-literal hosts: an address's class never changes, and neither does the policy. */
   readonly #literalVerdicts = new Map<string, EgressRefusedError | null>();
+  readonly #org: { agent: Agent; allow: EgressAllow; plainHttpHosts: readonly string[]; literalVerdicts: Map<string, EgressRefusedError | null> };
 
   constructor(options: UpstreamOptions) {
     this.#allow = options.allow;
     this.#resolver = options.resolver ?? systemResolver;
-    this.#agent = new Agent({
-      connect: { lookup: guardedLookup({ resolver: this.#resolver, allow: this.#allow, timeoutMs: 5000 }) },
-      connections: options.connections ?? 512,
-      keepAliveTimeout: 30_000,
-    });
+    this.#agent = this.#guardedAgent(this.#allow, options.connections ?? 512);
+    const org = options.org ?? { allow: {}, plainHttpHosts: [] };
+    this.#org = { ...org, agent: this.#guardedAgent(org.allow, options.connections ?? 512), literalVerdicts: new Map() };
+  }
+
+  #guardedAgent(allow: EgressAllow, connections: number): Agent {
+    return new Agent({ connect: { lookup: guardedLookup({ resolver: this.#resolver, allow, timeoutMs: 5000 }) }, connections, keepAliveTimeout: 30_000 });
   }
 
   /** Checks a destination without connecting: the same rule the connection itself will apply. */
-  async check(url: URL): Promise<EgressRefusedError | null> {
-    const target = await resolveForConnect(url.hostname, { resolver: this.#resolver, allow: this.#allow, timeoutMs: 5000 });
+  async check(url: URL, allow: EgressAllow = this.#allow): Promise<EgressRefusedError | null> {
+    const target = await resolveForConnect(url.hostname, { resolver: this.#resolver, allow, timeoutMs: 5000 });
     return target.ok ? null : new EgressRefusedError(target.reason, target.addressClass);
   }
 
   async send(call: UpstreamCall): Promise<UpstreamResponse> {
     const target = this.#target(call.url);
+    const org = call.egress === 'org';
+    if (org && !schemeAllowed(new URL(call.url), this.#org.plainHttpHosts)) throw new UpstreamError('egress_refused', 'egress refused: plain http is not allowed for this host');
     if (target.literalHost !== null) {
-      let verdict = this.#literalVerdicts.get(target.literalHost);
+      const verdicts = org ? this.#org.literalVerdicts : this.#literalVerdicts;
+      let verdict = verdicts.get(target.literalHost);
       if (verdict === undefined) {
-        verdict = await this.check(new URL(call.url));
-        this.#literalVerdicts.set(target.literalHost, verdict);
+        verdict = await this.check(new URL(call.url), org ? this.#org.allow : this.#allow);
+        verdicts.set(target.literalHost, verdict);
       }
       if (verdict !== null) throw new UpstreamError('egress_refused', verdict.message);
     }
     if (call.abort?.aborted === true) throw new UpstreamError('network', 'the request was abandoned');
     const exchange = new UpstreamExchange(call.abort);
     try {
-      this.#agent.dispatch(
+      (org ? this.#org.agent : this.#agent).dispatch(
         {
           origin: target.origin,
           path: target.path,
@@ -112,6 +126,6 @@ export class Upstream {
   }
 
   async close(): Promise<void> {
-    await this.#agent.close();
+    await Promise.all([this.#agent.close(), this.#org.agent.close()]);
   }
 }

@@ -1,7 +1,8 @@
 /**
  * What the composition root calls: build the model service from config and register its routes,
  * returning one close() for shutdown (flushes usage rows, closes upstream connections). Keeps the
- * edit to src/main.ts to a few lines.
+ * edit to src/main.ts to a few lines. `registerModelServiceRoutes` is the one place that decides
+ * which routes a model service serves, for the composition root and the test rigs alike.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -16,8 +17,7 @@ import type { Db } from '../store/db/index.js';
 import type { HotState } from '../store/state/index.js';
 import type { ModelsConfig } from './config.js';
 import { registerCustomEndpointRoutes } from './custom-endpoint-routes.js';
-import { OrgCustomEndpoints } from './custom-endpoints-store.js';
-import { createModelService } from './index.js';
+import { createModelService, type ModelService } from './index.js';
 import { registerModelRoutes } from './routes.js';
 
 export interface ModelGatewayWiring {
@@ -39,8 +39,30 @@ export interface ModelGatewayWiring {
   maxAudioBytes?: number;
 }
 
-export function wireModelGateway(wiring: ModelGatewayWiring): { close(): Promise<void> } {
-  const service = createModelService({
+export interface ModelServiceRoutesDeps {
+  db: Db;
+  authenticate: Authenticate;
+  audit?: AuditSink;
+  maxAudioBytes?: number;
+}
+
+/** The `/v1` model routes, usage and provider-key admin routes, and the org custom endpoint routes. */
+export function registerModelServiceRoutes(app: FastifyInstance, registry: RouteRegistry, service: ModelService, deps: ModelServiceRoutesDeps): void {
+  const audit = deps.audit === undefined ? {} : { audit: deps.audit };
+  registerModelRoutes(app, registry, {
+    gateway: service.gateway,
+    authenticate: deps.authenticate,
+    db: deps.db,
+    orgKeys: service.orgKeys,
+    ...(deps.maxAudioBytes === undefined ? {} : { maxAudioBytes: deps.maxAudioBytes }),
+    ...audit,
+  });
+  // Loopback/private targets and plain http follow `models.egress`; https only otherwise.
+  registerCustomEndpointRoutes(app, registry, { db: deps.db, endpoints: service.customEndpoints, models: service.resolver, egress: service.egress, ...audit });
+}
+
+export async function wireModelGateway(wiring: ModelGatewayWiring): Promise<{ close(): Promise<void> }> {
+  const service = await createModelService({
     config: wiring.config,
     db: wiring.db,
     state: wiring.state,
@@ -51,20 +73,11 @@ export function wireModelGateway(wiring: ModelGatewayWiring): { close(): Promise
     logger: wiring.logger,
     baseDir: wiring.baseDir,
   });
-  registerModelRoutes(wiring.app, wiring.registry, {
-    gateway: service.gateway,
-    authenticate: wiring.authenticate,
+  registerModelServiceRoutes(wiring.app, wiring.registry, service, {
     db: wiring.db,
-    orgKeys: service.orgKeys,
+    authenticate: wiring.authenticate,
     ...(wiring.audit === undefined ? {} : { audit: wiring.audit }),
     ...(wiring.maxAudioBytes === undefined ? {} : { maxAudioBytes: wiring.maxAudioBytes }),
-  });
-  // Custom endpoints are https-only in production; loopback/private targets follow `models.egress`.
-  registerCustomEndpointRoutes(wiring.app, wiring.registry, {
-    db: wiring.db,
-    endpoints: new OrgCustomEndpoints(wiring.db, wiring.aead, wiring.clock),
-    egress: { allowLoopback: wiring.config.egress.allowLoopback, allowPrivate: wiring.config.egress.allowPrivate },
-    ...(wiring.audit === undefined ? {} : { audit: wiring.audit }),
   });
   return { close: () => service.close() };
 }

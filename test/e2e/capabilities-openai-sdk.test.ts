@@ -47,7 +47,7 @@ beforeAll(async () => {
   identity = new IdentityCache({ records: createDbIdentityRecords(store.db), pubsub: state, clock: systemClock, logger });
   await identity.start();
   const metrics = new Registry();
-  models = createModelService({
+  models = await createModelService({
     config: modelsConfigSchema.parse({
       providers: [
         { id: 'sim', kind: 'openai', baseUrl: `${simulator.url}/v1`, apiKey: { env: 'SIM_KEY' }, timeoutMs: 2000 },

@@ -1,28 +1,35 @@
 /**
  * A model-gateway test rig: the provider simulator(s), an in-memory record store, memory hot state,
  * the real HTTP shell with a fixed token → principal table, and logs captured line by line so a
- * test can prove what never appears in them.
+ * test can prove what never appears in them. Two rigs given the same store and hot state are two
+ * replicas of one deployment.
  */
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { Registry } from 'prom-client';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../../bench/simulator/index.js';
-import type { Admission, SettleOutcome } from '../../src/admission/types.js';
+import type { Admission, AdmissionRequest, SettleOutcome } from '../../src/admission/types.js';
 import { createAead } from '../../src/core/aead.js';
 import type { ManualClock} from '../../src/core/clock.js';
 import { systemClock, type Clock } from '../../src/core/clock.js';
 import { createLogger } from '../../src/core/logger.js';
+import type { Resolver } from '../../src/egress/index.js';
 import { createHttpApp, type Authenticate } from '../../src/http/app.js';
 import { anonymousPrincipal, type Principal } from '../../src/identity/principal.js';
-import { createModelService, modelsConfigSchema, registerModelRoutes, unguardedAdmission, type ModelService } from '../../src/models/index.js';
+import { createModelService, modelsConfigSchema, unguardedAdmission, type ModelService } from '../../src/models/index.js';
+import { registerModelServiceRoutes } from '../../src/models/wiring.js';
 import { modelsDb } from '../../src/models/tables.js';
 import type { RecordStore } from '../../src/store/db/index.js';
 import { openTestRecordStore } from '../../src/store/db/testing.js';
-import { MemoryHotState } from '../../src/store/state/index.js';
+import { MemoryHotState, type HotState } from '../../src/store/state/index.js';
 import type { FastifyInstance } from 'fastify';
 
 export const MANAGED_KEY = 'sk-managed-0123456789abcdefghijklmnop';
 export const ORG_ID = 'org_models_test';
+/** A second organisation, to prove what one org sets up is invisible to another. */
+export const OTHER_ORG_ID = 'org_models_other';
+/** One master key for every rig, so rigs sharing a record store open each other's sealed keys. */
+const MASTER_KEY = randomBytes(32);
 
 export function member(overrides: Partial<Principal> = {}): Principal {
   return {
@@ -51,6 +58,8 @@ export interface Rig {
   store: RecordStore;
   service: ModelService;
   settlements: { requestId: string; outcome: SettleOutcome }[];
+  /** Every admission request the gateway made, in order (what it estimated, which dependency). */
+  admissions: AdmissionRequest[];
   logs: string[];
   clock: Clock;
   close(): Promise<void>;
@@ -64,7 +73,13 @@ export interface RigOptions {
   admission?: Admission;
   clock?: ManualClock;
   freeModels?: Record<string, number>;
-  allowUnpricedModels?: boolean;
+  /** `models.egress` (what org custom endpoints may reach). */
+  egress?: { allowLoopback?: boolean; allowPrivate?: boolean; allowHttpHosts?: string[] };
+  /** DNS answers for every outbound check (write time and connect time). */
+  dns?: Resolver;
+  /** Shared with another rig to make the two replicas of one deployment; the rig then does not close them. */
+  store?: RecordStore;
+  state?: HotState;
 }
 
 export const PRICE = { inputPerMTok: 2_500_000, outputPerMTok: 10_000_000, cachedInputPerMTok: 1_250_000 };
@@ -81,10 +96,14 @@ export const DEFAULT_MODELS = [
 export async function startRig(options: RigOptions = {}): Promise<Rig> {
   const primary = await startSimulator(options.primary ?? { apiKey: MANAGED_KEY });
   const backup = await startSimulator(options.backup ?? {});
-  const store = await openTestRecordStore();
-  await store.db.insertInto('orgs').values({ id: ORG_ID, name: 'Models', slug: `models-${randomBytes(4).toString('hex')}` }).execute();
+  const store = options.store ?? (await openTestRecordStore());
+  await store.db
+    .insertInto('orgs')
+    .values([ORG_ID, OTHER_ORG_ID].map((id) => ({ id, name: id, slug: `${id.replaceAll('_', '-')}-${randomBytes(4).toString('hex')}` })))
+    .onConflict((conflict) => conflict.column('id').doNothing())
+    .execute();
   const clock = options.clock ?? systemClock;
-  const state = new MemoryHotState({ clock });
+  const state = options.state ?? new MemoryHotState({ clock });
   const logs: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -94,6 +113,8 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
   });
   const logger = createLogger({ level: 'trace', destination });
   const settlements: Rig['settlements'] = [];
+  const admissions: AdmissionRequest[] = [];
+  const admission = options.admission ?? unguardedAdmission((requestId, outcome) => settlements.push({ requestId, outcome }));
   const config = modelsConfigSchema.parse({
     providers: options.providers?.(`${primary.url}/v1`, `${backup.url}/v1`) ?? [
       { id: 'sim', kind: 'openai', baseUrl: `${primary.url}/v1`, apiKey: { env: 'SIM_KEY' }, timeoutMs: 2000 },
@@ -102,22 +123,29 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
     ],
     models: options.models ?? DEFAULT_MODELS,
     freeModels: options.freeModels ?? {},
-    allowUnpricedModels: options.allowUnpricedModels ?? false,
+    egress: options.egress ?? {},
     usage: { flushIntervalMs: 50, batchSize: 100 },
   });
   const metrics = new Registry();
-  const service = createModelService({
+  const service = await createModelService({
     config,
     db: store.db,
     state,
-    aead: createAead({ activeKeyId: 't1', keys: new Map([['t1', randomBytes(32)]]) }),
-    admission: options.admission ?? unguardedAdmission((requestId, outcome) => settlements.push({ requestId, outcome })),
+    aead: createAead({ activeKeyId: 't1', keys: new Map([['t1', MASTER_KEY]]) }),
+    admission: { admit: (request) => (admissions.push(request), admission.admit(request)) },
     metrics,
     clock,
     logger,
     env: { SIM_KEY: MANAGED_KEY },
+    ...(options.dns === undefined ? {} : { resolver: options.dns }),
   });
-  const principals: Record<string, Principal> = { 'pk-member': member(), 'pk-admin': admin(), 'pk-viewer': member({ id: 'key_viewer', keyId: 'key_viewer', role: 'viewer', scopes: ['models'] }) };
+  const principals: Record<string, Principal> = {
+    'pk-member': member(),
+    'pk-admin': admin(),
+    'pk-viewer': member({ id: 'key_viewer', keyId: 'key_viewer', role: 'viewer', scopes: ['models'] }),
+    'pk-other': member({ id: 'key_other', keyId: 'key_other', userId: 'usr_other', orgId: OTHER_ORG_ID }),
+    'pk-other-admin': { ...admin(), id: 'key_other_admin', keyId: 'key_other_admin', userId: 'usr_other_admin', orgId: OTHER_ORG_ID },
+  };
   const authenticate: Authenticate = async (credential, context) => {
     if (credential === null) return { ok: true, principal: context.allowAnonymous ? anonymousPrincipal(context.ip) : null };
     const principal = principals[credential.token];
@@ -133,7 +161,7 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
     metrics,
     version: 'test',
   });
-  registerModelRoutes(app, registry, { gateway: service.gateway, authenticate, db: store.db, orgKeys: service.orgKeys });
+  registerModelServiceRoutes(app, registry, service, { db: store.db, authenticate });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
     url: address.replace('[::1]', '127.0.0.1'),
@@ -143,6 +171,7 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
     store,
     service,
     settlements,
+    admissions,
     logs,
     clock,
     close: async () => {
@@ -151,7 +180,8 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
       await app.close();
       clearTimeout(grace);
       await service.close();
-      await store.close();
+      if (options.store === undefined) await store.close();
+      if (options.state === undefined) await state.close();
       await primary.close();
       await backup.close();
     },

@@ -40,6 +40,7 @@ models:
     - { alias: gpt-sim, provider: sim, upstreamModel: sim-chat, price: { inputPerMTok: 1000000, outputPerMTok: 2000000 }, maxOutputTokens: 500 }
     - { alias: claude-sim, provider: sim-anthropic, upstreamModel: sim-claude, price: { inputPerMTok: 3000000, outputPerMTok: 15000000 } }
     - { alias: free-sim, provider: sim, upstreamModel: sim-chat, free: true }
+    - { alias: unpriced-sim, provider: sim, upstreamModel: sim-chat }
 `,
   );
   loaded = loadConfig(configPath, { PORTCULLIS_PORT: '0' });
@@ -75,6 +76,10 @@ describe('model gateway wired into startGateway', () => {
     expect(anonymousFree.status).toBe(200);
     const anonymousPaid = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-sim', messages: [{ role: 'user', content: 'paid?' }] }) });
     expect(anonymousPaid.status).toBe(401);
+    // No price and models.allowUnpricedModels off: the economics gate refuses before any provider call.
+    const upstreamBefore = sim.requests().length;
+    await expect(openai.chat.completions.create({ model: 'unpriced-sim', messages: [{ role: 'user', content: 'free lunch?' }] })).rejects.toMatchObject({ status: 400, code: 'unknown_price' });
+    expect(sim.requests().length).toBe(upstreamBefore);
 
     const upstream = sim.requests().filter((r) => r.path === '/v1/chat/completions' || r.path === '/v1/messages');
     const expectedInput = upstream.reduce((sum, r) => sum + (r.usage?.promptTokens ?? 0), 0);
