@@ -7,6 +7,7 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import type { LookupAddress } from 'node:dns';
 import { domainToASCII } from 'node:url';
+import { withTimeout } from '../core/timeout.js';
 import { classifyAddress, looksNumeric, parseIpLiteral, type AddressClass } from './address.js';
 
 export interface ResolvedAddress {
@@ -93,7 +94,7 @@ export async function resolveForConnect(host: string, options: ResolveOptions): 
 
   let answers: readonly ResolvedAddress[];
   try {
-    answers = await withTimeout(options.resolver(name), options.timeoutMs ?? 5000);
+    answers = await withTimeout(options.resolver(name), options.timeoutMs ?? 5000, () => new Error('resolver timed out'));
   } catch {
     return { ok: false, reason: 'resolution_failed' };
   }
@@ -110,18 +111,6 @@ export async function resolveForConnect(host: string, options: ResolveOptions): 
     chosen ??= { ok: true, address: parsed.text, family: parsed.family, addressClass };
   }
   return chosen ?? { ok: false, reason: 'no_addresses' };
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error('resolver timed out')), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;

@@ -20,7 +20,12 @@ class Records {
 }
 
 function cache(records: Records, pubsub: Pick<HotState, 'publish' | 'subscribe'>, clock: ManualClock, maxEntries = 100): InvalidatedCache<string> {
-  return new InvalidatedCache({ channel: 'test:cache', pubsub, clock, load: (key) => records.read(key), ttlMs: TTL, staleMs: STALE, maxEntries, what: 'test records' });
+  return cacheLoading((key) => records.read(key), clock, { pubsub, maxEntries });
+}
+
+/** A cache over an arbitrary load (reads that hang, or answer once the test says so). */
+function cacheLoading(load: (key: string) => Promise<string>, clock: ManualClock, extra: { pubsub?: Pick<HotState, 'publish' | 'subscribe'>; maxEntries?: number; loadTimeoutMs?: number } = {}): InvalidatedCache<string> {
+  return new InvalidatedCache({ channel: 'test:cache', pubsub: extra.pubsub ?? new MemoryHotState({ clock }), clock, load, ttlMs: TTL, staleMs: STALE, maxEntries: extra.maxEntries ?? 100, what: 'test records', ...(extra.loadTimeoutMs === undefined ? {} : { loadTimeoutMs: extra.loadTimeoutMs }) });
 }
 
 async function settle(): Promise<void> {
@@ -118,19 +123,10 @@ describe('InvalidatedCache', () => {
     const clock = new ManualClock();
     let release: (value: string) => void = () => undefined;
     let reads = 0;
-    const c = new InvalidatedCache<string>({
-      channel: 'test:cache',
-      pubsub: new MemoryHotState({ clock }),
-      clock,
-      load: () => {
-        reads += 1;
-        return reads === 1 ? new Promise((resolve) => (release = resolve)) : Promise.resolve('fresh');
-      },
-      ttlMs: TTL,
-      staleMs: STALE,
-      maxEntries: 10,
-      what: 'test records',
-    });
+    const c = cacheLoading(() => {
+      reads += 1;
+      return reads === 1 ? new Promise((resolve) => (release = resolve)) : Promise.resolve('fresh');
+    }, clock);
     const early = c.get('k');
     await c.invalidate('k');
     release('read-before-the-change');
@@ -160,6 +156,18 @@ describe('InvalidatedCache', () => {
     await expect(c.get('gone')).rejects.toMatchObject({ code: 'dependency_unavailable' });
     clock.advance(STALE);
     await expect(c.get('warm')).rejects.toMatchObject({ code: 'dependency_unavailable' });
+  });
+
+  it('a read that hangs counts as an outage: 503 after the load timeout, and the next caller reads again', async () => {
+    const clock = new ManualClock();
+    let reads = 0;
+    const hangsOnce = () => {
+      reads += 1;
+      return reads === 1 ? new Promise<string>(() => undefined) : Promise.resolve('answered');
+    };
+    const c = cacheLoading(hangsOnce, clock, { loadTimeoutMs: 30 });
+    await expect(c.get('k')).rejects.toMatchObject({ code: 'dependency_unavailable' });
+    expect(await c.get('k')).toBe('answered');
   });
 
   it('holds at most maxEntries, dropping the oldest first', async () => {

@@ -15,6 +15,7 @@
 import type { Clock } from '../core/clock.js';
 import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { withTimeout } from '../core/timeout.js';
 import type { HotState } from '../store/state/index.js';
 
 export interface InvalidatedCacheOptions<V> {
@@ -23,9 +24,12 @@ export interface InvalidatedCacheOptions<V> {
   pubsub: Pick<HotState, 'publish' | 'subscribe'>;
   clock: Clock;
   load(key: string): Promise<V>;
-  ttlMs: number;
-  /** How long past its TTL an entry may still be served while `load` fails. */
-  staleMs: number;
+  /** Default `RECORD_CACHE_TTL_MS`. */
+  ttlMs?: number;
+  /** A read slower than this counts as failed (a hung connection is an outage too). Default 5 s. */
+  loadTimeoutMs?: number;
+  /** How long past its TTL an entry may still be served while `load` fails. Default 10 min, as identity does. */
+  staleMs?: number;
   maxEntries: number;
   /** What is cached, for log lines and the 503 message, e.g. "custom endpoints". */
   what: string;
@@ -38,6 +42,9 @@ interface Entry<V> {
   usableUntil: number;
 }
 
+/** How long a replica trusts what it read without hearing of a change: the bound on a lost message. */
+export const RECORD_CACHE_TTL_MS = 30_000;
+const STALE_MS = 10 * 60_000;
 /** Longest key accepted from a message; keys are ids, so anything longer is not ours. */
 const MAX_KEY_LENGTH = 512;
 
@@ -62,9 +69,14 @@ export class InvalidatedCache<V> {
     await unsubscribe?.();
   }
 
-  async get(key: string): Promise<V> {
+  /** A fresh entry answers without an extra async step: this is on every model call's path. */
+  get(key: string): Promise<V> {
     const entry = this.#entries.get(key);
-    if (entry !== undefined && entry.freshUntil > this.options.clock.now()) return entry.value;
+    if (entry !== undefined && entry.freshUntil > this.options.clock.now()) return Promise.resolve(entry.value);
+    return this.#reload(key);
+  }
+
+  async #reload(key: string): Promise<V> {
     try {
       return await this.#load(key);
     } catch (error) {
@@ -101,7 +113,8 @@ export class InvalidatedCache<V> {
     const running = this.#loads.get(key);
     if (running !== undefined) return running;
     const current = (): boolean => this.#loads.get(key) === promise;
-    const promise: Promise<V> = this.options.load(key).then(
+    const read = withTimeout(this.options.load(key), this.options.loadTimeoutMs ?? 5000, () => new Error(`reading the ${this.options.what} timed out`));
+    const promise: Promise<V> = read.then(
       (value) => {
         if (current()) {
           this.#loads.delete(key);
@@ -127,6 +140,7 @@ export class InvalidatedCache<V> {
       if (oldest.done === true) break;
       this.#entries.delete(oldest.value);
     }
-    this.#entries.set(key, { value, freshUntil: now + this.options.ttlMs, usableUntil: now + this.options.ttlMs + this.options.staleMs });
+    const freshUntil = now + (this.options.ttlMs ?? RECORD_CACHE_TTL_MS);
+    this.#entries.set(key, { value, freshUntil, usableUntil: freshUntil + (this.options.staleMs ?? STALE_MS) });
   }
 }

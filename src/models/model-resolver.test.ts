@@ -4,7 +4,8 @@ import { MemoryHotState } from '../store/state/index.js';
 import { ModelCatalogue } from './catalogue.js';
 import { modelsConfigSchema } from './config.js';
 import type { OpenedEndpoint } from './custom-endpoints-store.js';
-import { CUSTOM_MODELS_CACHE_MS, ModelResolver } from './model-resolver.js';
+import { RECORD_CACHE_TTL_MS } from './invalidated-cache.js';
+import { ModelResolver } from './model-resolver.js';
 
 const catalogue = new ModelCatalogue(
   modelsConfigSchema.parse({
@@ -74,7 +75,7 @@ describe('ModelResolver', () => {
     await resolver.resolve('org_a', 'has spaces');
     await resolver.resolve('org_a', 'x'.repeat(129));
     expect(reads).toEqual(['org_a']);
-    clock.advance(CUSTOM_MODELS_CACHE_MS);
+    clock.advance(RECORD_CACHE_TTL_MS);
     await resolver.resolve('org_a', 'llama');
     expect(reads).toEqual(['org_a', 'org_a']);
     await resolver.changed('org_a');

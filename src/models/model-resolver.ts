@@ -19,9 +19,6 @@ import { InvalidatedCache } from './invalidated-cache.js';
 import { adapterFor } from './providers/index.js';
 
 export const CUSTOM_ENDPOINTS_CHANNEL = 'models:custom-endpoints';
-export const CUSTOM_MODELS_CACHE_MS = 30_000;
-/** While the record store cannot be read, an org's models are served this long past their TTL (as identity does). */
-const STALE_MS = 10 * 60_000;
 const MAX_CACHED_ORGS = 5000;
 /** Header wait and stream silence allowed to a custom endpoint, as for a configured provider by default. */
 const CUSTOM_TIMEOUT_MS = 60_000;
@@ -47,8 +44,6 @@ export class ModelResolver {
       pubsub: options.pubsub,
       clock: options.clock,
       load: async (orgId) => customModels(orgId, await options.endpoints.openOrg(orgId), this.#catalogue),
-      ttlMs: CUSTOM_MODELS_CACHE_MS,
-      staleMs: STALE_MS,
       maxEntries: MAX_CACHED_ORGS,
       what: "organization's custom endpoints",
       ...(options.logger === undefined ? {} : { logger: options.logger }),

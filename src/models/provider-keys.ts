@@ -15,9 +15,6 @@ import { InvalidatedCache } from './invalidated-cache.js';
 import { modelsDb, type ModelsDb } from './tables.js';
 
 export const PROVIDER_KEYS_CHANNEL = 'models:provider-keys';
-export const PROVIDER_KEYS_CACHE_MS = 30_000;
-/** While the record store cannot be read, a cached key is used this long past its TTL (as identity does). */
-const STALE_MS = 10 * 60_000;
 const CACHE_MAX = 10_000;
 
 function associatedData(orgId: string, providerId: string): string {
@@ -51,8 +48,6 @@ export class OrgProviderKeys {
       pubsub: options.pubsub,
       clock: options.clock,
       load: (cacheKey) => this.#open(cacheKey),
-      ttlMs: PROVIDER_KEYS_CACHE_MS,
-      staleMs: STALE_MS,
       maxEntries: CACHE_MAX,
       what: "organization's provider keys",
       ...(options.logger === undefined ? {} : { logger: options.logger }),
@@ -92,19 +87,22 @@ export class OrgProviderKeys {
   }
 
   /** The org's key for a provider, or null; for the request path only. */
-  async keyFor(orgId: string, providerId: string): Promise<string | null> {
-    if (!this.#providers.has(providerId)) return null;
+  keyFor(orgId: string, providerId: string): Promise<string | null> {
+    if (!this.#providers.has(providerId)) return Promise.resolve(null);
     return this.#cache.get(cacheKeyOf(orgId, providerId));
   }
 
   async #open(cacheKey: string): Promise<string | null> {
-    const [orgId, providerId] = JSON.parse(cacheKey) as [string, string];
+    // Provider ids never contain a line break, so the last one separates the two ids.
+    const split = cacheKey.lastIndexOf('\n');
+    const orgId = cacheKey.slice(0, split);
+    const providerId = cacheKey.slice(split + 1);
     const row = await this.#db.selectFrom('org_provider_keys').select('sealed').where('org_id', '=', orgId).where('provider_id', '=', providerId).executeTakeFirst();
     return row === undefined ? null : this.#aead.open(row.sealed, associatedData(orgId, providerId)).toString('utf8');
   }
 }
 
-/** The cache key, which is also the pub/sub message: the two ids and nothing else. */
+/** The cache key, which is also the pub/sub message: the two ids, one per line, and nothing else. */
 function cacheKeyOf(orgId: string, providerId: string): string {
-  return JSON.stringify([orgId, providerId]);
+  return `${orgId}\n${providerId}`;
 }

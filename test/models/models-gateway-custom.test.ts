@@ -6,19 +6,16 @@
  * file uses the deprecated `budgets.allowUnpricedModels`, which must warn at start and act as
  * `models.allowUnpricedModels`.
  */
-import { appendFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../../bench/simulator/index.js';
-import { initConfig } from '../../src/config/init.js';
-import { loadConfig, type LoadedConfig } from '../../src/config/load.js';
+import type { LoadedConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/core/logger.js';
-import { bootstrapAdmin, openStores, startGateway, type BootstrappedAdmin, type RunningGateway } from '../../src/main.js';
+import { openStores, startGateway, type BootstrappedAdmin, type RunningGateway } from '../../src/main.js';
 import { costMicros } from '../../src/models/index.js';
 import { modelsDb } from '../../src/models/tables.js';
+import { freshEmbeddedDeployment } from '../support/embedded-deployment.js';
 
 const ENDPOINT_KEY = 'sk-org-own-server-key-4455667788';
 const PRICE = { inputPerMTok: 3_000_000, outputPerMTok: 9_000_000 };
@@ -33,11 +30,7 @@ const logs: string[] = [];
 beforeAll(async () => {
   platformSim = await startSimulator();
   orgServer = await startSimulator({ apiKey: ENDPOINT_KEY });
-  const dir = mkdtempSync(join(tmpdir(), 'portcullis-models-custom-'));
-  const { configPath } = initConfig({ dataDir: dir });
-  appendFileSync(
-    configPath,
-    `
+  ({ loaded, admin } = await freshEmbeddedDeployment(`
 budgets:
   allowUnpricedModels: true
 models:
@@ -49,17 +42,7 @@ models:
   egress:
     allowLoopback: true
     allowHttpHosts: [127.0.0.1]
-`,
-  );
-  loaded = loadConfig(configPath, { PORTCULLIS_PORT: '0' });
-  const stores = await openStores(loaded);
-  try {
-    const created = await bootstrapAdmin(loaded, stores);
-    if (created === null) throw new Error('expected a fresh admin');
-    admin = created;
-  } finally {
-    await stores.close();
-  }
+`));
   const destination = new Writable({
     write(chunk: Buffer, _encoding, done) {
       logs.push(chunk.toString('utf8'));

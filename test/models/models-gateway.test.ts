@@ -3,22 +3,18 @@
  * startGateway in-process on the embedded store, the real authenticator and admission pipeline,
  * the official SDKs in front, the simulator behind; usage rows flushed on a clean shutdown.
  */
-import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../../bench/simulator/index.js';
-import { initConfig } from '../../src/config/init.js';
-import { loadConfig, type LoadedConfig } from '../../src/config/load.js';
+import type { LoadedConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/core/logger.js';
-import { bootstrapAdmin, openStores, startGateway, type BootstrappedAdmin, type RunningGateway } from '../../src/main.js';
+import { openStores, startGateway, type BootstrappedAdmin, type RunningGateway } from '../../src/main.js';
 import { modelsDb } from '../../src/models/tables.js';
+import { freshEmbeddedDeployment } from '../support/embedded-deployment.js';
 
 const PROVIDER_KEY = 'sk-gateway-test-provider-key-000111222';
 
-let dir: string;
 let loaded: LoadedConfig;
 let gateway: RunningGateway | undefined;
 let admin: BootstrappedAdmin;
@@ -26,11 +22,7 @@ let sim: Simulator;
 
 beforeAll(async () => {
   sim = await startSimulator({ apiKey: PROVIDER_KEY });
-  dir = mkdtempSync(join(tmpdir(), 'portcullis-models-'));
-  const { configPath } = initConfig({ dataDir: dir });
-  writeFileSync(join(dir, 'provider.key'), PROVIDER_KEY, { mode: 0o600 });
-  appendFileSync(
-    configPath,
+  ({ loaded, admin } = await freshEmbeddedDeployment(
     `
 models:
   providers:
@@ -42,16 +34,8 @@ models:
     - { alias: free-sim, provider: sim, upstreamModel: sim-chat, free: true }
     - { alias: unpriced-sim, provider: sim, upstreamModel: sim-chat }
 `,
-  );
-  loaded = loadConfig(configPath, { PORTCULLIS_PORT: '0' });
-  const stores = await openStores(loaded);
-  try {
-    const created = await bootstrapAdmin(loaded, stores);
-    if (created === null) throw new Error('expected a fresh admin');
-    admin = created;
-  } finally {
-    await stores.close();
-  }
+    { 'provider.key': PROVIDER_KEY },
+  ));
   gateway = await startGateway(loaded, { logger: createLogger({ level: 'silent' }) });
 }, 180_000);
 

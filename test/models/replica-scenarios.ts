@@ -91,7 +91,7 @@ export function describeReplicaInvalidation(name: string, deploy: () => Promise<
       expect((await admin(a, 'DELETE', `/api/orgs/${ORG_ID}/providers/sim/key`)).status).toBe(204);
       await within(async () => (await keySentByB()) === `Bearer ${MANAGED_KEY}`);
       const messages = published.filter((m) => m.channel === PROVIDER_KEYS_CHANNEL).map((m) => m.message);
-      expect(messages).toEqual([JSON.stringify([ORG_ID, 'sim']), JSON.stringify([ORG_ID, 'sim'])]);
+      expect(messages).toEqual([`${ORG_ID}\nsim`, `${ORG_ID}\nsim`]);
     });
 
     it('a custom endpoint created, changed and removed on A is served, re-routed and refused by B', async () => {
