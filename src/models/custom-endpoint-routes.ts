@@ -61,10 +61,15 @@ function conflictOf(endpointId: string, baseUrl: string, keyGiven: boolean, mode
     if (owner !== undefined) return `The alias "${model.alias}" is already served by endpoint "${owner.endpointId}".`;
   }
   const current = existing.find((endpoint) => endpoint.endpointId === endpointId);
-  if (current?.hasKey === true && !keyGiven && new URL(current.baseUrl).origin !== new URL(baseUrl).origin) {
+  if (current?.hasKey === true && !keyGiven && originOf(current.baseUrl) !== originOf(baseUrl)) {
     return 'The endpoint moves to another origin: send apiKey again (or null to clear it).';
   }
   return null;
+}
+
+/** A stored URL that no longer parses has no origin, so it never matches (the key must be sent again). */
+function originOf(url: string): string | null {
+  return URL.canParse(url) ? new URL(url).origin : null;
 }
 
 /** Aliases the catalogue took over after they were stored: unreachable through this endpoint. */
