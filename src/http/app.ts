@@ -34,7 +34,8 @@ export interface AuthContext {
   url?: string;
 }
 
-export type Authenticate = (credential: Credential | null, context: AuthContext) => Promise<AuthResult>;
+/** May answer without a promise when everything it needs is cached; callers await it either way. */
+export type Authenticate = (credential: Credential | null, context: AuthContext) => AuthResult | Promise<AuthResult>;
 
 export interface ReadinessReport {
   ready: boolean;
@@ -100,9 +101,16 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
       done();
       return;
     }
-    authenticateRequest(request, { allowAnonymous: meta.auth === 'optional', streaming: meta.streaming }).then((principal) => {
-      done(meta.auth === 'required' && principal === null ? new AppError('unauthenticated') : undefined);
-    }, done);
+    const verdict = (principal: Principal | null): Error | undefined => (meta.auth === 'required' && principal === null ? new AppError('unauthenticated') : undefined);
+    let outcome: Principal | null | Promise<Principal | null>;
+    try {
+      outcome = authenticateRequest(request, { allowAnonymous: meta.auth === 'optional', streaming: meta.streaming });
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
+    if (outcome instanceof Promise) outcome.then((principal) => done(verdict(principal)), done);
+    else done(verdict(outcome));
   });
 
   app.addHook('onResponse', (request, reply, done) => {

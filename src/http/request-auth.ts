@@ -7,7 +7,7 @@
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../core/errors.js';
 import type { Principal } from '../identity/principal.js';
-import type { Authenticate } from './app.js';
+import type { AuthContext, AuthResult, Authenticate } from './app.js';
 import { MAX_CREDENTIAL_LENGTH, extractCredential, type Credential } from './credentials.js';
 
 export interface RequestAuthOptions {
@@ -18,7 +18,8 @@ export interface RequestAuthOptions {
   apiKeyHeader?: boolean;
 }
 
-export type RequestAuthenticator = (request: FastifyRequest, options: RequestAuthOptions) => Promise<Principal | null>;
+/** Answers without a promise when the authenticator did (a cached key); a refusal is thrown either way. */
+export type RequestAuthenticator = (request: FastifyRequest, options: RequestAuthOptions) => Principal | null | Promise<Principal | null>;
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -35,30 +36,42 @@ function credentialOf(request: FastifyRequest, options: RequestAuthOptions): Cre
   return parsed.credential;
 }
 
-export function createRequestAuthenticator(authenticate: Authenticate): RequestAuthenticator {
-  return async function authenticateRequest(request, options) {
-    const credential = credentialOf(request, options);
-    const csrfHeader = request.headers['x-csrf-token'];
-    const result = await authenticate(credential, {
-      ip: request.ip,
-      allowAnonymous: options.allowAnonymous,
-      method: request.method,
-      csrfToken: typeof csrfHeader === 'string' ? csrfHeader : undefined,
-      headers: request.headers,
-      ...(request.socket.remoteAddress === undefined ? {} : { peerAddress: request.socket.remoteAddress }),
-      url: `${request.protocol}://${request.host}${request.url.split('?')[0] ?? ''}`,
+function contextOf(request: FastifyRequest, allowAnonymous: boolean): AuthContext {
+  const csrfHeader = request.headers['x-csrf-token'];
+  const peer = request.socket.remoteAddress;
+  return {
+    ip: request.ip,
+    allowAnonymous,
+    method: request.method,
+    csrfToken: typeof csrfHeader === 'string' ? csrfHeader : undefined,
+    headers: request.headers,
+    ...(peer === undefined ? {} : { peerAddress: peer }),
+    // Only proofs of possession (capabilities) read the URL; build it when they do.
+    get url() {
+      return `${request.protocol}://${request.host}${request.url.split('?')[0] ?? ''}`;
+    },
+  };
+}
+
+function principalOf(request: FastifyRequest, credential: Credential | null, result: AuthResult): Principal | null {
+  if (!result.ok) {
+    throw new AppError(result.code, {
+      ...(result.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: result.retryAfterSeconds }),
+      ...(result.message === undefined ? {} : { message: result.message }),
     });
-    if (!result.ok) {
-      throw new AppError(result.code, {
-        ...(result.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: result.retryAfterSeconds }),
-        ...(result.message === undefined ? {} : { message: result.message }),
-      });
-    }
-    if (result.principal?.kind === 'session' && !SAFE_METHODS.has(request.method) && credential?.source !== 'cookie') {
-      // Sessions only ever come from the cookie; anything else is a resolver bug, so refuse.
-      throw new AppError('unauthenticated');
-    }
-    request.principal = result.principal;
-    return result.principal;
+  }
+  if (result.principal?.kind === 'session' && !SAFE_METHODS.has(request.method) && credential?.source !== 'cookie') {
+    // Sessions only ever come from the cookie; anything else is a resolver bug, so refuse.
+    throw new AppError('unauthenticated');
+  }
+  request.principal = result.principal;
+  return result.principal;
+}
+
+export function createRequestAuthenticator(authenticate: Authenticate): RequestAuthenticator {
+  return function authenticateRequest(request, options) {
+    const credential = credentialOf(request, options);
+    const result = authenticate(credential, contextOf(request, options.allowAnonymous));
+    return result instanceof Promise ? result.then((settled) => principalOf(request, credential, settled)) : principalOf(request, credential, result);
   };
 }

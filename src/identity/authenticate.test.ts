@@ -122,6 +122,22 @@ describe('authenticate', () => {
     expect(await authB({ source: 'query', token: await keyFor('usr_alice') }, ctx)).toMatchObject({ ok: true });
   });
 
+  it('decides a key it has seen, whose user and role are cached, without a promise — and with the same verdict', async () => {
+    await addUser('usr_warm', { role: 'member' });
+    const key = await keyFor('usr_warm');
+    const first = authB(bearer(key), ctx);
+    expect(first).toBeInstanceOf(Promise);
+    const slow = await first;
+    const warm = authB(bearer(key), ctx);
+    expect(warm).not.toBeInstanceOf(Promise);
+    expect(warm).toEqual(slow);
+    // A change drops the cached user: the next answer goes the slow way and sees the change.
+    await store.db.updateTable('users').set({ disabled: true }).where('id', '=', 'usr_warm').execute();
+    await events.userChanged('usr_warm');
+    await eventually(async () => codeOf(await authB(bearer(key), ctx)) === 'token_revoked');
+    expect(authB(bearer(key), ctx)).toEqual({ ok: false, code: 'token_revoked' });
+  });
+
   it('narrows a demoted member key at once and kills a removed member key', async () => {
     await addUser('usr_bob', { role: 'admin' });
     const key = await keyFor('usr_bob');

@@ -19,7 +19,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { constantTimeEqual } from '../core/crypto.js';
 import { AppError, type ErrorCode } from '../core/errors.js';
 import type { Credential } from '../http/credentials.js';
-import type { IdentityCache } from './cache/index.js';
+import type { CachedUser, IdentityCache } from './cache/index.js';
+import type { OrgRole } from './principal.js';
 import type { ApiKeyClaims, ApiKeyVerifier } from './keys/index.js';
 import { looksLikeApiKey } from './keys/index.js';
 import type { OidcVerifier } from './oidc/index.js';
@@ -51,24 +52,23 @@ export type SessionResolver = (
 export interface AuthenticatorDeps {
   /** Construct it with `isRevoked: (id) => identity.isRevoked(id)`; the authenticator checks again anyway. */
   keys: ApiKeyVerifier;
-  identity: Pick<IdentityCache, 'ready' | 'isRevoked' | 'getUser' | 'getRole'>;
+  identity: Pick<IdentityCache, 'ready' | 'isRevoked' | 'getUser' | 'getRole' | 'peekUser' | 'peekRole'>;
   oidc?: OidcVerifier;
   sessionResolver?: SessionResolver;
   /** Resolves `pcap1.` capabilities on model routes; absent when the broker is not configured. */
   capabilities?: CapabilityPrincipalResolver;
 }
 
-export type Authenticator = (credential: Credential | null, ctx: AuthenticateContext) => Promise<AuthenticateResult>;
+/** Answers without a promise when everything it needs is cached (see knownKeyVerdict); await it either way. */
+export type Authenticator = (credential: Credential | null, ctx: AuthenticateContext) => AuthenticateResult | Promise<AuthenticateResult>;
 
 const refuse = (code: ErrorCode): AuthenticateResult => ({ ok: false, code });
 
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
-  async function principalForKey(claims: ApiKeyClaims, ip: string): Promise<AuthenticateResult> {
-    if (deps.identity.isRevoked(claims.jti)) return refuse('token_revoked');
-    const user = await deps.identity.getUser(claims.sub);
+  /** A key's principal from its user and member records (both current), or the refusal. */
+  function principalOfKey(claims: ApiKeyClaims, user: CachedUser | null, role: OrgRole | null, ip: string): AuthenticateResult {
     // A deleted or disabled user, or a rotated pepper: every key of that user is dead at once.
     if (user === null || user.disabled || !constantTimeEqual(user.pepper, claims.pep)) return refuse('token_revoked');
-    const role = await deps.identity.getRole(claims.org, claims.sub);
     // A platform admin may hold a key for an org they are not a member of; anyone else must be one now.
     if (role === null && !user.platformAdmin) return refuse('token_revoked');
     return {
@@ -86,6 +86,31 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
         ip,
       },
     };
+  }
+
+  async function principalForKey(claims: ApiKeyClaims, ip: string): Promise<AuthenticateResult> {
+    if (deps.identity.isRevoked(claims.jti)) return refuse('token_revoked');
+    const user = await deps.identity.getUser(claims.sub);
+    if (user === null || user.disabled) return refuse('token_revoked');
+    return principalOfKey(claims, user, await deps.identity.getRole(claims.org, claims.sub), ip);
+  }
+
+  /**
+   * The hot path: a key verified before (memoised) whose user and role are fresh in the cache is
+   * decided without a promise — the same checks, in the same order. Undefined: take the slow path.
+   */
+  function knownKeyVerdict(token: string, ip: string): AuthenticateResult | undefined {
+    if (!deps.identity.ready) return undefined;
+    const verified = deps.keys.verifyMemoised(token);
+    if (verified === undefined) return undefined;
+    if (!verified.ok) return refuse(verified.code);
+    const { claims } = verified;
+    if (deps.identity.isRevoked(claims.jti)) return refuse('token_revoked');
+    const user = deps.identity.peekUser(claims.sub);
+    if (user === undefined) return undefined;
+    if (user === null || user.disabled) return refuse('token_revoked');
+    const role = deps.identity.peekRole(claims.org, claims.sub);
+    return role === undefined ? undefined : principalOfKey(claims, user, role, ip);
   }
 
   async function principalForCapability(token: string, resolver: CapabilityPrincipalResolver, ctx: AuthenticateContext): Promise<AuthenticateResult> {
@@ -139,8 +164,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     return refuse('invalid_token');
   }
 
-  return async function authenticate(credential, ctx) {
-    if (credential === null) return { ok: true, principal: ctx.allowAnonymous ? anonymousPrincipal(ctx.ip) : null };
+  async function authenticateSlowly(credential: Credential, ctx: AuthenticateContext): Promise<AuthenticateResult> {
     try {
       if (credential.source === 'cookie') {
         if (deps.sessionResolver === undefined) return refuse('invalid_credentials');
@@ -153,5 +177,14 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       // Anything else is a bug, not a verdict on the credential: let the HTTP layer log it and answer 500.
       throw err;
     }
+  }
+
+  return function authenticate(credential, ctx) {
+    if (credential === null) return { ok: true, principal: ctx.allowAnonymous ? anonymousPrincipal(ctx.ip) : null };
+    if (credential.source !== 'cookie' && looksLikeApiKey(credential.token)) {
+      const known = knownKeyVerdict(credential.token, ctx.ip);
+      if (known !== undefined) return known;
+    }
+    return authenticateSlowly(credential, ctx);
   };
 }

@@ -118,6 +118,24 @@ export class IdentityCache {
     return this.lookup(this.roles, `m:${orgId}:${userId}`, () => this.records.loadRole(orgId, userId));
   }
 
+  /**
+   * The same answers as getUser/getRole when they are fresh in the cache, without a promise (the
+   * request hot path asks for both on every call); undefined means "ask getUser/getRole".
+   */
+  peekUser(userId: string): CachedUser | null | undefined {
+    return this.peek(this.users, `u:${userId}`);
+  }
+
+  peekRole(orgId: string, userId: string): OrgRole | null | undefined {
+    return this.peek(this.roles, `m:${orgId}:${userId}`);
+  }
+
+  private peek<V>(map: TtlMap<V>, key: string): V | undefined {
+    if (this.deaf) return undefined;
+    const entry = map.get(key);
+    return entry !== undefined && this.clock.now() < entry.freshUntil ? entry.value : undefined;
+  }
+
   /** Applies an identity change to this replica at once (events call it before publishing). */
   apply(message: IdentityMessage): void {
     switch (message.t) {

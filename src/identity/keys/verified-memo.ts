@@ -10,7 +10,7 @@
  * clock, the deny-list, the pepper and the member's role — is still checked on every request by
  * the verifier and the authenticator. Failures are never memoised, so garbage cannot fill it.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { ApiKeyClaims } from './format.js';
 
 /** Plenty for the keys active on one replica; beyond it the oldest entries go first. */
@@ -22,7 +22,7 @@ export class VerifiedKeyMemo {
   constructor(private readonly maxEntries = DEFAULT_MEMO_ENTRIES) {}
 
   static digest(token: string): string {
-    return createHash('sha256').update(token).digest('base64');
+    return hash('sha256', token, 'base64');
   }
 
   get(digest: string): ApiKeyClaims | undefined {

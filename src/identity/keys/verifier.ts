@@ -68,6 +68,17 @@ export class ApiKeyVerifier {
     }
   }
 
+  /**
+   * The answer for a key already verified in full (memoised), without a promise; undefined when
+   * the key is not remembered and `verify` must run.
+   */
+  verifyMemoised(token: string): ApiKeyVerifyResult | undefined {
+    if (token.length > MAX_API_KEY_LENGTH || !token.startsWith(API_KEY_PREFIX)) return undefined;
+    const digest = VerifiedKeyMemo.digest(token);
+    const known = this.memo.get(digest);
+    return known === undefined ? undefined : this.stillValid(digest, known);
+  }
+
   private async verifyUnchecked(token: unknown): Promise<ApiKeyVerifyResult> {
     if (typeof token !== 'string' || token.length > MAX_API_KEY_LENGTH || !token.startsWith(API_KEY_PREFIX)) return INVALID;
     const digest = VerifiedKeyMemo.digest(token);

@@ -53,7 +53,7 @@ export async function openTenancyHarness(): Promise<TenancyHarness> {
     clock,
     cache,
     authenticator,
-    authenticate: (token) => authenticator({ source: 'bearer', token } satisfies Credential, { ip: '127.0.0.1', allowAnonymous: false }),
+    authenticate: async (token) => authenticator({ source: 'bearer', token } satisfies Credential, { ip: '127.0.0.1', allowAnonymous: false }),
     async close() {
       await cache.stop();
       await store.close();
