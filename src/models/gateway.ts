@@ -56,6 +56,13 @@ export interface ModelCall {
   clientHeaders: Record<string, string>;
 }
 
+interface UpstreamRequestParts {
+  url: string;
+  method: 'POST';
+  headers: Record<string, string>;
+  body: string | Buffer;
+}
+
 type Attempt =
   | { kind: 'response'; response: UpstreamResponse; model: CatalogueModel; apiKey: string | null }
   | { kind: 'failed'; failure: 'timeout' | 'error' }
@@ -78,6 +85,8 @@ function refuseOverLimit(decision: FreeLimitDecision): void {
 }
 
 export class ModelGateway {
+  readonly #chains = new WeakMap<CatalogueModel, Map<string, readonly CatalogueModel[]>>();
+
   constructor(private readonly options: ModelGatewayOptions) {}
 
   get catalogue(): ModelCatalogue {
@@ -103,8 +112,9 @@ export class ModelGateway {
 
   /** Serves an authenticated (or anonymous) call; the route has run `limitFreeTraffic` first. */
   async serve(call: ModelCall, reply: FastifyReply): Promise<void> {
-    const { catalogue, metrics } = this.options;
-    const model = await this.options.resolver.resolve(call.principal.orgId, call.model);
+    const { metrics } = this.options;
+    const resolved = this.options.resolver.resolve(call.principal.orgId, call.model);
+    const model = resolved instanceof Promise ? await resolved : resolved;
     if (model === undefined || !model.provider.adapter.supports(call.operation)) throw new AppError('model_not_found');
     const anonymous = call.principal.kind === 'anonymous';
     if (!model.free) {
@@ -112,10 +122,7 @@ export class ModelGateway {
       if (!mayUsePaidModels(call.principal)) throw new AppError('model_not_found');
     }
     if (model.free && anonymous) refuseOverLimit(await this.options.freeLimits.hitAnonymous(call.principal.ip));
-    // Fallbacks an anonymous caller could not call directly are not reachable through a free model either.
-    const chain = catalogue
-      .chain(model, this.options.maxAttempts)
-      .filter((candidate) => candidate.provider.adapter.supports(call.operation) && (candidate.free || !anonymous));
+    const chain = this.#chainFor(model, call.operation, anonymous);
     const estimate = this.#estimate(call, chain);
 
     const admitted = await this.options.admission.admit({
@@ -177,6 +184,26 @@ export class ModelGateway {
     }
   }
 
+  /**
+   * The models one call may try, in order. Fallbacks an anonymous caller could not call directly
+   * are not reachable through a free model either. Kept per model object: catalogue models live as
+   * long as the process, an org's custom models until its cache entry is replaced.
+   */
+  #chainFor(model: CatalogueModel, operation: Operation, anonymous: boolean): readonly CatalogueModel[] {
+    let chains = this.#chains.get(model);
+    if (chains === undefined) {
+      chains = new Map();
+      this.#chains.set(model, chains);
+    }
+    const key = `${operation}${anonymous ? '+anonymous' : ''}`;
+    let chain = chains.get(key);
+    if (chain === undefined) {
+      chain = this.options.catalogue.chain(model, this.options.maxAttempts).filter((candidate) => candidate.provider.adapter.supports(operation) && (candidate.free || !anonymous));
+      chains.set(key, chain);
+    }
+    return chain;
+  }
+
   #estimate(call: ModelCall, chain: readonly CatalogueModel[]): CostEstimate {
     const maxOutput = requestedMaxOutput(call.body);
     let maxMicros = 0;
@@ -194,23 +221,26 @@ export class ModelGateway {
     return { model: call.model, maxMicros, maxTokens, ...(unpriced ? { unpriced: true } : {}) };
   }
 
-  async #keyFor(principal: Principal, model: CatalogueModel): Promise<string | null> {
-    if (principal.orgId !== null && this.options.orgKeys !== undefined) {
-      const own = await this.options.orgKeys.keyFor(principal.orgId, model.provider.id);
-      if (own !== null) return own;
-    }
-    return model.provider.managedKey;
+  /** The org's own key for the provider, else the managed one; without a promise when cached. */
+  #keyFor(principal: Principal, model: CatalogueModel): string | null | Promise<string | null> {
+    const { orgKeys } = this.options;
+    if (principal.orgId === null || orgKeys === undefined) return model.provider.managedKey;
+    const cached = orgKeys.cachedKeyFor(principal.orgId, model.provider.id);
+    if (cached !== undefined) return cached ?? model.provider.managedKey;
+    return orgKeys.keyFor(principal.orgId, model.provider.id).then((own) => own ?? model.provider.managedKey);
   }
 
   async #attempt(call: ModelCall, chain: readonly CatalogueModel[], abort: UpstreamAbort): Promise<Attempt> {
     let failure: 'timeout' | 'error' = 'error';
     for (const candidate of chain) {
       if (abort.aborted) return { kind: 'abandoned' };
-      const apiKey = await this.#keyFor(call.principal, candidate);
+      const key = this.#keyFor(call.principal, candidate);
+      const apiKey = key instanceof Promise ? await key : key;
       const provider = candidate.provider;
       let response: UpstreamResponse;
       try {
-        response = await this.options.upstream.send({ ...(await this.#request(call, candidate, apiKey)), timeoutMs: provider.timeoutMs, egress: provider.egress, abort });
+        const request = call.multipart === undefined ? this.#jsonRequest(call, candidate, apiKey) : await this.#multipartRequest(call, candidate, apiKey);
+        response = await this.options.upstream.send({ ...request, timeoutMs: provider.timeoutMs, egress: provider.egress, abort });
       } catch (error) {
         if (abort.aborted) return { kind: 'abandoned' };
         const classified = classifyUpstreamError(error);
@@ -230,21 +260,21 @@ export class ModelGateway {
     return { kind: 'failed', failure };
   }
 
-  async #request(call: ModelCall, model: CatalogueModel, apiKey: string | null): Promise<{ url: string; method: 'POST'; headers: Record<string, string>; body: string | Buffer }> {
-    const adapter = model.provider.adapter;
-    if (call.multipart !== undefined) {
-      const form = new FormData();
-      for (const [name, value] of call.multipart.entries()) form.append(name, name === 'model' ? model.upstreamModel : value);
-      // The platform's own multipart encoder (fetch's Request) writes the body and its boundary.
-      const encoded = new Request('http://form.invalid/', { method: 'POST', body: form });
-      return {
-        url: `${model.provider.baseUrl}/audio/transcriptions`,
-        method: 'POST',
-        headers: { ...adapter.authHeaders(apiKey), 'content-type': encoded.headers.get('content-type') ?? 'multipart/form-data' },
-        body: Buffer.from(await encoded.arrayBuffer()),
-      };
-    }
-    const built = adapter.buildRequest({ operation: call.operation, body: call.body, upstreamModel: model.upstreamModel, apiKey, stream: call.stream, clientHeaders: call.clientHeaders });
+  #jsonRequest(call: ModelCall, model: CatalogueModel, apiKey: string | null): UpstreamRequestParts {
+    const built = model.provider.adapter.buildRequest({ operation: call.operation, body: call.body, upstreamModel: model.upstreamModel, apiKey, stream: call.stream, clientHeaders: call.clientHeaders });
     return { url: `${model.provider.baseUrl}${built.path}`, method: 'POST', headers: built.headers, body: JSON.stringify(built.body) };
+  }
+
+  async #multipartRequest(call: ModelCall, model: CatalogueModel, apiKey: string | null): Promise<UpstreamRequestParts> {
+    const form = new FormData();
+    for (const [name, value] of call.multipart?.entries() ?? []) form.append(name, name === 'model' ? model.upstreamModel : value);
+    // The platform's own multipart encoder (fetch's Request) writes the body and its boundary.
+    const encoded = new Request('http://form.invalid/', { method: 'POST', body: form });
+    return {
+      url: `${model.provider.baseUrl}/audio/transcriptions`,
+      method: 'POST',
+      headers: { ...model.provider.adapter.authHeaders(apiKey), 'content-type': encoded.headers.get('content-type') ?? 'multipart/form-data' },
+      body: Buffer.from(await encoded.arrayBuffer()),
+    };
   }
 }

@@ -69,6 +69,12 @@ export class InvalidatedCache<V> {
     await unsubscribe?.();
   }
 
+  /** A fresh entry, without a promise; undefined when `get` has to load it. */
+  peek(key: string): V | undefined {
+    const entry = this.#entries.get(key);
+    return entry !== undefined && entry.freshUntil > this.options.clock.now() ? entry.value : undefined;
+  }
+
   /** A fresh entry answers without an extra async step: this is on every model call's path. */
   get(key: string): Promise<V> {
     const entry = this.#entries.get(key);

@@ -59,13 +59,18 @@ export class ModelResolver {
     return this.#cache.stop();
   }
 
-  /** The model `alias` names for a caller of `orgId`; undefined when there is none for them. */
-  async resolve(orgId: string | null, alias: string): Promise<CatalogueModel | undefined> {
+  /**
+   * The model `alias` names for a caller of `orgId`; undefined when there is none for them. Answers
+   * without a promise when nothing has to be loaded (every configured model, and cached orgs).
+   */
+  resolve(orgId: string | null, alias: string): CatalogueModel | undefined | Promise<CatalogueModel | undefined> {
     const configured = this.#catalogue.get(alias);
     if (configured !== undefined) return configured;
     // Anonymous callers have no org, and a name no org could have chosen costs no lookup.
     if (orgId === null || !CUSTOM_ALIAS_PATTERN.test(alias)) return undefined;
-    return (await this.#cache.get(orgId)).get(alias);
+    const cached = this.#cache.peek(orgId);
+    if (cached !== undefined) return cached.get(alias);
+    return this.#cache.get(orgId).then((models) => models.get(alias));
   }
 
   /** The org's own custom models, for `GET /v1/models`. */

@@ -86,6 +86,12 @@ export class OrgProviderKeys {
     return rows.map((row) => ({ providerId: row.provider_id, updatedAt: new Date(row.updated_at).toISOString() }));
   }
 
+  /** The org's key for a provider (or null) when it is fresh in the cache; undefined: ask `keyFor`. */
+  cachedKeyFor(orgId: string, providerId: string): string | null | undefined {
+    if (!this.#providers.has(providerId)) return null;
+    return this.#cache.peek(cacheKeyOf(orgId, providerId));
+  }
+
   /** The org's key for a provider, or null; for the request path only. */
   keyFor(orgId: string, providerId: string): Promise<string | null> {
     if (!this.#providers.has(providerId)) return Promise.resolve(null);

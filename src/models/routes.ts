@@ -56,9 +56,11 @@ function renderer(anthropic: boolean): ErrorRenderer {
   return anthropic ? anthropicErrorBody : openAiErrorBody;
 }
 
-async function callerOf(request: FastifyRequest, authenticateRequest: RequestAuthenticator, anthropic: boolean): Promise<Principal> {
-  const principal = await authenticateRequest(request, { allowAnonymous: true, streaming: false, apiKeyHeader: anthropic });
-  return principal ?? anonymousPrincipal(request.ip);
+/** The caller, or `anon:{ip}`; without a promise when the authenticator answered without one. */
+function callerOf(request: FastifyRequest, authenticateRequest: RequestAuthenticator, anthropic: boolean): Principal | Promise<Principal> {
+  const outcome = authenticateRequest(request, { allowAnonymous: true, streaming: false, apiKeyHeader: anthropic });
+  if (outcome instanceof Promise) return outcome.then((principal) => principal ?? anonymousPrincipal(request.ip));
+  return outcome ?? anonymousPrincipal(request.ip);
 }
 
 function clientHeaders(request: FastifyRequest): Record<string, string> {
