@@ -5,6 +5,7 @@
  * itself rather than against the test's clock.
  */
 import { afterAll, beforeAll, describe } from 'vitest';
+import { admitContract } from './contract/admit.js';
 import { budgetContract } from './contract/budgets.js';
 import type { ContractContext, HotStateHarness } from './contract/context.js';
 import { pubSubContract } from './contract/pubsub.js';
@@ -40,6 +41,7 @@ export function describeHotStateContract(name: string, make: () => Promise<HotSt
     windowsContract(ctx);
     valuesContract(ctx);
     budgetContract(ctx);
+    admitContract(ctx);
     pubSubContract(ctx);
     queueContract(ctx);
     outboxContract(ctx);

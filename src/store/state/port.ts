@@ -61,6 +61,66 @@ export type SettleResult =
   | { ok: true; state: 'already_committed' | 'already_released'; amount: number }
   | { ok: false; reason: 'unknown' };
 
+/**
+ * The counter gates of one request in ONE atomic step (see `HotState.admit`): the rate-limit windows
+ * first, then the budget reservations, in gate order. Everything lives in one scope (one Redis slot).
+ */
+export interface AdmitRequest {
+  /** Sliding windows of the caller's rate limit (as `hitWindows`); absent when the request is not throttled. */
+  windows?: { key: string; specs: WindowSpec[]; cost?: number };
+  /** Reservations (one per metric group), all or nothing across all of them; at most 8. */
+  reservations: ReserveRequest[];
+  /**
+   * A gate decided in-process has already refused the request: `windows` — a gate between the rate
+   * limit and the reservations (backpressure, circuit, an unpriced model); `reservations` — a gate
+   * after them (the in-flight slot). The store checks only what comes before that point, so the
+   * refusal reported keeps gate order, and consumes nothing.
+   */
+  refusedAfter?: 'windows' | 'reservations';
+}
+
+export type AdmitOutcome =
+  | { ok: true }
+  /** The windows refused; `windows` is the refusal. */
+  | { ok: false; refusedBy: 'windows' }
+  /** Everything before `refusedAfter` passed, so the caller's own refusal stands. */
+  | { ok: false; refusedBy: 'caller' }
+  /** A reservation id already seen in the scope; `reservation` is its index. */
+  | { ok: false; refusedBy: 'duplicate'; reservation: number }
+  /** A budget line would pass its cap (after reaping expired reservations of the scope once). */
+  | { ok: false; refusedBy: 'exceeded'; reservation: number; key: string; cap: number; used: number; reserved: number };
+
+export type AdmitResult = AdmitOutcome & {
+  /**
+   * The window decision (as `hitWindows` reports it) when windows were given: the refusal, or the
+   * tightest window — after this hit when admitted, without it when nothing was consumed.
+   */
+  windows?: WindowDecision;
+  /** Expired reservations of the scope released during this step (leaks freed on the way). */
+  reaped: number;
+  /** Store time of the decision. */
+  now: number;
+};
+
+/** One reservation to settle: `commit` the actual amount, or release everything when null. */
+export interface Settlement {
+  reservationId: string;
+  commit: number | null;
+}
+
+export interface SettleManyResult {
+  /** One result per settlement, in order. */
+  results: SettleResult[];
+  /** Committed usage of every line a commit in this step moved, read in the same step. */
+  used: { key: string; used: number }[];
+}
+
+/** A live member of a presence set and the value it last reported. */
+export interface PresenceMember {
+  member: string;
+  value: string;
+}
+
 export interface BudgetUsage {
   used: number;
   reserved: number;
@@ -116,11 +176,27 @@ export interface HotState {
   increment(scope: string, key: string, by: number, ttlMs: number): Promise<number>;
 
   /**
+   * The counter gates of one request in one atomic step, on store time: checks the windows (as
+   * `hitWindows`), then — unless `refusedAfter` says a gate in between refused — every reservation
+   * (as `reserve`; a line that would pass its cap while reservations are held on it first reaps the
+   * scope's expired reservations and is checked again), then consumes the windows and holds every
+   * reservation only if everything passed. A refusal at any point consumes nothing anywhere, and
+   * the first refusal in that order is the one reported.
+   */
+  admit(scope: string, request: AdmitRequest): Promise<AdmitResult>;
+  /**
    * Reserves `amount` on every line, all or nothing: admitted only when used + reserved + amount <=
    * cap holds on every line. A reservation id seen before in the scope (settled or not, while it
-   * is remembered) is `duplicate`. Line counters live until their `expiresAt`.
+   * is remembered) is `duplicate`. Line counters live until their `expiresAt`. (`admit` with one
+   * reservation and no windows.)
    */
   reserve(scope: string, request: ReserveRequest): Promise<ReserveResult>;
+  /**
+   * Settles several reservations of the scope in one atomic step, each as `commit` or `release`
+   * would (idempotent by reservation id), and reports the committed usage of the lines it moved.
+   * At most 8 settlements.
+   */
+  settleReservations(scope: string, settlements: Settlement[]): Promise<SettleManyResult>;
   /**
    * Moves the reservation to used at `actual` on every line (idempotent by reservation id: a second
    * commit answers `already_committed` with the first amount and changes nothing; a commit after a
@@ -134,6 +210,13 @@ export interface HotState {
   budgetUsage(scope: string, key: string): Promise<BudgetUsage>;
   /** Releases reservations in the scope whose ttl has passed (they then settle as `already_released`); returns how many. */
   reapReservations(scope: string): Promise<number>;
+
+  /**
+   * Presence: records `member` as alive with `value` until `ttlMs` from now (store time), forgets
+   * members whose time has passed, and returns every live member (this one included). One step, so
+   * replicas beating with skewed clocks still agree on who is alive. At most 1000 members per scope.
+   */
+  heartbeat(scope: string, member: string, value: string, ttlMs: number): Promise<PresenceMember[]>;
 
   get(scope: string, key: string): Promise<string | null>;
   set(scope: string, key: string, value: string, ttlMs?: number): Promise<void>;

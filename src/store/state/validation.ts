@@ -4,7 +4,7 @@
  * unbounded may reach them.
  */
 import { invalidArgument } from './errors.js';
-import type { BudgetLine, EnqueueGuard, QueueItem, ReserveRequest, WindowSpec } from './port.js';
+import type { AdmitRequest, BudgetLine, EnqueueGuard, QueueItem, ReserveRequest, Settlement, WindowSpec } from './port.js';
 
 export const LIMITS = {
   scopeLength: 256,
@@ -17,6 +17,12 @@ export const LIMITS = {
   /** Longest window: a 31-day month keeps every hourly/daily/monthly limit possible. */
   maxWindowMs: 31 * 24 * 3600 * 1000,
   linesPerReservation: 8,
+  /** Reservations per admit step and settlements per settle step. */
+  reservationsPerStep: 8,
+  /** Live members one presence set keeps; a beat beyond it is refused. */
+  presenceMembers: 1000,
+  /** Expired reservations an admit step reaps before checking a refusing line again. */
+  reapOnRefusal: 100,
   /** Ten years; long enough for any lease, ttl or budget period. */
   maxTtlMs: 10 * 365 * 24 * 3600 * 1000,
   /** Items moved back per requeueExpired call, so one call never blocks the store for long. */
@@ -76,6 +82,46 @@ export function checkReserve(request: ReserveRequest): void {
   }
   const keys = new Set<string>();
   for (const line of request.lines) checkLine(line, keys);
+}
+
+export function checkAdmit(request: AdmitRequest): void {
+  if (request.windows !== undefined) {
+    checkKey(request.windows.key);
+    checkWindows(request.windows.specs, request.windows.cost ?? 1);
+  }
+  if (request.reservations.length > LIMITS.reservationsPerStep) throw invalidArgument('reservation count out of range');
+  const ids = new Set<string>();
+  const lines = new Set<string>();
+  for (const reservation of request.reservations) {
+    checkReserve(reservation);
+    if (ids.has(reservation.reservationId)) throw invalidArgument('reservation ids must be unique');
+    ids.add(reservation.reservationId);
+    // One line in two reservations of a step would be checked against a stale count.
+    for (const line of reservation.lines) {
+      if (lines.has(line.key)) throw invalidArgument('line keys must be unique across reservations');
+      lines.add(line.key);
+    }
+  }
+  if (request.refusedAfter !== undefined && request.refusedAfter !== 'windows' && request.refusedAfter !== 'reservations') {
+    throw invalidArgument('refusedAfter must be windows or reservations');
+  }
+}
+
+export function checkSettlements(settlements: Settlement[]): void {
+  if (settlements.length === 0 || settlements.length > LIMITS.reservationsPerStep) throw invalidArgument('settlement count out of range');
+  const ids = new Set<string>();
+  for (const s of settlements) {
+    checkKey(s.reservationId, 'reservationId');
+    if (ids.has(s.reservationId)) throw invalidArgument('reservation ids must be unique');
+    ids.add(s.reservationId);
+    if (s.commit !== null) checkNonNegativeInteger(s.commit, 'commit');
+  }
+}
+
+export function checkHeartbeat(member: string, value: string, ttlMs: number): void {
+  checkKey(member, 'member');
+  checkValue(value, 4096);
+  checkTtl(ttlMs);
 }
 
 function checkLine(line: BudgetLine, seen: Set<string>): void {

@@ -1,6 +1,11 @@
 /**
  * In-process budget lines and reservations: the reference for the Redis budget scripts. Every
  * method runs to completion without awaiting, which is what makes it atomic in one process.
+ *
+ * State is kept per scope, with the unsettled reservations of a scope in their own set, so reaping
+ * looks only at what is still held. Settled reservations are remembered for their ttl (for
+ * idempotent settlement) and forgotten through a queue ordered by when they may go, so cleanup
+ * costs in proportion to what expires, not to everything remembered.
  */
 import type { BudgetUsage, ReserveRequest, ReserveResult, SettleResult } from '../port.js';
 
@@ -23,13 +28,31 @@ interface Reservation {
   lines: { key: string; expiresAt: number }[];
 }
 
-const SEP = '\u0000';
+interface ScopeBudgets {
+  lines: Map<string, Line>;
+  reservations: Map<string, Reservation>;
+  /** Ids of reservations not settled yet. */
+  held: Set<string>;
+}
+
+/** A refusal `check` found: what `reserve` answers, or null when the reservation fits. */
+export type ReserveRefusal = Exclude<ReserveResult, { ok: true }>;
+
+export interface SettledLines {
+  result: SettleResult;
+  /** Committed usage of the lines a commit moved. */
+  used: { key: string; used: number }[];
+}
+
+const COMPACT_AFTER = 4096;
 
 export class MemoryBudgets {
-  private readonly lines = new Map<string, Line>();
-  private readonly reservations = new Map<string, Reservation>();
+  private readonly scopes = new Map<string, ScopeBudgets>();
+  private forgetQueue: { at: number; scope: string; id: string }[] = [];
+  private forgetHead = 0;
 
-  reserve(now: number, scope: string, request: ReserveRequest): ReserveResult {
+  /** Whether the reservation fits, without changing anything. */
+  check(now: number, scope: string, request: ReserveRequest): ReserveRefusal | null {
     if (this.reservation(now, scope, request.reservationId) !== undefined) return { ok: false, reason: 'duplicate' };
     for (const spec of request.lines) {
       const line = this.line(now, scope, spec.key);
@@ -39,17 +62,23 @@ export class MemoryBudgets {
         return { ok: false, reason: 'exceeded', key: spec.key, cap: spec.cap, used, reserved };
       }
     }
+    return null;
+  }
+
+  /** Holds a reservation `check` accepted. */
+  hold(now: number, scope: string, request: ReserveRequest): void {
+    const budgets = this.budgets(scope);
     // A line lives at least as long as the reservation on it, even if its period ends sooner.
     const held = request.lines.map((spec) => ({ key: spec.key, expiresAt: Math.max(spec.expiresAt, now + request.ttlMs) }));
     for (const spec of held) {
       const line = this.line(now, scope, spec.key) ?? { used: 0, reserved: 0, expiresAt: spec.expiresAt };
       line.reserved += request.amount;
       line.expiresAt = Math.max(line.expiresAt, spec.expiresAt);
-      this.lines.set(scope + SEP + spec.key, line);
+      budgets.lines.set(spec.key, line);
     }
     const deadline = now + request.ttlMs;
     const lastLine = Math.max(...held.map((l) => l.expiresAt));
-    this.reservations.set(scope + SEP + request.reservationId, {
+    const reservation: Reservation = {
       state: 'reserved',
       amount: request.amount,
       settled: 0,
@@ -58,16 +87,44 @@ export class MemoryBudgets {
       // Same safety horizon as Redis: once every line is gone the record no longer matters.
       forgetAt: Math.max(lastLine, deadline) + request.ttlMs,
       lines: held,
-    });
+    };
+    budgets.reservations.set(request.reservationId, reservation);
+    budgets.held.add(request.reservationId);
+    this.forgetLater(reservation.forgetAt, scope, request.reservationId);
+  }
+
+  reserve(now: number, scope: string, request: ReserveRequest): ReserveResult {
+    const refused = this.check(now, scope, request);
+    if (refused !== null) return refused;
+    this.hold(now, scope, request);
     return { ok: true };
   }
 
-  commit(now: number, scope: string, reservationId: string, actual: number): SettleResult {
-    return this.settle(now, scope, reservationId, 'committed', actual);
-  }
-
-  release(now: number, scope: string, reservationId: string): SettleResult {
-    return this.settle(now, scope, reservationId, 'released', 0);
+  /** Commits `actual` (a number) or releases (null). */
+  settle(now: number, scope: string, id: string, actual: number | null): SettledLines {
+    const r = this.reservation(now, scope, id);
+    if (r === undefined) return { result: { ok: false, reason: 'unknown' }, used: [] };
+    if (r.state === 'committed') return { result: { ok: true, state: 'already_committed', amount: r.settled }, used: [] };
+    if (r.state === 'released') return { result: { ok: true, state: 'already_released', amount: r.settled }, used: [] };
+    const budgets = this.budgets(scope);
+    const used: { key: string; used: number }[] = [];
+    for (const spec of r.lines) {
+      // The period of this line is over: its counter is gone and nothing is carried into the next.
+      if (spec.expiresAt <= now) continue;
+      const line = this.line(now, scope, spec.key) ?? { used: 0, reserved: 0, expiresAt: spec.expiresAt };
+      line.reserved = Math.max(0, line.reserved - r.amount);
+      if (actual !== null) {
+        line.used += actual;
+        used.push({ key: spec.key, used: line.used });
+      }
+      budgets.lines.set(spec.key, line);
+    }
+    r.state = actual === null ? 'released' : 'committed';
+    r.settled = actual ?? r.amount;
+    r.forgetAt = now + r.ttlMs;
+    budgets.held.delete(id);
+    this.forgetLater(r.forgetAt, scope, id);
+    return { result: { ok: true, state: r.state, amount: r.settled }, used };
   }
 
   usage(now: number, scope: string, key: string): BudgetUsage {
@@ -75,59 +132,70 @@ export class MemoryBudgets {
     return { used: line?.used ?? 0, reserved: line?.reserved ?? 0 };
   }
 
-  reap(now: number, scope: string): number {
-    let reaped = 0;
-    const prefix = scope + SEP;
-    for (const [id, r] of this.reservations) {
-      if (!id.startsWith(prefix)) continue;
-      if (r.state === 'reserved' && r.deadline <= now) {
-        this.settle(now, scope, id.slice(prefix.length), 'released', 0);
-        reaped += 1;
-      }
+  /** Releases held reservations of the scope past their deadline (at most `max`); returns how many. */
+  reap(now: number, scope: string, max = Number.POSITIVE_INFINITY): number {
+    const budgets = this.scopes.get(scope);
+    if (budgets === undefined) return 0;
+    const due: string[] = [];
+    for (const id of budgets.held) {
+      if (due.length >= max) break;
+      const r = budgets.reservations.get(id);
+      if (r === undefined) budgets.held.delete(id);
+      else if (r.deadline <= now) due.push(id);
     }
-    return reaped;
+    for (const id of due) this.settle(now, scope, id, null);
+    return due.length;
   }
 
-  /** Forgets expired lines and settled reservations; called now and then so idle keys do not pile up. */
+  /** Forgets settled reservations whose time has come and expired lines; called now and then. */
   sweep(now: number): void {
-    for (const [k, line] of this.lines) if (line.expiresAt <= now) this.lines.delete(k);
-    for (const [k, r] of this.reservations) if (r.forgetAt <= now) this.reservations.delete(k);
+    while (this.forgetHead < this.forgetQueue.length) {
+      const next = this.forgetQueue[this.forgetHead];
+      if (next === undefined || next.at > now) break;
+      this.forgetHead += 1;
+      // The record may have been settled since (a later forgetAt); reservation() decides on its own time.
+      this.reservation(now, next.scope, next.id);
+    }
+    if (this.forgetHead > COMPACT_AFTER && this.forgetHead * 2 > this.forgetQueue.length) {
+      this.forgetQueue = this.forgetQueue.slice(this.forgetHead);
+      this.forgetHead = 0;
+    }
+    for (const [name, budgets] of this.scopes) {
+      for (const [key, line] of budgets.lines) if (line.expiresAt <= now) budgets.lines.delete(key);
+      if (budgets.lines.size === 0 && budgets.reservations.size === 0) this.scopes.delete(name);
+    }
   }
 
-  private settle(now: number, scope: string, id: string, to: 'committed' | 'released', actual: number): SettleResult {
-    const r = this.reservation(now, scope, id);
-    if (r === undefined) return { ok: false, reason: 'unknown' };
-    if (r.state === 'committed') return { ok: true, state: 'already_committed', amount: r.settled };
-    if (r.state === 'released') return { ok: true, state: 'already_released', amount: r.settled };
-    for (const spec of r.lines) {
-      // The period of this line is over: its counter is gone and nothing is carried into the next.
-      if (spec.expiresAt <= now) continue;
-      const line = this.line(now, scope, spec.key) ?? { used: 0, reserved: 0, expiresAt: spec.expiresAt };
-      line.reserved = Math.max(0, line.reserved - r.amount);
-      if (to === 'committed') line.used += actual;
-      this.lines.set(scope + SEP + spec.key, line);
+  private forgetLater(at: number, scope: string, id: string): void {
+    // Mostly in order (one ttl for most reservations); an entry due later than its successors only delays them.
+    this.forgetQueue.push({ at, scope, id });
+  }
+
+  private budgets(scope: string): ScopeBudgets {
+    let budgets = this.scopes.get(scope);
+    if (budgets === undefined) {
+      budgets = { lines: new Map(), reservations: new Map(), held: new Set() };
+      this.scopes.set(scope, budgets);
     }
-    r.state = to;
-    r.settled = to === 'committed' ? actual : r.amount;
-    r.forgetAt = now + r.ttlMs;
-    return { ok: true, state: to, amount: r.settled };
+    return budgets;
   }
 
   private line(now: number, scope: string, key: string): Line | undefined {
-    const k = scope + SEP + key;
-    const line = this.lines.get(k);
+    const budgets = this.scopes.get(scope);
+    const line = budgets?.lines.get(key);
     if (line !== undefined && line.expiresAt <= now) {
-      this.lines.delete(k);
+      budgets?.lines.delete(key);
       return undefined;
     }
     return line;
   }
 
   private reservation(now: number, scope: string, id: string): Reservation | undefined {
-    const k = scope + SEP + id;
-    const r = this.reservations.get(k);
+    const budgets = this.scopes.get(scope);
+    const r = budgets?.reservations.get(id);
     if (r !== undefined && r.forgetAt <= now) {
-      this.reservations.delete(k);
+      budgets?.reservations.delete(id);
+      budgets?.held.delete(id);
       return undefined;
     }
     return r;

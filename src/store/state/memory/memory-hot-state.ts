@@ -7,6 +7,8 @@
 import { systemClock, type Clock } from '../../../core/clock.js';
 import { invalidArgument } from '../errors.js';
 import type {
+  AdmitRequest,
+  AdmitResult,
   BudgetUsage,
   ClaimedItem,
   EnqueueGuard,
@@ -14,28 +16,36 @@ import type {
   HotState,
   MessageHandler,
   OutboxEntry,
+  PresenceMember,
   QueueItem,
   ReserveRequest,
   ReserveResult,
+  SettleManyResult,
   SettleResult,
+  Settlement,
   WindowDecision,
   WindowSpec,
 } from '../port.js';
 import {
+  checkAdmit,
   checkChannel,
+  checkHeartbeat,
   checkKey,
   checkNonNegativeInteger,
   checkOutboxBatch,
   checkQueueItem,
   checkReserve,
   checkScope,
+  checkSettlements,
   checkTtl,
   checkValue,
   checkWindows,
+  LIMITS,
 } from '../validation.js';
+import { admitStep, settleStep } from './memory-admit.js';
 import { MemoryBudgets } from './memory-budgets.js';
 import { MemoryQueues } from './memory-queue.js';
-import { decideWindows, HitLog } from './sliding-log.js';
+import { MemoryWindows } from './memory-windows.js';
 
 interface Stored {
   value: string;
@@ -54,8 +64,9 @@ export class MemoryHotState implements HotState {
   readonly kind = 'memory' as const;
   private readonly clock: Clock;
   private readonly values = new Map<string, Stored>();
-  private readonly logs = new Map<string, { log: HitLog; windowMs: number }>();
+  private readonly windows = new MemoryWindows();
   private readonly budgets = new MemoryBudgets();
+  private readonly presence = new Map<string, Map<string, { value: string; expiresAt: number }>>();
   private readonly queues = new MemoryQueues();
   private readonly channels = new Map<string, Set<MessageHandler>>();
   private writes = 0;
@@ -74,19 +85,7 @@ export class MemoryHotState implements HotState {
     checkScope(scope);
     checkKey(key);
     checkWindows(windows, cost);
-    const now = this.clock.now();
-    const logs = windows.map((spec) => {
-      const k = `${scope}${SEP}${spec.name}${SEP}${key}`;
-      let slot = this.logs.get(k);
-      if (slot === undefined) {
-        slot = { log: new HitLog(), windowMs: spec.windowMs };
-        this.logs.set(k, slot);
-      }
-      slot.windowMs = spec.windowMs;
-      slot.log.trim(now, spec.windowMs);
-      return slot.log;
-    });
-    const decision = decideWindows(now, windows, logs, cost);
+    const decision = this.windows.hit(this.clock.now(), scope, key, windows, cost);
     // After deciding: a sweep may drop logs that were empty, and these ones are in use.
     this.wrote();
     return decision;
@@ -107,6 +106,22 @@ export class MemoryHotState implements HotState {
     return next;
   }
 
+  async admit(scope: string, request: AdmitRequest): Promise<AdmitResult> {
+    this.open();
+    checkScope(scope);
+    checkAdmit(request);
+    const result = admitStep(this.clock.now(), scope, request, this.windows, this.budgets);
+    this.wrote();
+    return result;
+  }
+
+  async settleReservations(scope: string, settlements: Settlement[]): Promise<SettleManyResult> {
+    this.open();
+    checkScope(scope);
+    checkSettlements(settlements);
+    return settleStep(this.clock.now(), scope, settlements, this.budgets);
+  }
+
   async reserve(scope: string, request: ReserveRequest): Promise<ReserveResult> {
     this.open();
     checkScope(scope);
@@ -121,14 +136,14 @@ export class MemoryHotState implements HotState {
     checkScope(scope);
     checkKey(reservationId, 'reservationId');
     checkNonNegativeInteger(actual, 'actual');
-    return this.budgets.commit(this.clock.now(), scope, reservationId, actual);
+    return this.budgets.settle(this.clock.now(), scope, reservationId, actual).result;
   }
 
   async release(scope: string, reservationId: string): Promise<SettleResult> {
     this.open();
     checkScope(scope);
     checkKey(reservationId, 'reservationId');
-    return this.budgets.release(this.clock.now(), scope, reservationId);
+    return this.budgets.settle(this.clock.now(), scope, reservationId, null).result;
   }
 
   async budgetUsage(scope: string, key: string): Promise<BudgetUsage> {
@@ -142,6 +157,22 @@ export class MemoryHotState implements HotState {
     this.open();
     checkScope(scope);
     return this.budgets.reap(this.clock.now(), scope);
+  }
+
+  async heartbeat(scope: string, member: string, value: string, ttlMs: number): Promise<PresenceMember[]> {
+    this.open();
+    checkScope(scope);
+    checkHeartbeat(member, value, ttlMs);
+    const now = this.clock.now();
+    let members = this.presence.get(scope);
+    if (members === undefined) {
+      members = new Map();
+      this.presence.set(scope, members);
+    }
+    for (const [name, entry] of members) if (entry.expiresAt <= now) members.delete(name);
+    if (!members.has(member) && members.size >= LIMITS.presenceMembers) throw invalidArgument('presence set is full');
+    members.set(member, { value, expiresAt: now + ttlMs });
+    return [...members].map(([name, entry]) => ({ member: name, value: entry.value }));
   }
 
   async get(scope: string, key: string): Promise<string | null> {
@@ -317,7 +348,11 @@ export class MemoryHotState implements HotState {
     if (this.writes % SWEEP_EVERY !== 0) return;
     const now = this.clock.now();
     for (const [k, stored] of this.values) if (stored.expiresAt !== undefined && stored.expiresAt <= now) this.values.delete(k);
-    for (const [k, slot] of this.logs) if (slot.log.isEmpty() || slot.log.lastHitAt + slot.windowMs <= now) this.logs.delete(k);
+    this.windows.sweep(now);
     this.budgets.sweep(now);
+    for (const [scope, members] of this.presence) {
+      for (const [name, entry] of members) if (entry.expiresAt <= now) members.delete(name);
+      if (members.size === 0) this.presence.delete(scope);
+    }
   }
 }

@@ -61,10 +61,10 @@ export class HitLog {
 }
 
 /**
- * Decides one multi-window hit against logs already trimmed to `now`, consuming only when every
- * window allows. `logs[i]` belongs to `windows[i]`.
+ * The refusal of a multi-window hit against logs already trimmed to `now`, or undefined when every
+ * window allows it. Consumes nothing. `logs[i]` belongs to `windows[i]`.
  */
-export function decideWindows(now: number, windows: WindowSpec[], logs: HitLog[], cost: number): WindowDecision {
+export function refuseWindows(now: number, windows: WindowSpec[], logs: HitLog[], cost: number): WindowDecision | undefined {
   let refusal: WindowDecision | undefined;
   windows.forEach((spec, i) => {
     const log = logs[i];
@@ -87,13 +87,19 @@ export function decideWindows(now: number, windows: WindowSpec[], logs: HitLog[]
       };
     }
   });
-  if (refusal !== undefined) return refusal;
+  return refusal;
+}
 
+/**
+ * The tightest (least remaining) window of a hit every window allows, after consuming `cost` from
+ * each when `consume` is set, or as things stand when not (a peek, or a hit another gate refused).
+ */
+export function tightestWindow(now: number, windows: WindowSpec[], logs: HitLog[], cost: number, consume: boolean): WindowDecision {
   let tightest: WindowDecision | undefined;
   windows.forEach((spec, i) => {
     const log = logs[i];
     if (log === undefined) return;
-    if (cost > 0) log.add(now, cost);
+    if (consume && cost > 0) log.add(now, cost);
     const remaining = spec.limit - log.total;
     const oldest = log.oldestAt();
     const decision: WindowDecision = {
@@ -109,4 +115,9 @@ export function decideWindows(now: number, windows: WindowSpec[], logs: HitLog[]
   });
   // windows is never empty (validated), so tightest is set; the fallback only satisfies the types.
   return tightest ?? { allowed: true, window: '', limit: 0, remaining: 0, resetAt: now, retryAfterMs: 0, now };
+}
+
+/** Decides one multi-window hit, consuming only when every window allows. */
+export function decideWindows(now: number, windows: WindowSpec[], logs: HitLog[], cost: number): WindowDecision {
+  return refuseWindows(now, windows, logs, cost) ?? tightestWindow(now, windows, logs, cost, true);
 }

@@ -1,5 +1,6 @@
 /**
- * Reservation scripts: the Redis twins of memory/memory-budgets.ts.
+ * Reservation scripts: the Redis twins of memory/memory-budgets.ts. Their Lua functions
+ * (BUDGET_LUA) are shared with the admit script, which reserves in the same step as the windows.
  *
  * A budget line is a hash {used, reserved} expiring at the end of its period. A reservation is a
  * hash {st: r|c|x, amt, set (settled amount), ttl, lines (JSON [[line key, expiresAt], ...])}, and
@@ -10,11 +11,16 @@
  */
 import { LUA_PRELUDE, LuaScript } from './lua-script.js';
 
-/** Frees or commits one reservation; shared by commit, release and the reaper. */
-const SETTLE = `
-local function settle(rkey, idx, id, mode, actual, line_prefix, now)
+/**
+ * settle: frees or commits one reservation (commit, release, the reaper); when `used_out` is a
+ * table, appends the name and new committed usage of every line a commit moved.
+ * lines_check / reserve_hold: line i of a reservation lives at KEYS[kb + i] with its name, cap and
+ * expiresAt at ARGV[ab + 3(i-1) + 1..3].
+ */
+export const BUDGET_LUA = `
+local function settle(rkey, idx, id, mode, actual, line_prefix, now, used_out)
   local r = redis.call('HMGET', rkey, 'st', 'amt', 'set', 'ttl', 'lines')
-  if not r[1] then return { 'unknown' } end
+  if not r[1] then return { 'unknown', '0' } end
   if r[1] == 'c' then return { 'already_committed', r[3] } end
   if r[1] == 'x' then return { 'already_released', r[3] } end
   local amount = tonumber(r[2])
@@ -26,7 +32,13 @@ local function settle(rkey, idx, id, mode, actual, line_prefix, now)
       if amount > 0 and redis.call('HINCRBY', k, 'reserved', int(-amount)) < 0 then
         redis.call('HSET', k, 'reserved', 0)
       end
-      if mode == 'c' then redis.call('HINCRBY', k, 'used', actual) end
+      if mode == 'c' then
+        local used = redis.call('HINCRBY', k, 'used', actual)
+        if used_out then
+          used_out[#used_out + 1] = l[1]
+          used_out[#used_out + 1] = used
+        end
+      end
       if redis.call('PTTL', k) < 0 then redis.call('PEXPIREAT', k, int(expires)) end
     end
   end
@@ -39,6 +51,51 @@ local function settle(rkey, idx, id, mode, actual, line_prefix, now)
   if mode == 'c' then return { 'committed', settled } end
   return { 'released', settled }
 end
+
+-- Releases reservations of the scope past their deadline, at most \`batch\`; returns how many.
+local function reap_due(idx, reservation_prefix, line_prefix, now, batch)
+  local ids = redis.call('ZRANGEBYSCORE', idx, '-inf', int(now), 'LIMIT', 0, batch)
+  local released = 0
+  for _, id in ipairs(ids) do
+    local r = settle(reservation_prefix .. id, idx, id, 'x', '0', line_prefix, now, nil)
+    if r[1] == 'released' then released = released + 1 else redis.call('ZREM', idx, id) end
+  end
+  return released
+end
+
+-- nil when every line takes \`amount\`; otherwise the first line that would pass its cap, its used and reserved.
+local function lines_check(kb, ab, n, amount)
+  for i = 1, n do
+    local cap = tonumber(ARGV[ab + 3 * (i - 1) + 2])
+    local v = redis.call('HMGET', KEYS[kb + i], 'used', 'reserved')
+    local used, reserved = tonumber(v[1]) or 0, tonumber(v[2]) or 0
+    if used + reserved + amount > cap then return i, used, reserved end
+  end
+  return nil, 0, 0
+end
+
+local function reserve_hold(now, rkey, idx, id, amount, ttl_ms, kb, ab, n)
+  local ttl = tonumber(ttl_ms)
+  local deadline = now + ttl
+  local last = deadline
+  local held = {}
+  for i = 1, n do
+    local k = KEYS[kb + i]
+    -- A line lives at least as long as the reservation on it, even if its period ends sooner.
+    local expires = math.max(tonumber(ARGV[ab + 3 * (i - 1) + 3]), deadline)
+    redis.call('HINCRBY', k, 'reserved', amount)
+    local pttl = redis.call('PTTL', k)
+    if pttl < 0 or now + pttl < expires then redis.call('PEXPIREAT', k, int(expires)) end
+    held[i] = { ARGV[ab + 3 * (i - 1) + 1], int(expires) }
+    if expires > last then last = expires end
+  end
+  redis.call('HSET', rkey, 'st', 'r', 'amt', amount, 'set', '0', 'ttl', ttl_ms, 'lines', cjson.encode(held))
+  -- Once every line is gone the record no longer matters; until then the reaper settles it.
+  redis.call('PEXPIREAT', rkey, int(last + ttl))
+  redis.call('ZADD', idx, int(deadline), id)
+  local ipttl = redis.call('PTTL', idx)
+  if ipttl < 0 or now + ipttl < last + ttl then redis.call('PEXPIREAT', idx, int(last + ttl)) end
+end
 `;
 
 /**
@@ -48,39 +105,13 @@ end
  */
 export const reserveScript = new LuaScript(
   'reserve',
-  `${LUA_PRELUDE}
+  `${LUA_PRELUDE}${BUDGET_LUA}
 local now = now_ms()
-local rkey, idx = KEYS[1], KEYS[2]
-if redis.call('EXISTS', rkey) == 1 then return { 'duplicate' } end
-local amount, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+if redis.call('EXISTS', KEYS[1]) == 1 then return { 'duplicate' } end
 local n = #KEYS - 2
-for i = 1, n do
-  local cap = tonumber(ARGV[3 + 3 * (i - 1) + 2])
-  local v = redis.call('HMGET', KEYS[2 + i], 'used', 'reserved')
-  local used, reserved = tonumber(v[1]) or 0, tonumber(v[2]) or 0
-  if used + reserved + amount > cap then
-    return { 'exceeded', i, int(used), int(reserved) }
-  end
-end
-local deadline = now + ttl
-local last = deadline
-local held = {}
-for i = 1, n do
-  local k = KEYS[2 + i]
-  -- A line lives at least as long as the reservation on it, even if its period ends sooner.
-  local expires = math.max(tonumber(ARGV[3 + 3 * (i - 1) + 3]), deadline)
-  redis.call('HINCRBY', k, 'reserved', ARGV[2])
-  local pttl = redis.call('PTTL', k)
-  if pttl < 0 or now + pttl < expires then redis.call('PEXPIREAT', k, int(expires)) end
-  held[i] = { ARGV[3 + 3 * (i - 1) + 1], int(expires) }
-  if expires > last then last = expires end
-end
-redis.call('HSET', rkey, 'st', 'r', 'amt', ARGV[2], 'set', '0', 'ttl', ARGV[3], 'lines', cjson.encode(held))
--- Once every line is gone the record no longer matters; until then the reaper settles it.
-redis.call('PEXPIREAT', rkey, int(last + ttl))
-redis.call('ZADD', idx, int(deadline), ARGV[1])
-local ipttl = redis.call('PTTL', idx)
-if ipttl < 0 or now + ipttl < last + ttl then redis.call('PEXPIREAT', idx, int(last + ttl)) end
+local bad, used, reserved = lines_check(2, 3, n, tonumber(ARGV[2]))
+if bad then return { 'exceeded', bad, int(used), int(reserved) } end
+reserve_hold(now, KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], 2, 3, n)
 return { 'ok' }
 `,
 );
@@ -91,8 +122,28 @@ return { 'ok' }
  */
 export const settleScript = new LuaScript(
   'settle',
-  `${LUA_PRELUDE}${SETTLE}
-return settle(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], now_ms())
+  `${LUA_PRELUDE}${BUDGET_LUA}
+return settle(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], now_ms(), nil)
+`,
+);
+
+/**
+ * KEYS: index, then one reservation key per settlement
+ * ARGV: line prefix, then per settlement: reservation id, mode ('c' | 'x'), actual
+ * Returns { {state1, amount1, state2, amount2, ...}, {line name, used, ...} }
+ */
+export const settleManyScript = new LuaScript(
+  'settle_many',
+  `${LUA_PRELUDE}${BUDGET_LUA}
+local now = now_ms()
+local states, used = {}, {}
+for j = 1, #KEYS - 1 do
+  local a = 2 + 3 * (j - 1)
+  local r = settle(KEYS[1 + j], KEYS[1], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[1], now, used)
+  states[#states + 1] = r[1]
+  states[#states + 1] = r[2]
+end
+return { states, used }
 `,
 );
 
@@ -102,15 +153,7 @@ return settle(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], now_ms())
  */
 export const reapScript = new LuaScript(
   'reap',
-  `${LUA_PRELUDE}${SETTLE}
-local now = now_ms()
-local idx = KEYS[1]
-local ids = redis.call('ZRANGEBYSCORE', idx, '-inf', int(now), 'LIMIT', 0, tonumber(ARGV[3]))
-local released = 0
-for _, id in ipairs(ids) do
-  local r = settle(ARGV[1] .. id, idx, id, 'x', '0', ARGV[2], now)
-  if r[1] == 'released' then released = released + 1 else redis.call('ZREM', idx, id) end
-end
-return released
+  `${LUA_PRELUDE}${BUDGET_LUA}
+return reap_due(KEYS[1], ARGV[1], ARGV[2], now_ms(), tonumber(ARGV[3]))
 `,
 );

@@ -56,6 +56,11 @@ export class RedisKeys {
     return `${this.scope(scope)}rz`;
   }
 
+  /** Presence set of a scope: members hash and deadlines sorted set. */
+  presence(scope: string): [string, string] {
+    return [`${this.scope(scope)}p:members`, `${this.scope(scope)}p:deadlines`];
+  }
+
   queue(queue: string): QueueKeys {
     const base = `${this.prefix}:{${queue}}:q:`;
     return {

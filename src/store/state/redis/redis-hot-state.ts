@@ -7,6 +7,8 @@ import type { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { invalidArgument, storeFailure } from '../errors.js';
 import type {
+  AdmitRequest,
+  AdmitResult,
   BudgetUsage,
   ClaimedItem,
   EnqueueGuard,
@@ -14,27 +16,35 @@ import type {
   HotState,
   MessageHandler,
   OutboxEntry,
+  PresenceMember,
   QueueItem,
   ReserveRequest,
   ReserveResult,
+  SettleManyResult,
   SettleResult,
+  Settlement,
   WindowDecision,
   WindowSpec,
 } from '../port.js';
 import {
+  checkAdmit,
   checkChannel,
+  checkHeartbeat,
   checkKey,
   checkNonNegativeInteger,
   checkOutboxBatch,
   checkQueueItem,
   checkReserve,
   checkScope,
+  checkSettlements,
   checkTtl,
   checkValue,
   checkWindows,
   LIMITS,
 } from '../validation.js';
-import { reapScript, reserveScript, settleScript } from './budget-scripts.js';
+import { decodeAdmit, decodeSettlements, decodeSettleResult, encodeAdmit, encodeSettlements } from './admit-codec.js';
+import { admitScript, heartbeatScript } from './admit-script.js';
+import { reapScript, reserveScript, settleManyScript, settleScript } from './budget-scripts.js';
 import { connectClient, guarded, redisClientOptions, type RedisConnectionOptions } from './connection.js';
 import { incrementScript } from './counter-script.js';
 import { queueKeyList, RedisKeys } from './keys.js';
@@ -108,6 +118,20 @@ export class RedisHotState implements HotState {
     return asInt(await guarded(() => incrementScript.run(this.redis, [this.keys.counter(scope, key)], [by, ttlMs])));
   }
 
+  async admit(scope: string, request: AdmitRequest): Promise<AdmitResult> {
+    checkScope(scope);
+    checkAdmit(request);
+    const { keys, args } = encodeAdmit(this.keys, scope, request);
+    return decodeAdmit(request, await guarded(() => admitScript.run(this.redis, keys, args)));
+  }
+
+  async settleReservations(scope: string, settlements: Settlement[]): Promise<SettleManyResult> {
+    checkScope(scope);
+    checkSettlements(settlements);
+    const { keys, args } = encodeSettlements(this.keys, scope, settlements);
+    return decodeSettlements(await guarded(() => settleManyScript.run(this.redis, keys, args)));
+  }
+
   async reserve(scope: string, request: ReserveRequest): Promise<ReserveResult> {
     checkScope(scope);
     checkReserve(request);
@@ -151,6 +175,17 @@ export class RedisHotState implements HotState {
     checkScope(scope);
     const args = [this.keys.reservationPrefix(scope), this.keys.linePrefix(scope), LIMITS.requeueBatch];
     return asInt(await guarded(() => reapScript.run(this.redis, [this.keys.reservationIndex(scope)], args)));
+  }
+
+  async heartbeat(scope: string, member: string, value: string, ttlMs: number): Promise<PresenceMember[]> {
+    checkScope(scope);
+    checkHeartbeat(member, value, ttlMs);
+    const reply = await guarded(() => heartbeatScript.run(this.redis, this.keys.presence(scope), [member, value, ttlMs, LIMITS.presenceMembers]));
+    if (reply === null) throw invalidArgument('presence set is full');
+    const flat = asArray(reply);
+    const members: PresenceMember[] = [];
+    for (let i = 0; i < flat.length; i += 2) members.push({ member: asString(flat[i]), value: asString(flat[i + 1]) });
+    return members;
   }
 
   async get(scope: string, key: string): Promise<string | null> {
@@ -289,11 +324,6 @@ export class RedisHotState implements HotState {
     const keys = [this.keys.reservationPrefix(scope) + reservationId, this.keys.reservationIndex(scope)];
     const args = [reservationId, mode, actual, this.keys.linePrefix(scope)];
     const reply = asArray(await guarded(() => settleScript.run(this.redis, keys, args)));
-    const state = asString(reply[0]);
-    if (state === 'unknown') return { ok: false, reason: 'unknown' };
-    if (state === 'committed' || state === 'released' || state === 'already_committed' || state === 'already_released') {
-      return { ok: true, state, amount: asInt(reply[1]) };
-    }
-    throw storeFailure(new Error('settle script answered an unknown state'));
+    return decodeSettleResult(asString(reply[0]), reply[1]);
   }
 }

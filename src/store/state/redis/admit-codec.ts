@@ -1,0 +1,104 @@
+/**
+ * Encoding of the admit and settle-many steps into script KEYS/ARGV and decoding of their replies
+ * (the layouts are documented with the scripts). A reply of an unexpected shape is a bug, reported
+ * as an internal error.
+ */
+import { storeFailure } from '../errors.js';
+import type { AdmitRequest, AdmitResult, SettleManyResult, SettleResult, Settlement, WindowDecision } from '../port.js';
+import { LIMITS } from '../validation.js';
+import type { RedisKeys } from './keys.js';
+import type { ScriptArg } from './lua-script.js';
+import { asArray, asInt, asString } from './replies.js';
+
+const REFUSED_AFTER = { windows: 'w', reservations: 'r' } as const;
+
+export function encodeAdmit(keys: RedisKeys, scope: string, request: AdmitRequest): { keys: string[]; args: ScriptArg[] } {
+  const windows = request.windows;
+  const specs = windows?.specs ?? [];
+  const scriptKeys: string[] = [];
+  const args: ScriptArg[] = [
+    specs.length,
+    windows?.cost ?? 1,
+    request.refusedAfter === undefined ? '' : REFUSED_AFTER[request.refusedAfter],
+    request.reservations.length,
+    LIMITS.reapOnRefusal,
+    keys.reservationPrefix(scope),
+    keys.linePrefix(scope),
+  ];
+  for (const w of specs) {
+    scriptKeys.push(keys.windowLog(scope, w.name, windows?.key ?? ''), keys.windowTotal(scope, w.name, windows?.key ?? ''));
+    args.push(w.limit, w.windowMs);
+  }
+  scriptKeys.push(keys.reservationIndex(scope));
+  for (const r of request.reservations) {
+    scriptKeys.push(keys.reservationPrefix(scope) + r.reservationId, ...r.lines.map((line) => keys.linePrefix(scope) + line.key));
+    args.push(r.reservationId, r.amount, r.ttlMs, r.lines.length, ...r.lines.flatMap((line) => [line.key, line.cap, line.expiresAt]));
+  }
+  return { keys: scriptKeys, args };
+}
+
+export function decodeAdmit(request: AdmitRequest, raw: unknown): AdmitResult {
+  const reply = asArray(raw);
+  const outcome = asString(reply[0]);
+  const reaped = asInt(reply[1]);
+  const now = asInt(reply[2]);
+  const windowIndex = asInt(reply[3]);
+  let windows: WindowDecision | undefined;
+  if (windowIndex > 0) {
+    const spec = request.windows?.specs[windowIndex - 1];
+    if (spec === undefined) throw storeFailure(new Error('admit script answered an unknown window'));
+    windows = {
+      allowed: asInt(reply[4]) === 1,
+      window: spec.name,
+      limit: spec.limit,
+      remaining: asInt(reply[5]),
+      resetAt: asInt(reply[6]),
+      retryAfterMs: asInt(reply[7]),
+      now,
+    };
+  }
+  const base = { reaped, now, ...(windows === undefined ? {} : { windows }) };
+  switch (outcome) {
+    case 'ok':
+      return { ok: true, ...base };
+    case 'windows':
+      if (windows === undefined) break;
+      return { ok: false, refusedBy: 'windows', ...base };
+    case 'caller':
+      return { ok: false, refusedBy: 'caller', ...base };
+    case 'duplicate':
+      return { ok: false, refusedBy: 'duplicate', reservation: asInt(reply[8]) - 1, ...base };
+    case 'exceeded': {
+      const reservation = asInt(reply[8]) - 1;
+      const line = request.reservations[reservation]?.lines[asInt(reply[9]) - 1];
+      if (line === undefined) break;
+      return { ok: false, refusedBy: 'exceeded', reservation, key: line.key, cap: line.cap, used: asInt(reply[10]), reserved: asInt(reply[11]), ...base };
+    }
+  }
+  throw storeFailure(new Error('admit script answered an unknown outcome'));
+}
+
+export function encodeSettlements(keys: RedisKeys, scope: string, settlements: Settlement[]): { keys: string[]; args: ScriptArg[] } {
+  return {
+    keys: [keys.reservationIndex(scope), ...settlements.map((s) => keys.reservationPrefix(scope) + s.reservationId)],
+    args: [keys.linePrefix(scope), ...settlements.flatMap((s) => [s.reservationId, s.commit === null ? 'x' : 'c', s.commit ?? 0])],
+  };
+}
+
+export function decodeSettleResult(state: string, amount: unknown): SettleResult {
+  if (state === 'unknown') return { ok: false, reason: 'unknown' };
+  if (state === 'committed' || state === 'released' || state === 'already_committed' || state === 'already_released') {
+    return { ok: true, state, amount: asInt(amount) };
+  }
+  throw storeFailure(new Error('settle script answered an unknown state'));
+}
+
+export function decodeSettlements(raw: unknown): SettleManyResult {
+  const [states, used] = asArray(raw).map(asArray);
+  if (states === undefined || used === undefined) throw storeFailure(new Error('settle script answered an unknown shape'));
+  const results: SettleResult[] = [];
+  for (let i = 0; i < states.length; i += 2) results.push(decodeSettleResult(asString(states[i]), states[i + 1]));
+  const lines: SettleManyResult['used'] = [];
+  for (let i = 0; i < used.length; i += 2) lines.push({ key: asString(used[i]), used: asInt(used[i + 1]) });
+  return { results, used: lines };
+}

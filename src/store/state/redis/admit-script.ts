@@ -1,0 +1,101 @@
+/**
+ * The admit script: a request's rate-limit windows and budget reservations in one atomic step, the
+ * Redis twin of memory/memory-admit.ts. Windows are checked first, then (unless the caller says a
+ * gate in between refused) every reservation; only when everything passes are the windows
+ * consumed and the reservations held. All keys share the scope's hash tag: one Cluster slot.
+ *
+ * KEYS: per window: log, total; then the reservation index; then per reservation: its key, then
+ *       its line keys.
+ * ARGV: 1 window count, 2 cost, 3 refused after ('' | 'w' | 'r'), 4 reservation count, 5 reap batch,
+ *       6 reservation key prefix, 7 line key prefix; per window: limit, windowMs; per reservation:
+ *       id, amount, ttlMs, line count, then per line: line key name, cap, expiresAt.
+ * Returns { outcome ('ok' | 'windows' | 'caller' | 'duplicate' | 'exceeded'), reaped, now,
+ *           window index (0: none), window allowed 0|1, remaining, resetAt, retryAfterMs,
+ *           reservation index, line index, used, reserved }.
+ */
+import { BUDGET_LUA } from './budget-scripts.js';
+import { LUA_PRELUDE, LuaScript } from './lua-script.js';
+import { WINDOWS_LUA } from './window-script.js';
+
+export const admitScript = new LuaScript(
+  'admit',
+  `${LUA_PRELUDE}${WINDOWS_LUA}${BUDGET_LUA}
+local now = now_ms()
+local nw, cost, stop, nr = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local idx = KEYS[2 * nw + 1]
+
+local reservations = {}
+local kpos, apos = 2 * nw + 2, 8 + 2 * nw
+for j = 1, nr do
+  local n = tonumber(ARGV[apos + 3])
+  reservations[j] = { id = ARGV[apos], amount = ARGV[apos + 1], ttl = ARGV[apos + 2], n = n, kb = kpos, ab = apos + 3 }
+  kpos = kpos + 1 + n
+  apos = apos + 4 + 3 * n
+end
+
+local totals = {}
+if nw > 0 then
+  local refused, remaining, reset
+  totals, refused, remaining, reset = windows_check(now, 0, 7, nw, cost)
+  if refused then return { 'windows', 0, now, refused, 0, remaining, reset, reset - now, 0, 0, 0, 0 } end
+end
+
+local reaped, tried_reap = 0, false
+-- Nothing consumed: the windows are reported as they stand.
+local function stopped(outcome, j, line, used, reserved)
+  local best, remaining, reset = 0, 0, now
+  if nw > 0 then best, remaining, reset = windows_tightest(now, 0, 7, nw, cost, totals, false) end
+  return { outcome, reaped, now, best, 1, remaining, reset, 0, j, line, int(used), int(reserved) }
+end
+
+if stop == 'w' then return stopped('caller', 0, 0, 0, 0) end
+for j = 1, nr do
+  local r = reservations[j]
+  if redis.call('EXISTS', KEYS[r.kb]) == 1 then return stopped('duplicate', j, 0, 0, 0) end
+  local amount = tonumber(r.amount)
+  local bad, used, reserved = lines_check(r.kb, r.ab, r.n, amount)
+  -- Held reservations may be leaks past their deadline: free them once and look again.
+  if bad and reserved > 0 and not tried_reap then
+    tried_reap = true
+    reaped = reap_due(idx, ARGV[6], ARGV[7], now, tonumber(ARGV[5]))
+    if reaped > 0 then bad, used, reserved = lines_check(r.kb, r.ab, r.n, amount) end
+  end
+  if bad then return stopped('exceeded', j, bad, used, reserved) end
+end
+if stop == 'r' then return stopped('caller', 0, 0, 0, 0) end
+
+for j = 1, nr do
+  local r = reservations[j]
+  reserve_hold(now, KEYS[r.kb], idx, r.id, r.amount, r.ttl, r.kb, r.ab, r.n)
+end
+local best, remaining, reset = 0, 0, now
+if nw > 0 then best, remaining, reset = windows_tightest(now, 0, 7, nw, cost, totals, true) end
+return { 'ok', reaped, now, best, 1, remaining, reset, 0, 0, 0, 0, 0 }
+`,
+);
+
+/**
+ * Presence. KEYS: members hash (member -> value), deadlines sorted set (member -> expiry).
+ * ARGV: member, value, ttlMs, most members. Returns the live members flat {member, value, ...},
+ * or false when the set is full.
+ */
+export const heartbeatScript = new LuaScript(
+  'heartbeat',
+  `${LUA_PRELUDE}
+local now = now_ms()
+local members, deadlines = KEYS[1], KEYS[2]
+local gone = redis.call('ZRANGEBYSCORE', deadlines, '-inf', int(now))
+if #gone > 0 then
+  redis.call('ZREMRANGEBYSCORE', deadlines, '-inf', int(now))
+  for _, m in ipairs(gone) do redis.call('HDEL', members, m) end
+end
+if redis.call('HEXISTS', members, ARGV[1]) == 0 and redis.call('HLEN', members) >= tonumber(ARGV[4]) then return false end
+redis.call('HSET', members, ARGV[1], ARGV[2])
+redis.call('ZADD', deadlines, int(now + tonumber(ARGV[3])), ARGV[1])
+-- Both keys live as long as the longest-lived member.
+local last = redis.call('ZRANGE', deadlines, -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', members, int(tonumber(last[2])))
+redis.call('PEXPIREAT', deadlines, int(tonumber(last[2])))
+return redis.call('HGETALL', members)
+`,
+);
