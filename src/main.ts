@@ -18,13 +18,15 @@ import { ApiKeySigner, ApiKeyVerifier } from './identity/keys/index.js';
 import { createLocalAuth, registerLocalAuthRoutes } from './identity/local/index.js';
 import { OidcVerifier, parseOidcIssuers } from './identity/oidc/index.js';
 import { bootstrapPlatformAdmin, can, principalInOrg, registerTenancyRoutes } from './identity/tenancy/index.js';
+import type { Principal } from './identity/principal.js';
 import { openRecordStore, type RecordStore } from './store/db/index.js';
 export { migrateToLatest } from './store/db/index.js';
 import { createHotState, type HotState } from './store/state/index.js';
 import { createTasks } from './tasks/index.js';
 import { createCapabilityService, resolveCapabilityConfig, type CapabilityService } from './capabilities/http/index.js';
 import { createEconomics, parseDefaultBudgets } from './admission/economics/index.js';
-import { createAdmission } from './admission/index.js';
+import { createAdmission, createStoreBreakers, parseAdmissionConfig } from './admission/index.js';
+import { clockOffsetFromEnv, offsetClock } from './config/clock-offset.js';
 import { wireModelGateway } from './models/wiring.js';
 
 const VERSION = '0.1.0';
@@ -121,7 +123,8 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
   const { config } = loaded;
   const logger = options.logger ?? createLogger({ level: config.logging.level });
   for (const warning of loaded.warnings) logger.warn(warning);
-  const clock = options.clock ?? systemClock;
+  // PORTCULLIS_CLOCK_OFFSET_MS shifts only this process's clock (skew tests; see config/clock-offset.ts).
+  const clock = options.clock ?? offsetClock(systemClock, clockOffsetFromEnv(process.env));
   // Built before anything opens, so a bad secret or issuer stops the start, not the first request.
   const signer = keySigner(loaded, clock);
   const oidcIssuers = parseOidcIssuers(config.oidc.issuers);
@@ -129,9 +132,16 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
   const capabilityConfig = config.capabilities === undefined ? undefined : resolveCapabilityConfig(config.capabilities, { baseDir: dirname(loaded.path), env: process.env });
   const defaultBudgets = parseDefaultBudgets(config.budgets.defaults);
   const aead = createAead({ activeKeyId: MASTER_KID, keys: new Map([[MASTER_KID, masterKey(loaded)]]) });
+  const admissionConfig = parseAdmissionConfig(config.admission);
 
   const stores = await openStores(loaded, { logger });
   const { records, state } = stores;
+  // The stores' own circuit breakers (per replica, in memory; settings follow the live admission
+  // config once it runs): admission, budgets and tasks use the hot state behind its breaker, and
+  // record-store reads on request paths (identity cache misses, org membership) go behind the other.
+  const storeBreakers = createStoreBreakers({ settings: admissionConfig.storeCircuit, clock, logger });
+  const guardedState = storeBreakers.guardHotState(state);
+  const inOrg = (principal: Principal, orgId: string) => storeBreakers.runRecords(() => principalInOrg(records.db, principal, orgId));
   const audit = new AuditLog({
     db: records.db,
     signingKey: { id: AUDIT_KID, secret: loaded.secrets.audit.bytes() },
@@ -139,7 +149,7 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
     logger,
     checkpointEvery: config.audit.checkpointEvery,
   });
-  const identityRecords = createDbIdentityRecords(records.db);
+  const identityRecords = storeBreakers.guardRecords(createDbIdentityRecords(records.db));
   const identity = new IdentityCache({ records: identityRecords, pubsub: state, clock, logger });
   await identity.start();
   const events = new IdentityEvents({ records: identityRecords, pubsub: state, clock, cache: identity, logger });
@@ -182,7 +192,7 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
   // Budgets: loaded into memory before the first request; the pipeline takes `economics.gate`.
   const economics = createEconomics({
     db: records.db,
-    state,
+    state: guardedState,
     audit,
     clock,
     defaults: defaultBudgets,
@@ -224,7 +234,7 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
   economics.registerRoutes(app, registry);
   // Task ingress, status and the worker API; the requeue job and the outbox relay start once listening.
   const tasks = createTasks({
-    state,
+    state: guardedState,
     db: records.db,
     audit,
     logger,
@@ -240,8 +250,9 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
   // Admission: the pipeline every guarded request runs (task ingress here; the model routes take
   // `admission.pipeline`). Hot-state failures refuse with 503 dependency_unavailable.
   const admission = createAdmission({
-    config: config.admission,
-    state,
+    config: admissionConfig,
+    state: guardedState,
+    storeBreakers,
     db: records.db,
     audit,
     metrics,
@@ -251,8 +262,8 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
     logger,
   });
   await admission.start();
-  admission.registerRoutes(app, registry, (principal, orgId) => principalInOrg(records.db, principal, orgId));
-  tasks.registerRoutes(app, registry, { admission: admission.pipeline, resolveInOrg: (principal, orgId) => principalInOrg(records.db, principal, orgId) });
+  admission.registerRoutes(app, registry, inOrg);
+  tasks.registerRoutes(app, registry, { admission: admission.pipeline, resolveInOrg: inOrg });
   // Model gateway: /v1 model routes through the admission pipeline, usage metering, BYOK keys.
   const models = await wireModelGateway({
     config: config.models,

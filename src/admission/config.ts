@@ -54,6 +54,39 @@ export const thresholdsSchema = z
   });
 export type Thresholds = z.infer<typeof thresholdsSchema>;
 
+/** A circuit breaker's settings: closed → open after N failures in a window → half-open after the recovery time → closed. */
+export interface CircuitSettings {
+  failureThreshold: number;
+  windowSeconds: number;
+  recoverySeconds: number;
+  halfOpenProbes: number;
+  successesToClose: number;
+}
+
+const PROVIDER_CIRCUIT: CircuitSettings = { failureThreshold: 5, windowSeconds: 30, recoverySeconds: 15, halfOpenProbes: 2, successesToClose: 2 };
+/** A store comes back in seconds, and a probe costs little: recover sooner than a provider. */
+const STORE_CIRCUIT: CircuitSettings = { failureThreshold: 5, windowSeconds: 10, recoverySeconds: 2, halfOpenProbes: 1, successesToClose: 1 };
+
+function circuitSettingsSchema(defaults: CircuitSettings) {
+  return z
+    .object({
+      failureThreshold: z.number().int().min(1).max(10_000).default(defaults.failureThreshold),
+      windowSeconds: z.number().int().min(1).max(3600).default(defaults.windowSeconds),
+      recoverySeconds: z.number().int().min(1).max(3600).default(defaults.recoverySeconds),
+      halfOpenProbes: z.number().int().min(1).max(100).default(defaults.halfOpenProbes),
+      successesToClose: z.number().int().min(1).max(100).default(defaults.successesToClose),
+    })
+    .strict()
+    .default(defaults);
+}
+
+/**
+ * A quantified group that itself contains a quantifier (`(a+)+`, `(x*y)*`, `(a{1,5})+`) can take
+ * exponential time to fail a match. Patterns are matched against server-defined route patterns and
+ * memoised per route, so this is defence in depth: such patterns are refused outright.
+ */
+const NESTED_QUANTIFIER = /\((?:[^()\\]|\\.)*(?:[+*]|\{\d+,?\d*\})(?:[^()\\]|\\.)*\)(?:[+*]|\{\d+,?\d*\})/;
+
 /** A route pattern must compile and stay short; it is matched against the route pattern, not user input. */
 const routePattern = z
   .string()
@@ -66,7 +99,9 @@ const routePattern = z
     } catch {
       return false;
     }
-  }, 'must be a valid regular expression');
+  }, 'must be a valid regular expression')
+  .refine((source) => !NESTED_QUANTIFIER.test(source), 'must not repeat a group that itself repeats (e.g. (a+)+)');
+export const routePatterns = z.array(routePattern).max(64);
 
 export const admissionConfigSchema = z
   .object({
@@ -100,22 +135,16 @@ export const admissionConfigSchema = z
         taskQueue: 'tasks',
         slotTtlSeconds: 120,
       }),
-    circuit: z
-      .object({
-        failureThreshold: z.number().int().min(1).max(10_000).default(5),
-        windowSeconds: z.number().int().min(1).max(3600).default(30),
-        recoverySeconds: z.number().int().min(1).max(3600).default(15),
-        halfOpenProbes: z.number().int().min(1).max(100).default(2),
-        successesToClose: z.number().int().min(1).max(100).default(2),
-      })
-      .strict()
-      .default({ failureThreshold: 5, windowSeconds: 30, recoverySeconds: 15, halfOpenProbes: 2, successesToClose: 2 }),
+    /** Breakers of upstream dependencies (providers), shared by every replica through the hot state. */
+    circuit: circuitSettingsSchema(PROVIDER_CIRCUIT),
+    /** Breakers of the hot-state and record stores, held per replica (see breakers/store-breakers.ts). */
+    storeCircuit: circuitSettingsSchema(STORE_CIRCUIT),
     routes: z
       .object({
         /** Extra routes guarded fully (model and task ingress always are). */
-        guard: z.array(routePattern).max(64).default([]),
+        guard: routePatterns.default([]),
         /** Routes that skip rate limit and backpressure (e.g. webhooks); never model or task ingress. */
-        bypass: z.array(routePattern).max(64).default([]),
+        bypass: routePatterns.default([]),
       })
       .strict()
       .default({ guard: [], bypass: [] }),
@@ -124,13 +153,18 @@ export const admissionConfigSchema = z
 
 export type AdmissionConfig = z.infer<typeof admissionConfigSchema>;
 
+/** The first problem of a failed parse as `key.path: message`, the way an operator reads it. */
+export function describeIssue(error: z.ZodError, prefix: string): string {
+  const issue = error.issues[0];
+  const path = [prefix, ...(issue?.path ?? []).map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))].join('.').replace(/\.\[/g, '[');
+  return `${path}: ${issue?.message ?? 'invalid value'}`;
+}
+
 /** Parses the file section; throws an Error whose message names the offending key. */
 export function parseAdmissionConfig(input: unknown, prefix = 'admission'): AdmissionConfig {
   const result = admissionConfigSchema.safeParse(input ?? {});
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const path = [prefix, ...(issue?.path ?? []).map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))].join('.').replace(/\.\[/g, '[');
-  throw new Error(`${path}: ${issue?.message ?? 'invalid value'}`);
+  throw new Error(describeIssue(result.error, prefix));
 }
 
 /** What an org admin may change live: rate limits per type (partial) and per key. */

@@ -4,7 +4,7 @@ import { MemoryAuditSink } from '../audit/sink.js';
 import { ManualClock } from '../core/clock.js';
 import { MemoryHotState } from '../store/state/memory/memory-hot-state.js';
 import type { AdmissionConfig } from './config.js';
-import { SLOT_LINE, SLOT_SCOPE } from './gates/backpressure.js';
+import { InFlightSlots } from './gates/slots.js';
 import { LiveAdmissionConfig } from './live-config.js';
 import { createPipeline, type PipelineDeps } from './pipeline.js';
 import { FakeEconomics, admissionPrincipal, admissionRequest, switchableState, testAdmissionConfig } from './testing.js';
@@ -20,7 +20,7 @@ function setup(configInput: Record<string, unknown> = {}, extra: Partial<Pipelin
   const economics = new FakeEconomics();
   const registry = new Registry();
   const pipeline = createPipeline({ state: switchable.state, config: live.config, limits: live.limits, economics, audit, metrics: registry, clock, ...extra });
-  return { clock, memory, switchable, config, live, audit, economics, registry, pipeline };
+  return { clock, memory, switchable, config, live, audit, economics, registry, pipeline, slots: pipeline.slots };
 }
 
 function ok(result: AdmissionResult) {
@@ -107,7 +107,7 @@ describe('rate limit gate', () => {
 
 describe('route policy in the pipeline', () => {
   it('a bypass route skips throttling; model and task ingress never do', async () => {
-    const { pipeline } = setup({ ...tightBurst, routes: { guard: [], bypass: ['^/hooks/', 'tasks', '^/v1/'] } });
+    const { pipeline } = setup({ ...tightBurst, routes: { guard: [], bypass: ['^/hooks/', 'tasks', '^/v1/'] } }, { workerCapacity: async () => 1000 });
     const principal = admissionPrincipal('registered');
     const hooks = await Promise.all(Array.from({ length: 10 }, () => pipeline.admit(admissionRequest(principal, { route: '/hooks/stripe' }))));
     expect(hooks.every((r) => r.ok && r.headers.RateLimit === undefined)).toBe(true);
@@ -115,7 +115,8 @@ describe('route policy in the pipeline', () => {
     expect(models.filter((r) => r.ok)).toHaveLength(5);
     const other = admissionPrincipal('registered');
     const tasks = await Promise.all(Array.from({ length: 10 }, () => pipeline.admit(admissionRequest(other, { route: '/api/orgs/:orgId/tasks', kind: 'task' }))));
-    expect(tasks.filter((r) => r.ok || r.refusal.gate !== 'rate_limit')).toHaveLength(5);
+    expect(tasks.filter((r) => r.ok)).toHaveLength(5);
+    for (const r of tasks) if (!r.ok) expect(r.refusal.gate).toBe('rate_limit');
   });
 });
 
@@ -137,7 +138,7 @@ describe('backpressure and slots', () => {
   const small = { backpressure: { concurrencyPerReplica: 10, capacityBuffer: 0, thresholds: { anonymous: 0.6, registered: 0.8, paid: 0.9, hard: 0.95 } } };
 
   it('refuses each type at its threshold of in-flight load; privileged up to the hard limit', async () => {
-    const { pipeline, memory } = setup(small);
+    const { pipeline, slots } = setup(small);
     const held: AdmissionResult[] = [];
     const fill = async (type: 'anonymous' | 'registered' | 'paid' | 'privileged') => {
       const result = await pipeline.admit(admissionRequest(admissionPrincipal(type)));
@@ -152,23 +153,27 @@ describe('backpressure and slots', () => {
     expect((await fill('registered')).ok).toBe(false);
     ok(await fill('privileged'));
     expect((await fill('privileged')).ok).toBe(false);
-    expect(await memory.budgetUsage(SLOT_SCOPE, SLOT_LINE)).toEqual({ used: 0, reserved: 9 });
+    expect(slots.held).toBe(9);
     for (const r of held) if (r.ok) await r.ticket.settle({ kind: 'success', actualMicros: 0, actualTokens: 0 });
-    expect(await memory.budgetUsage(SLOT_SCOPE, SLOT_LINE)).toEqual({ used: 0, reserved: 0 });
+    expect(slots.held).toBe(0);
     ok(await fill('anonymous'));
   });
 
-  it('the slot is the atomic check: concurrent privileged requests never exceed the hard cap', async () => {
-    const { pipeline, memory } = setup({ ...small, rateLimits: { privileged: { burst: 1000, burstWindowSeconds: 60, hourly: null } } });
+  it('the slot is the exact check: concurrent privileged requests never exceed the hard cap, and the losers consume no rate limit', async () => {
+    const { pipeline, slots, memory } = setup({ ...small, rateLimits: { privileged: { burst: 1000, burstWindowSeconds: 60, hourly: null } } });
     const principal = admissionPrincipal('privileged');
     const results = await Promise.all(Array.from({ length: 50 }, () => pipeline.admit(admissionRequest(principal))));
     expect(results.filter((r) => r.ok)).toHaveLength(9);
-    expect((await memory.budgetUsage(SLOT_SCOPE, SLOT_LINE)).reserved).toBe(9);
+    for (const r of results) if (!r.ok) expect(r.refusal).toMatchObject({ gate: 'enqueue', code: 'overloaded', status: 503 });
+    expect(slots.held).toBe(9);
+    // Only the nine admitted requests are in the burst window.
+    const window = await memory.hitWindows('budget:org_a', principal.id, [{ name: 'burst', limit: 1000, windowMs: 60_000 }], 0);
+    expect(window.remaining).toBe(1000 - 9);
   });
 
   it('task work is measured against worker capacity and hands the hard cap to the enqueue', async () => {
     let capacity = 10;
-    const { pipeline, memory } = setup(small, { workerCapacity: async () => capacity });
+    const { pipeline, memory, slots } = setup(small, { workerCapacity: async () => capacity });
     const first = ok(await pipeline.admit(admissionRequest(admissionPrincipal('registered'), { kind: 'task', route: '/api/tasks' })));
     expect(first.enqueueMaxLoad).toBe(9);
     for (let i = 0; i < 8; i += 1) await memory.enqueue('tasks', { id: `t${i}`, payload: '{}' });
@@ -177,41 +182,53 @@ describe('backpressure and slots', () => {
     capacity = 0;
     expect((await pipeline.admit(admissionRequest(admissionPrincipal('privileged'), { kind: 'task', route: '/api/tasks' }))).ok).toBe(false);
     // Task work holds no synchronous slot.
-    expect((await memory.budgetUsage(SLOT_SCOPE, SLOT_LINE)).reserved).toBe(0);
+    expect(slots.held).toBe(0);
   });
 
-  it('scales synchronous capacity with live replicas', async () => {
+  it('scales synchronous capacity with live replicas and counts their published load; the slot cap stays per replica', async () => {
     let replicas = 1;
-    const { pipeline } = setup(small, { liveReplicas: () => replicas });
+    let others = 0;
+    const slots = new InFlightSlots();
+    const { pipeline } = setup(small, { slots, load: { replicas: () => replicas, inFlight: () => slots.held + others } });
     for (let i = 0; i < 6; i += 1) ok(await pipeline.admit(admissionRequest(admissionPrincipal('anonymous'))));
     expect((await pipeline.admit(admissionRequest(admissionPrincipal('anonymous')))).ok).toBe(false);
     replicas = 2;
     expect((await pipeline.admit(admissionRequest(admissionPrincipal('anonymous')))).ok).toBe(true);
+    // The other replica reports five in flight: 7 + 5 of 20 is past the anonymous share (12).
+    others = 5;
+    const refused = await pipeline.admit(admissionRequest(admissionPrincipal('anonymous')));
+    expect(!refused.ok && refused.refusal).toMatchObject({ gate: 'backpressure', limit: { load: 12, allowed: 12, capacity: 20 } });
+    // However many replicas there are, this replica holds at most its own hard cap (9 of 10).
+    replicas = 100;
+    others = 0;
+    const privileged = await Promise.all(Array.from({ length: 5 }, () => pipeline.admit(admissionRequest(admissionPrincipal('privileged')))));
+    expect(privileged.filter((r) => r.ok)).toHaveLength(2);
+    expect(slots.held).toBe(9);
   });
 });
 
 describe('ordering: a refusal costs nothing downstream', () => {
   it('a rate-limit refusal never reaches economics; an economics refusal takes no slot', async () => {
-    const { pipeline, economics, memory } = setup(tightBurst);
+    const { pipeline, economics, slots } = setup(tightBurst);
     const principal = admissionPrincipal('registered');
     for (let i = 0; i < 8; i += 1) await pipeline.admit(admissionRequest(principal));
     expect(economics.reserved).toHaveLength(5);
     economics.refuseWith = { gate: 'economics', code: 'budget_exceeded', status: 402, message: 'org budget reached' };
     const refused = await pipeline.admit(admissionRequest(admissionPrincipal('registered')));
     expect(!refused.ok && refused.refusal.code).toBe('budget_exceeded');
-    expect((await memory.budgetUsage(SLOT_SCOPE, SLOT_LINE)).reserved).toBe(5);
+    expect(slots.held).toBe(5);
   });
 
-  it('a slot refusal releases the economics reservation', async () => {
+  it('a slot refusal holds no economics reservation at all (decided before the one store step)', async () => {
     const { pipeline, economics } = setup({ backpressure: { concurrencyPerReplica: 1, capacityBuffer: 0, thresholds: { anonymous: 0.2, registered: 0.5, paid: 0.9, hard: 1 } } });
     const principal = admissionPrincipal('privileged');
-    // Backpressure reads first, then the slot; two concurrent requests both pass the read, one loses the slot.
+    // Two concurrent requests both pass backpressure (nothing admitted yet); one loses the slot.
     const results = await Promise.all([pipeline.admit(admissionRequest(principal)), pipeline.admit(admissionRequest(principal))]);
     const loser = results.find((r) => !r.ok);
     if (loser === undefined || loser.ok) throw new Error('expected one refusal');
     expect(loser.refusal).toMatchObject({ gate: 'enqueue', code: 'overloaded' });
-    expect(economics.reserved).toHaveLength(2);
-    expect(economics.settled).toEqual([{ requestId: expect.any(String), outcome: { kind: 'upstream_failure', reason: 'error' } }]);
+    expect(economics.reserved).toHaveLength(1);
+    expect(economics.settled).toEqual([]);
   });
 
   it('a circuit refusal never reaches economics', async () => {
@@ -238,24 +255,30 @@ describe('settlement exactly once', () => {
 
   for (const ending of endings) {
     it(`${ending.kind}/${'reason' in ending ? ending.reason : 'usage'}: economics settled once, slot freed once, racing settles share it`, async () => {
-      const { pipeline, economics, memory } = setup();
+      const { pipeline, economics, slots } = setup();
       const result = ok(await pipeline.admit(admissionRequest(admissionPrincipal('registered'), { dependency: 'provider:x' })));
-      expect((await memory.budgetUsage(SLOT_SCOPE, SLOT_LINE)).reserved).toBe(1);
+      expect(slots.held).toBe(1);
       await Promise.all([result.ticket.settle(ending), result.ticket.settle({ kind: 'unmetered', reason: 'client_abort' }), result.ticket.settle(ending)]);
       await result.ticket.settle(ending);
       expect(result.ticket.settled).toBe(true);
       expect(economics.settled).toEqual([{ requestId: result.ticket.requestId, outcome: ending }]);
-      expect(await memory.budgetUsage(SLOT_SCOPE, SLOT_LINE)).toEqual({ used: 0, reserved: 0 });
+      expect(slots.held).toBe(0);
     });
   }
 
   it('a failing settlement step does not skip the others', async () => {
-    const { pipeline, memory } = setup({}, {
-      economics: { reserve: async () => ({ ok: true, settle: async () => Promise.reject(new Error('ledger down')) }) },
-    });
-    const result = ok(await pipeline.admit(admissionRequest(admissionPrincipal('registered'))));
-    await result.ticket.settle({ kind: 'success', actualMicros: 1, actualTokens: 1 });
-    expect((await memory.budgetUsage(SLOT_SCOPE, SLOT_LINE)).reserved).toBe(0);
+    const failing = new FakeEconomics();
+    const plan = failing.plan.bind(failing);
+    failing.plan = (request) => {
+      const planned = plan(request);
+      return planned.ok ? { ...planned, held: () => async () => Promise.reject(new Error('ledger down')) } : planned;
+    };
+    const { pipeline, slots } = setup({ circuit: { failureThreshold: 1 } }, { economics: failing });
+    const result = ok(await pipeline.admit(admissionRequest(admissionPrincipal('registered'), { dependency: 'provider:x' })));
+    await result.ticket.settle({ kind: 'upstream_failure', reason: 'error' });
+    expect(slots.held).toBe(0);
+    // The breaker step still ran after the failing economics step: one failure opened it.
+    expect(await pipeline.breakers.stateOf('provider:x')).toBe('open');
   });
 });
 
@@ -272,18 +295,17 @@ describe('hot-state store unavailable', () => {
     expect((await pipeline.admit(admissionRequest(principal))).ok).toBe(true);
   });
 
-  it('a store failure at the slot releases the economics reservation', async () => {
-    const { pipeline, switchable, economics } = setup();
-    const failingSlot = { ...economics, reserve: async (req: Parameters<FakeEconomics['reserve']>[0]) => {
-      const reservation = await economics.reserve(req);
-      switchable.setDown(true);
-      return reservation;
-    } };
-    const p2 = createPipeline({ state: switchable.state, config: () => testAdmissionConfig(), limits: () => ({ burst: 10, burstWindowSeconds: 60, hourly: null }), economics: failingSlot });
-    const refused = await p2.admit(admissionRequest(admissionPrincipal('registered')));
-    expect(!refused.ok && refused.refusal).toMatchObject({ gate: 'enqueue', code: 'dependency_unavailable' });
-    expect(economics.settled).toHaveLength(1);
-    expect(pipeline).toBeDefined();
+  it('a store failure in the one step gives the slot back and holds nothing', async () => {
+    const { pipeline, switchable, economics, slots } = setup({ backpressure: { concurrencyPerReplica: 1, capacityBuffer: 0, thresholds: { anonymous: 0.2, registered: 0.5, paid: 0.9, hard: 1 } } });
+    const principal = admissionPrincipal('privileged');
+    switchable.setDown(true);
+    const refused = await pipeline.admit(admissionRequest(principal));
+    expect(!refused.ok && refused.refusal).toMatchObject({ gate: 'rate_limit', code: 'dependency_unavailable' });
+    expect(slots.held).toBe(0);
+    expect(economics.reserved).toHaveLength(0);
+    switchable.setDown(false);
+    // The only slot (cap 1) was given back.
+    ok(await pipeline.admit(admissionRequest(principal)));
   });
 });
 

@@ -1,56 +1,77 @@
 /**
- * Live replica count for synchronous capacity (concurrencyPerReplica × live replicas). Each replica
- * adds itself once to a counter for the current store-time epoch; the count of the last complete
- * epoch is the number of replicas alive then. Time comes from the store, so skewed replica clocks
- * still land in the same epoch. Runs off the request path; the gate reads the cached number.
+ * Live replicas and their synchronous load, for backpressure (capacity = concurrencyPerReplica ×
+ * live replicas; load = this replica's exact in-flight count + the others' last published ones).
+ * Each replica beats into one presence set in the hot state with its in-flight count; the store
+ * keeps a member alive for `ttlMs` of store time, so replicas with skewed clocks agree on who is
+ * alive, and a replica that dies drops out (with its load) once its ttl passes. Runs off the request
+ * path; the gate reads the numbers cached here.
  */
+import { randomBytes } from 'node:crypto';
 import type { Logger } from '../core/logger.js';
 import type { HotState } from '../store/state/port.js';
+import type { SyncLoad } from './gates/backpressure.js';
 
 const SCOPE = 'admission-replicas';
+const DEFAULT_BEAT_MS = 500;
 
-export interface ReplicaTracker {
-  /** Live replicas (at least 1: this one). */
-  count(): number;
+export interface ReplicaTracker extends SyncLoad {
   /** Heartbeats once now (also used by tests instead of the timer). */
   beat(): Promise<void>;
   start(): void;
   stop(): void;
 }
 
-export function createReplicaTracker(deps: { state: HotState; logger?: Logger; epochMs?: number }): ReplicaTracker {
-  const epochMs = deps.epochMs ?? 2000;
-  let counted = -1;
+export interface ReplicaTrackerDeps {
+  state: HotState;
+  /** This replica's in-flight synchronous requests, exact (slots.ts). */
+  ownInFlight: () => number;
+  /** Called before each beat (e.g. to sweep slots past their ttl). */
+  beforeBeat?: () => void;
+  logger?: Logger;
+  /** How often to beat; a member is alive for four beats. */
+  beatMs?: number;
+}
+
+export function createReplicaTracker(deps: ReplicaTrackerDeps): ReplicaTracker {
+  const beatMs = deps.beatMs ?? DEFAULT_BEAT_MS;
+  const id = randomBytes(9).toString('base64url');
   let live = 1;
+  let others = 0;
   let timer: NodeJS.Timeout | undefined;
 
   const beat = async (): Promise<void> => {
-    const epoch = Math.floor((await deps.state.now()) / epochMs);
-    if (epoch !== counted) {
-      await deps.state.increment(SCOPE, `epoch:${epoch}`, 1, epochMs * 5);
-      counted = epoch;
+    deps.beforeBeat?.();
+    const members = await deps.state.heartbeat(SCOPE, id, String(deps.ownInFlight()), beatMs * 4);
+    let sum = 0;
+    for (const m of members) {
+      if (m.member === id) continue;
+      const value = Number(m.value);
+      // A value this code did not write is ignored rather than trusted.
+      if (Number.isSafeInteger(value) && value >= 0) sum += value;
     }
-    // Counters are read by adding 0 (counters and plain values are separate in the port).
-    const previous = await deps.state.increment(SCOPE, `epoch:${epoch - 1}`, 0, epochMs * 5);
-    const current = await deps.state.increment(SCOPE, `epoch:${epoch}`, 0, epochMs * 5);
-    // The current epoch may not have every beat yet; the previous one is complete.
-    live = Math.max(1, previous, current);
+    live = Math.max(1, members.length);
+    others = sum;
   };
 
   return {
-    count: () => live,
+    replicas: () => live,
+    inFlight: () => deps.ownInFlight() + others,
     beat,
     start() {
       if (timer !== undefined) return;
       timer = setInterval(() => {
         beat().catch((error: unknown) => deps.logger?.warn({ err: error }, 'admission replica heartbeat failed'));
-      }, Math.max(100, Math.floor(epochMs / 2)));
+      }, beatMs);
       timer.unref();
-      void beat().catch(() => undefined);
     },
     stop() {
       if (timer !== undefined) clearInterval(timer);
       timer = undefined;
     },
   };
+}
+
+/** One replica with no heartbeat (a pipeline built on its own, e.g. in tests). */
+export function singleReplica(ownInFlight: () => number): SyncLoad {
+  return { replicas: () => 1, inFlight: ownInFlight };
 }

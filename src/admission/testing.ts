@@ -3,7 +3,8 @@ import { HotStateUnavailable } from '../store/state/errors.js';
 import type { HotState } from '../store/state/port.js';
 import type { Principal, PrincipalUserType } from '../identity/principal.js';
 import { admissionConfigSchema, type AdmissionConfig } from './config.js';
-import type { AdmissionRequest, EconomicsGate, EconomicsReservation, Refusal, SettleOutcome } from './types.js';
+import { admissionScope } from './scope.js';
+import type { AdmissionRequest, EconomicsGate, EconomicsPlan, Refusal, SettleOutcome } from './types.js';
 
 /** Wraps a store so every call throws HotStateUnavailable while `down` is true (like Redis stopped). */
 export function switchableState(inner: HotState): { state: HotState; setDown(down: boolean): void; calls(): number } {
@@ -51,18 +52,26 @@ export function admissionRequest(principal: Principal, overrides: Partial<Admiss
   return { principal, route: '/v1/chat/completions', requestId: `req_${counter}`, kind: 'sync', ...overrides };
 }
 
-/** An economics gate that records what the pipeline asks of it. */
+/** An economics gate that records what the pipeline asks of it; it reserves nothing in the store. */
 export class FakeEconomics implements EconomicsGate {
   readonly reserved: string[] = [];
   readonly settled: { requestId: string; outcome: SettleOutcome }[] = [];
   refuseWith: Refusal | null = null;
-  async reserve(request: AdmissionRequest): Promise<EconomicsReservation> {
+  plan(request: AdmissionRequest): EconomicsPlan {
     if (this.refuseWith !== null) return { ok: false, refusal: this.refuseWith };
-    this.reserved.push(request.requestId);
     return {
       ok: true,
-      settle: async (outcome) => {
-        this.settled.push({ requestId: request.requestId, outcome });
+      scope: admissionScope(request.principal),
+      reservations: [],
+      refused: (outcome) => {
+        if (outcome.refusedBy !== 'unavailable') throw new Error('FakeEconomics reserves nothing, so the store cannot refuse it');
+        return { gate: 'economics', code: 'dependency_unavailable', status: 503, message: 'budgets cannot be checked' };
+      },
+      held: () => {
+        this.reserved.push(request.requestId);
+        return async (outcome) => {
+          this.settled.push({ requestId: request.requestId, outcome });
+        };
       },
     };
   }

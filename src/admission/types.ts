@@ -9,6 +9,7 @@
 import type { ErrorCode } from '../core/errors.js';
 import type { Principal } from '../identity/principal.js';
 import type { OrgAction } from '../identity/tenancy/permissions.js';
+import type { AdmitResult, ReserveRequest } from '../store/state/port.js';
 
 export type GateName = 'session' | 'rate_limit' | 'backpressure' | 'circuit' | 'economics' | 'enqueue';
 
@@ -85,19 +86,34 @@ export interface Admission {
 }
 
 /**
- * The economics gate (src/admission/economics/) as the pipeline sees it. `reserve` runs after the
- * circuit gate and before the slot; a refusal costs nothing. The returned `settle` is called by the
- * pipeline exactly once per admitted request (commit the actual, release the rest, or release all
- * on `upstream_failure`) and must itself be idempotent by request id, because the pipeline also
- * calls it when a later gate (the slot) refuses — with `{ kind: 'upstream_failure', reason: 'error' }`,
- * meaning "nothing was spent, release everything".
+ * The economics gate (src/admission/economics/) as the pipeline sees it. The gate decides
+ * in-process what a request would reserve (`plan`: budget lines from its cache, prices from the
+ * estimate; an unpriced model is refused here); the pipeline sends those reservations to the hot
+ * state in the same atomic step as the rate-limit windows (`HotState.admit`), so a refusal at
+ * any gate costs nothing, and then tells the plan what the store answered: `refused` for the
+ * refusal to give, or `held` once the store holds the reservations, which returns the settlement.
+ * That settlement runs at most once per request (the pipeline calls it exactly once; it is memoised
+ * and the store is idempotent by reservation id as well) and costs at most one round trip.
  */
-export type EconomicsReservation =
-  | { ok: true; settle(outcome: SettleOutcome): Promise<void> }
-  | { ok: false; refusal: Refusal };
+export type EconomicsPlan =
+  | { ok: false; refusal: Refusal }
+  | {
+      ok: true;
+      /** Hot-state scope of the reservations: the org's, shared with its rate-limit windows. */
+      scope: string;
+      /** Empty when nothing is reserved (no budget lines, or no org). */
+      reservations: ReserveRequest[];
+      /** The refusal for a reservation of this plan the store refused, or for a store that could not be reached. */
+      refused(outcome: ReservationRefusal | { refusedBy: 'unavailable' }): Refusal;
+      /** The store holds the reservations (`reaped`: leaks it freed on the way). */
+      held(reaped: number): (outcome: SettleOutcome) => Promise<void>;
+    };
+
+/** How the store refused a reservation of a plan (see `HotState.admit`). */
+export type ReservationRefusal = Extract<AdmitResult, { refusedBy: 'duplicate' | 'exceeded' }>;
 
 export interface EconomicsGate {
-  reserve(request: AdmissionRequest): Promise<EconomicsReservation>;
+  plan(request: AdmissionRequest): EconomicsPlan;
 }
 
 /**

@@ -9,9 +9,9 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Clock } from '../../src/core/clock.js';
+import { systemClock, type Clock } from '../../src/core/clock.js';
 import { LiveAdmissionConfig } from '../../src/admission/live-config.js';
-import { createCircuitBreakers } from '../../src/admission/gates/circuit.js';
+import { CircuitBreakers } from '../../src/admission/gates/circuit.js';
 import { createPipeline, type Pipeline } from '../../src/admission/pipeline.js';
 import { createReplicaTracker } from '../../src/admission/replicas.js';
 import { admissionPrincipal, admissionRequest, testAdmissionConfig } from '../../src/admission/testing.js';
@@ -100,36 +100,43 @@ describe('admission exactness across three replicas on Redis', () => {
 });
 
 describe('shared breaker and replica count on Redis', () => {
-  it('a breaker tripped through one replica fails fast on the others; half-open probes are bounded across replicas', async () => {
+  it('a breaker tripped through one replica fails fast on the others at once; half-open probes are bounded across replicas', async () => {
     const breakerConfig = testAdmissionConfig({ circuit: { failureThreshold: 3, windowSeconds: 30, recoverySeconds: 1, halfOpenProbes: 2, successesToClose: 1 } });
-    const breakers = replicas.map((state) => createCircuitBreakers({ state, config: () => breakerConfig }));
-    const dependency = `provider:bench-${randomBytes(3).toString('hex')}`;
-    await Promise.all(breakers.map((b) => b.report(dependency, null, 'failure')));
-    for (const b of breakers) {
-      const refused = await b.check(dependency);
-      expect(!refused.ok && refused.refusal.code).toBe('circuit_open');
+    const breakers = replicas.map((state) => new CircuitBreakers({ state, config: () => breakerConfig, clock: systemClock, refreshMs: 60_000 }));
+    await Promise.all(breakers.map((b) => b.start()));
+    try {
+      const dependency = `provider:bench-${randomBytes(3).toString('hex')}`;
+      for (const b of breakers) await b.refresh(dependency);
+      await Promise.all(breakers.map((b) => b.report(dependency, null, 'failure')));
+      // The trip is broadcast: every replica refuses from its mirror within a few milliseconds, no refresh needed.
+      const deadline = Date.now() + 500;
+      while (breakers.some((b) => b.localState(dependency) !== 'open') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+      for (const b of breakers) {
+        const refused = await b.check(dependency);
+        expect(!refused.ok && refused.refusal.code).toBe('circuit_open');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const probes = await Promise.all(Array.from({ length: 30 }, async (_, i) => (breakers[i % 3] as CircuitBreakers).check(dependency)));
+      const admitted = probes.filter((p) => p.ok);
+      expect(admitted).toHaveLength(2);
+      const probe = admitted[0];
+      if (probe === undefined || !probe.ok || probe.probe === null) throw new Error('expected a probe');
+      await breakers[1]?.report(dependency, probe.probe, 'success');
+      expect(await breakers[2]?.stateOf(dependency)).toBe('closed');
+      const closedEverywhere = Date.now() + 500;
+      while (breakers.some((b) => b.localState(dependency) !== 'closed') && Date.now() < closedEverywhere) await new Promise((resolve) => setTimeout(resolve, 5));
+      for (const b of breakers) expect((await b.check(dependency)).ok).toBe(true);
+    } finally {
+      await Promise.all(breakers.map((b) => b.stop()));
     }
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    const probes = await Promise.all(
-      Array.from({ length: 30 }, async (_, i) => {
-        const breaker = breakers[i % 3];
-        if (breaker === undefined) throw new Error('breaker missing');
-        return breaker.check(dependency);
-      }),
-    );
-    const admitted = probes.filter((p) => p.ok);
-    expect(admitted).toHaveLength(2);
-    const probe = admitted[0];
-    if (probe === undefined || !probe.ok) throw new Error('expected a probe');
-    await breakers[1]?.report(dependency, probe.probe, 'success');
-    expect(await breakers[2]?.stateOf(dependency)).toBe('closed');
   });
 
-  it('replicas heartbeat into Redis and each sees all three', async () => {
-    const trackers = replicas.map((state) => createReplicaTracker({ state, epochMs: 60_000 }));
+  it('replicas heartbeat into Redis: each sees all three and the others\' in-flight load', async () => {
+    const trackers = replicas.map((state, i) => createReplicaTracker({ state, ownInFlight: () => i + 1, beatMs: 60_000 }));
     for (const t of trackers) await t.beat();
     await trackers[0]?.beat();
-    expect(trackers[0]?.count()).toBeGreaterThanOrEqual(3);
+    expect(trackers[0]?.replicas()).toBe(3);
+    expect(trackers[0]?.inFlight()).toBe(1 + 2 + 3);
   });
 });
 

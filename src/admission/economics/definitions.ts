@@ -14,6 +14,7 @@
  */
 import { z } from 'zod';
 import type { Principal } from '../../identity/principal.js';
+import { orgScope } from '../scope.js';
 import { counterExpiresAt, PERIODS, periodWindow, secondsUntilReset, type Period } from './periods.js';
 
 export type SubjectKind = 'org' | 'user' | 'key';
@@ -83,10 +84,8 @@ export const defaultBudgetsSchema = z
     }
   });
 
-/** Hot-state scope of an org's budget lines: every line and reservation of the org in one slot. */
-export function budgetScope(orgId: string): string {
-  return `budget:${orgId}`;
-}
+/** Hot-state scope of an org's budget lines: every line and reservation of the org in one slot (see admission/scope.ts). */
+export const budgetScope = orgScope;
 
 /** Counter key of a line, e.g. `budget:org:org_x:cost:month:2026-11`. */
 export function lineKey(kind: SubjectKind, subjectId: string, metric: Metric, periodLabel: string): string {

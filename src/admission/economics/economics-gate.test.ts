@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryAuditSink } from '../../audit/sink.js';
 import { ManualClock } from '../../core/clock.js';
-import { HotStateUnavailable } from '../../store/state/errors.js';
 import { MemoryHotState } from '../../store/state/memory/memory-hot-state.js';
+import { switchableState } from '../testing.js';
 import type { HotState } from '../../store/state/port.js';
 import { budgetScope, lineKey, NO_DEFAULTS, type DefaultBudgets } from './definitions.js';
 import { Economics, costEstimate, type EconomicsOptions } from './economics-gate.js';
@@ -194,8 +194,8 @@ describe('economics gate: lines, metrics and prices', () => {
   it('emits each alert threshold once per period, across replicas', async () => {
     const clock = new ManualClock(Date.UTC(2026, 10, 22, 12));
     const state = new MemoryHotState({ clock });
-    const a = harness({ clock, state, alertCheckIntervalMs: 0 });
-    const b = harness({ clock, state, audit: a.audit, alertCheckIntervalMs: 0 });
+    const a = harness({ clock, state });
+    const b = harness({ clock, state, audit: a.audit });
     for (const h of [a, b]) h.rules.set(ORG, 'org', ORG, [costRule('month', 1000, [50, 80, 100])]);
     const spend = async (h: typeof a, micros: number) => {
       const r = await h.economics.reserve(modelRequest(budgetPrincipal(ORG), { maxMicros: micros, maxTokens: 1 }));
@@ -218,26 +218,34 @@ describe('economics gate: lines, metrics and prices', () => {
   });
 });
 
-describe('economics gate: alert checks are throttled per line', () => {
-  it('reads a busy line at most once per interval and still sees the last crossing through a trailing check', async () => {
-    const h = harness({ alertCheckIntervalMs: 30 });
-    h.rules.set(ORG, 'org', ORG, [costRule('month', 1000, [50])]);
-    let reads = 0;
-    const budgetUsage = h.state.budgetUsage.bind(h.state);
-    h.state.budgetUsage = async (scope, key) => {
-      reads += 1;
-      return budgetUsage(scope, key);
-    };
+describe('economics gate: round trips', () => {
+  it('reserves every metric in one hot-state step and settles them in one; alerts read no line', async () => {
+    const h = harness();
+    h.rules.set(ORG, 'org', ORG, [costRule('month', 1000, [50]), { metric: 'tokens', period: 'day', cap: 10_000, alertThresholds: [] }, { metric: 'requests', period: 'day', cap: 100, alertThresholds: [] }]);
+    const calls: string[] = [];
+    const counted = new Proxy(h.state, {
+      get(target, property, receiver) {
+        const value: unknown = Reflect.get(target, property, receiver);
+        if (typeof value !== 'function' || typeof property !== 'string') return value;
+        return (...args: unknown[]) => {
+          calls.push(property);
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const economics = new Economics({ state: counted, rules: h.rules, defaults: NO_DEFAULTS, clock: h.clock, audit: h.audit });
     for (let i = 0; i < 6; i += 1) {
-      const r = await h.economics.reserve(modelRequest(budgetPrincipal(ORG), { maxMicros: 100, maxTokens: 1 }));
+      calls.length = 0;
+      const r = await economics.reserve(modelRequest(budgetPrincipal(ORG), { maxMicros: 100, maxTokens: 10 }));
       if (!r.ok) throw new Error('expected admission');
-      await r.settle({ kind: 'success', actualMicros: 100, actualTokens: 1 });
+      expect(calls).toEqual(['admit']);
+      calls.length = 0;
+      await r.settle({ kind: 'success', actualMicros: 100, actualTokens: 10 });
+      // The 50 % alert (500 of 1000) costs one marker write, once; no settlement reads a line.
+      expect(calls).toEqual(i === 4 ? ['settleReservations', 'setIfAbsent'] : ['settleReservations']);
     }
-    // Only the first settlement read the line; 600 of 1000 crossed 50 % after it.
-    expect(reads).toBe(1);
-    expect(h.audit.events.filter((e) => e.action === 'budget.alert')).toHaveLength(0);
-    await new Promise((resolve) => setTimeout(resolve, 80));
-    expect(h.audit.events.filter((e) => e.action === 'budget.alert').map((e) => e.details?.used)).toEqual([600]);
+    // The alert fired at the settlement that crossed it, with the usage that settlement reported.
+    expect(h.audit.events.filter((e) => e.action === 'budget.alert').map((e) => e.details?.used)).toEqual([500]);
   });
 });
 
@@ -311,33 +319,34 @@ describe('economics gate: leaks and outages', () => {
 
   it('answers 503 dependency_unavailable and reserves nothing when the hot state is down', async () => {
     const clock = new ManualClock(Date.UTC(2026, 10, 22, 12));
-    const inner = new MemoryHotState({ clock });
-    let down = true;
-    // Down for every reservation, or only for the token group, so one group succeeds first.
-    let failOnly: string | undefined = undefined as string | undefined;
-    const state = new Proxy(inner, {
-      get(target, prop, receiver) {
-        if (prop === 'reserve') {
-          return async (...args: Parameters<HotState['reserve']>) => {
-            if (down && (failOnly === undefined || args[1].reservationId.includes(failOnly))) throw new HotStateUnavailable(new Error('ECONNREFUSED'));
-            return target.reserve(...args);
-          };
-        }
-        const value: unknown = Reflect.get(target, prop, receiver);
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
-    });
-    const h = harness({ clock, state });
+    const switchable = switchableState(new MemoryHotState({ clock }));
+    const h = harness({ clock, state: switchable.state });
     h.rules.set(ORG, 'org', ORG, [costRule('month', ONE), { metric: 'tokens', period: 'month', cap: 10_000, alertThresholds: [] }]);
     const p = budgetPrincipal(ORG);
+    switchable.setDown(true);
     const refused = await h.economics.reserve(modelRequest(p, { maxMicros: TEN_CENTS, maxTokens: 10 }));
     expect(refused.ok ? null : refused.refusal).toMatchObject({ code: 'dependency_unavailable', status: 503, gate: 'economics' });
-    failOnly = ':tokens:';
-    const partial = await h.economics.reserve(modelRequest(p, { maxMicros: TEN_CENTS, maxTokens: 10 }));
-    expect(partial.ok ? null : partial.refusal.code).toBe('dependency_unavailable');
+    switchable.setDown(false);
     expect(await h.usage()).toEqual({ used: 0, reserved: 0 });
-    down = false;
     expect((await h.economics.reserve(modelRequest(p, { maxMicros: TEN_CENTS, maxTokens: 10 }))).ok).toBe(true);
+  });
+
+  it('a settlement that cannot reach the hot state leaves the reservation for the reconciler, charged nothing', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 10, 22, 12));
+    const switchable = switchableState(new MemoryHotState({ clock }));
+    const h = harness({ clock, state: switchable.state, reservationTtlMs: 60_000 });
+    const r = await h.economics.reserve(modelRequest(budgetPrincipal(ORG), { maxMicros: TEN_CENTS, maxTokens: 10 }));
+    if (!r.ok) throw new Error('expected admission');
+    switchable.setDown(true);
+    await r.settle({ kind: 'success', actualMicros: 5, actualTokens: 1 });
+    switchable.setDown(false);
+    expect(await h.usage()).toEqual({ used: 0, reserved: TEN_CENTS });
+    clock.advance(60_001);
+    const reconciler = new BudgetReconciler({ state: h.state, tracker: h.economics.tracker, clock, reservationTtlMs: 60_000 });
+    expect(await reconciler.reconcileOnce()).toBe(1);
+    expect(await h.usage()).toEqual({ used: 0, reserved: 0 });
+    const failed = await h.economics.metrics.settlements.get();
+    expect(failed.values.find((v) => v.labels.result === 'failed')?.value).toBe(1);
   });
 
   it('anonymous callers have no org and no budget lines', async () => {

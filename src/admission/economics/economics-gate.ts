@@ -5,21 +5,22 @@
  * `dependency_unavailable` before any provider call (budgets fail closed).
  *
  * Lines are grouped by metric, because one reservation moves one amount on all its lines: money in
- * micro-units, tokens, and requests (always 1). Each group is one atomic `reserve` over all the
- * lines of that metric (org, user and key; every period), all in the org's scope so it is one
- * Redis slot. Groups run in parallel; if any refuses, the others are released. A group that was
- * briefly reserved and then released can at worst make a concurrent request see less headroom for
- * a moment — it can never let more than the cap through.
+ * micro-units, tokens, and requests (always 1). `plan` works out the groups in-process; the
+ * pipeline reserves them all in ONE atomic hot-state step together with the rate-limit windows
+ * (all in the org's scope, one Redis slot), so either every group is held or none is. `reserve`
+ * does the same step without windows, for callers outside the pipeline. Settlement is one step as
+ * well: every group committed or released at once, the committed usage it reports feeding alerts.
  */
 import type { AuditSink } from '../../audit/sink.js';
 import type { Clock } from '../../core/clock.js';
 import { AppError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { isHotStateUnavailable } from '../../store/state/errors.js';
-import type { HotState } from '../../store/state/port.js';
-import type { AdmissionRequest, CostEstimate, EconomicsGate, EconomicsReservation, Refusal, SettleOutcome } from '../types.js';
+import type { HotState, ReserveRequest, SettleManyResult } from '../../store/state/port.js';
+import { admissionScope } from '../scope.js';
+import type { AdmissionRequest, CostEstimate, EconomicsGate, EconomicsPlan, Refusal, ReservationRefusal, SettleOutcome } from '../types.js';
 import { BudgetAlerts } from './alerts.js';
-import { budgetScope, resolveLines, subjectsOf, type BudgetRule, type DefaultBudgets, type Metric, type ResolvedLine, type SubjectKind } from './definitions.js';
+import { resolveLines, subjectsOf, type BudgetRule, type DefaultBudgets, type Metric, type ResolvedLine, type SubjectKind } from './definitions.js';
 import { EconomicsMetrics } from './metrics.js';
 import { assertAmount, estimateCost, type ModelPrice } from './money.js';
 import { ScopeTracker } from './reconciler.js';
@@ -27,7 +28,6 @@ import { ScopeTracker } from './reconciler.js';
 /** The hot state allows at most this many lines per reservation. */
 const LINES_PER_GROUP = 8;
 export const DEFAULT_RESERVATION_TTL_MS = 10 * 60 * 1000;
-const REAP_ON_REFUSAL_EVERY_MS = 1000;
 
 export interface BudgetRules {
   rulesFor(orgId: string, kind: SubjectKind, id: string): readonly BudgetRule[];
@@ -46,9 +46,10 @@ export interface EconomicsOptions {
   /** How long a reservation may stay unsettled before the reconciler frees it. */
   reservationTtlMs?: number;
   tracker?: ScopeTracker;
-  /** Alert checks per line at most this often (default 1 s; 0 = every settlement). */
-  alertCheckIntervalMs?: number;
 }
+
+/** A budget reservation on its own (outside the pipeline): settle it exactly once. */
+export type EconomicsReservation = { ok: true; settle(outcome: SettleOutcome): Promise<void> } | { ok: false; refusal: Refusal };
 
 interface Group {
   reservationId: string;
@@ -69,7 +70,6 @@ export class Economics implements EconomicsGate {
   readonly tracker: ScopeTracker;
   readonly reservationTtlMs: number;
   private readonly alerts: BudgetAlerts;
-  private readonly lastReap = new Map<string, number>();
 
   constructor(private readonly options: EconomicsOptions) {
     this.metrics = options.metrics ?? new EconomicsMetrics();
@@ -80,7 +80,6 @@ export class Economics implements EconomicsGate {
       audit: options.audit,
       metrics: this.metrics,
       ...(options.logger === undefined ? {} : { logger: options.logger }),
-      ...(options.alertCheckIntervalMs === undefined ? {} : { minIntervalMs: options.alertCheckIntervalMs }),
     });
   }
 
@@ -94,7 +93,7 @@ export class Economics implements EconomicsGate {
     );
   }
 
-  async reserve(request: AdmissionRequest): Promise<EconomicsReservation> {
+  plan(request: AdmissionRequest): EconomicsPlan {
     const cost = request.cost;
     if (cost !== undefined) {
       assertAmount(cost.maxMicros, 'cost.maxMicros');
@@ -104,38 +103,49 @@ export class Economics implements EconomicsGate {
         return { ok: false, refusal: unknownPrice(cost.model) };
       }
     }
+    const scope = admissionScope(request.principal);
     const orgId = request.principal.orgId;
     // Anonymous callers belong to no org and have no budget: rate limits and free models bound them.
-    if (orgId === null) return this.admitted(request.requestId, [], '', null, []);
-    const scope = budgetScope(orgId);
-    const lines = this.linesFor(request, orgId);
-    if (this.groups(request, lines, 0).length === 0) return this.admitted(request.requestId, [], scope, orgId, []);
-
-    for (let attempt = 0; ; attempt += 1) {
-      // Fresh ids per attempt: ids released by a failed attempt stay remembered as settled.
-      const groups = this.groups(request, lines, attempt);
-      const outcome = await this.reserveAll(scope, groups);
-      if (outcome.kind === 'ok') {
-        this.tracker.touch(scope);
-        return this.admitted(request.requestId, groups, scope, orgId, groups.flatMap((g) => g.lines));
-      }
-      if (outcome.kind === 'unavailable') {
-        this.metrics.decisions.inc({ result: 'unavailable' });
-        return { ok: false, refusal: unavailable() };
-      }
-      if (outcome.kind === 'duplicate') {
-        this.metrics.decisions.inc({ result: 'duplicate' });
-        return { ok: false, refusal: duplicate() };
-      }
-      // Refused while reservations were in flight: some may be leaks, so reap and try once more.
-      if (attempt === 0 && outcome.reserved > 0 && (await this.reapNow(scope)) > 0) continue;
-      this.metrics.decisions.inc({ result: 'exceeded' });
-      return { ok: false, refusal: exceeded(outcome.line, outcome.used, outcome.reserved) };
-    }
+    const lines = orgId === null ? [] : this.linesFor(request, orgId);
+    const groups = this.groups(request, lines);
+    return {
+      ok: true,
+      scope,
+      reservations: groups.map((g): ReserveRequest => ({
+        reservationId: g.reservationId,
+        amount: g.amount,
+        ttlMs: this.reservationTtlMs,
+        lines: g.lines.map((l) => ({ key: l.key, cap: l.cap, expiresAt: l.expiresAt })),
+      })),
+      refused: (outcome) => this.refusal(groups, outcome),
+      held: (reaped) => {
+        this.countReaped(reaped);
+        this.metrics.decisions.inc({ result: 'admitted' });
+        if (groups.length > 0) this.tracker.touch(scope);
+        let settling: Promise<void> | undefined;
+        // Exactly once per plan; the hot state is idempotent by reservation id as well.
+        return (outcome) => (settling ??= this.settle(request.requestId, groups, scope, orgId, lines, outcome));
+      },
+    };
   }
 
-  private groups(request: AdmissionRequest, lines: ResolvedLine[], attempt: number): Group[] {
-    const suffix = attempt === 0 ? '' : `:a${attempt}`;
+  /** Reserves a request's budget in one hot-state step, without rate-limit windows. */
+  async reserve(request: AdmissionRequest): Promise<EconomicsReservation> {
+    const plan = this.plan(request);
+    if (!plan.ok) return plan;
+    if (plan.reservations.length === 0) return { ok: true, settle: plan.held(0) };
+    try {
+      const result = await this.options.state.admit(plan.scope, { reservations: plan.reservations });
+      if (result.ok) return { ok: true, settle: plan.held(result.reaped) };
+      if (result.refusedBy === 'duplicate' || result.refusedBy === 'exceeded') return { ok: false, refusal: plan.refused(result) };
+    } catch (error) {
+      if (isHotStateUnavailable(error)) return { ok: false, refusal: plan.refused({ refusedBy: 'unavailable' }) };
+      throw error;
+    }
+    throw new AppError('internal', { cause: new Error('economics: a reservation step without windows refused as a window') });
+  }
+
+  private groups(request: AdmissionRequest, lines: ResolvedLine[]): Group[] {
     const amounts: Record<Metric, number | undefined> = {
       cost: request.cost?.maxMicros,
       tokens: request.cost?.maxTokens,
@@ -148,86 +158,31 @@ export class Economics implements EconomicsGate {
       if (amount === undefined) continue;
       const of = lines.filter((l) => l.metric === metric);
       for (let i = 0; i < of.length; i += LINES_PER_GROUP) {
-        groups.push({ reservationId: `${request.requestId}:${metric}:${i / LINES_PER_GROUP}${suffix}`, metric, amount, lines: of.slice(i, i + LINES_PER_GROUP) });
+        groups.push({ reservationId: `${request.requestId}:${metric}:${i / LINES_PER_GROUP}`, metric, amount, lines: of.slice(i, i + LINES_PER_GROUP) });
       }
     }
     return groups;
   }
 
-  private async reserveAll(
-    scope: string,
-    groups: Group[],
-  ): Promise<{ kind: 'ok' } | { kind: 'unavailable' } | { kind: 'duplicate' } | { kind: 'exceeded'; line: ResolvedLine; used: number; reserved: number }> {
-    const results = await Promise.allSettled(
-      groups.map((g) =>
-        this.options.state.reserve(scope, {
-          reservationId: g.reservationId,
-          amount: g.amount,
-          ttlMs: this.reservationTtlMs,
-          lines: g.lines.map((l) => ({ key: l.key, cap: l.cap, expiresAt: l.expiresAt })),
-        }),
-      ),
-    );
-    const held = groups.filter((_, i) => {
-      const r = results[i];
-      return r?.status === 'fulfilled' && r.value.ok;
-    });
-    if (held.length === groups.length) return { kind: 'ok' };
-    // All or nothing across groups: give back what this call did get.
-    await this.releaseQuietly(scope, held);
-    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failure !== undefined) {
-      if (isHotStateUnavailable(failure.reason)) return { kind: 'unavailable' };
-      throw failure.reason;
+  private refusal(groups: Group[], outcome: ReservationRefusal | { refusedBy: 'unavailable' }): Refusal {
+    if (outcome.refusedBy === 'unavailable') {
+      this.metrics.decisions.inc({ result: 'unavailable' });
+      return unavailable();
     }
-    for (let i = 0; i < groups.length; i += 1) {
-      const r = results[i];
-      const group = groups[i];
-      if (r?.status !== 'fulfilled' || r.value.ok || group === undefined) continue;
-      if (r.value.reason === 'duplicate') return { kind: 'duplicate' };
-      const key = r.value.key;
-      const line = group.lines.find((l) => l.key === key) ?? group.lines[0];
-      if (line !== undefined) return { kind: 'exceeded', line, used: r.value.used, reserved: r.value.reserved };
+    this.countReaped(outcome.reaped);
+    if (outcome.refusedBy === 'duplicate') {
+      this.metrics.decisions.inc({ result: 'duplicate' });
+      return duplicate();
     }
-    throw new AppError('internal', { cause: new Error('economics: reservation refused without a reason') });
+    const group = groups[outcome.reservation];
+    const line = group?.lines.find((l) => l.key === outcome.key);
+    if (line === undefined) throw new AppError('internal', { cause: new Error('economics: the store refused a line this plan does not have') });
+    this.metrics.decisions.inc({ result: 'exceeded' });
+    return exceeded(line, outcome.used, outcome.reserved);
   }
 
-  private async releaseQuietly(scope: string, groups: Group[]): Promise<void> {
-    await Promise.all(
-      groups.map((g) =>
-        this.options.state.release(scope, g.reservationId).catch((error: unknown) => {
-          // Left for the reconciler: the reservation expires and is reaped.
-          this.tracker.touch(scope);
-          this.options.logger?.warn({ err: error, reservationId: g.reservationId }, 'releasing a partial reservation failed');
-        }),
-      ),
-    );
-  }
-
-  private async reapNow(scope: string): Promise<number> {
-    // At most once per scope per second: under real exhaustion every refusal would otherwise reap.
-    const now = this.options.clock.now();
-    const last = this.lastReap.get(scope);
-    if (last !== undefined && now - last < REAP_ON_REFUSAL_EVERY_MS) return 0;
-    if (this.lastReap.size >= 10_000) this.lastReap.clear();
-    this.lastReap.set(scope, now);
-    try {
-      const count = await this.options.state.reapReservations(scope);
-      if (count > 0) this.metrics.reaped.inc(count);
-      return count;
-    } catch {
-      return 0;
-    }
-  }
-
-  private admitted(requestId: string, groups: Group[], scope: string, orgId: string | null, lines: ResolvedLine[]): EconomicsReservation {
-    this.metrics.decisions.inc({ result: 'admitted' });
-    let settling: Promise<void> | undefined;
-    return {
-      ok: true,
-      // Exactly once per reservation object; the hot state is idempotent by reservation id as well.
-      settle: (outcome) => (settling ??= this.settle(requestId, groups, scope, orgId, lines, outcome)),
-    };
+  private countReaped(count: number): void {
+    if (count > 0) this.metrics.reaped.inc(count);
   }
 
   private async settle(requestId: string, groups: Group[], scope: string, orgId: string | null, lines: ResolvedLine[], outcome: SettleOutcome): Promise<void> {
@@ -246,24 +201,18 @@ export class Economics implements EconomicsGate {
         .catch((error: unknown) => this.options.logger?.warn({ err: error }, 'auditing an unmetered settlement failed'));
     }
     if (groups.length === 0 || orgId === null) return;
-    const results = await Promise.allSettled(groups.map((g) => this.settleGroup(scope, g, outcome)));
-    const failed = results.filter((r) => r.status === 'rejected');
-    this.metrics.settlements.inc({ kind: outcome.kind, result: failed.length === 0 ? 'ok' : 'failed' }, 1);
-    if (failed.length > 0) {
+    const settlements = groups.map((g) => ({ reservationId: g.reservationId, commit: outcome.kind === 'upstream_failure' ? null : this.chargeOf(g, outcome) }));
+    let settled: SettleManyResult;
+    try {
+      settled = await this.options.state.settleReservations(scope, settlements);
+    } catch (error) {
       // The reservation stays held until the reconciler reaps it at its ttl (released, not charged).
-      this.options.logger?.warn({ failed: failed.length, kind: outcome.kind }, 'budget settlement did not reach the hot state');
-    }
-    if (outcome.kind !== 'upstream_failure') {
-      await this.alerts.check(scope, orgId, lines, this.options.clock.now());
-    }
-  }
-
-  private async settleGroup(scope: string, group: Group, outcome: SettleOutcome): Promise<void> {
-    if (outcome.kind === 'upstream_failure') {
-      await this.options.state.release(scope, group.reservationId);
+      this.metrics.settlements.inc({ kind: outcome.kind, result: 'failed' });
+      this.options.logger?.warn({ err: error, kind: outcome.kind }, 'budget settlement did not reach the hot state');
       return;
     }
-    await this.options.state.commit(scope, group.reservationId, this.chargeOf(group, outcome));
+    this.metrics.settlements.inc({ kind: outcome.kind, result: 'ok' });
+    if (outcome.kind !== 'upstream_failure') await this.alerts.check(scope, orgId, lines, settled.used, this.options.clock.now());
   }
 
   /** What to commit on a group: the actual, never above what was reserved; the maximum when unmetered. */

@@ -1,28 +1,35 @@
 /**
  * Backpressure: refuse new work when load approaches capacity, earlier for lower user types.
  *
- *   sync work:  load = in-flight slots across replicas (one hot-state reservation line),
+ *   sync work:  load = this replica's exact in-flight requests + the other replicas' as they
+ *               published them in their last heartbeat (replicas.ts),
  *               capacity = concurrencyPerReplica × live replicas;
- *   task work:  load = queued + claimed items of the task queue,
+ *   task work:  load = queued + claimed items of the task queue (one hot-state read),
  *               capacity = sum of healthy workers' declared capacity (from the tasks module).
  * Both keep `capacityBuffer` in reserve. A type is admitted while load + 1 ≤ threshold × usable
- * capacity. This gate only reads; the final, atomic check is the slot (sync: a capped reservation)
- * or the guarded enqueue (task: `EnqueueGuard.maxLoad`), both at the hard threshold, so racing
- * replicas can never push load past it. Refusals here never count as breaker failures.
+ * capacity. This gate decides in-process (for sync work) and is soft across replicas; the exact
+ * check is the in-flight slot (sync: this replica's counter, capped at the hard threshold of its own
+ * concurrency, slots.ts) or the guarded enqueue (task: `EnqueueGuard.maxLoad` at the hard threshold
+ * of worker capacity), so racing requests can never push load past the hard cap. Refusals here
+ * never count as breaker failures.
  */
 import type { Principal } from '../../identity/principal.js';
 import type { HotState } from '../../store/state/port.js';
 import type { AdmissionConfig } from '../config.js';
 import type { AdmissionRequest, Refusal, WorkerCapacity } from '../types.js';
 
-export const SLOT_SCOPE = 'admission';
-export const SLOT_LINE = 'inflight';
-const DAY_MS = 24 * 60 * 60 * 1000;
+/** The platform-wide synchronous load this replica knows of. */
+export interface SyncLoad {
+  /** Live replicas (at least 1: this one). */
+  replicas(): number;
+  /** In-flight requests of this replica (exact) plus the others' (from heartbeats). */
+  inFlight(): number;
+}
 
 export interface CapacityDeps {
   state: HotState;
   config: () => AdmissionConfig;
-  liveReplicas: () => number;
+  load: SyncLoad;
   workerCapacity?: WorkerCapacity;
 }
 
@@ -44,26 +51,21 @@ export function thresholdFor(principal: Principal, config: AdmissionConfig): num
   }
 }
 
-/** The most load the atomic slot/enqueue check lets through: the hard threshold of usable capacity. */
+/** The most load the exact slot/enqueue check lets through: the hard threshold of usable capacity. */
 export function hardCap(capacity: number, config: AdmissionConfig): number {
   return Math.floor(usableCapacity(capacity, config) * config.backpressure.thresholds.hard);
 }
 
-export async function capacityFor(kind: AdmissionRequest['kind'], deps: CapacityDeps): Promise<number> {
-  if (kind === 'task') return deps.workerCapacity === undefined ? 0 : Math.max(0, await deps.workerCapacity());
-  return deps.config().backpressure.concurrencyPerReplica * Math.max(1, deps.liveReplicas());
+/** The in-flight cap of one replica's slots. */
+export function replicaSlotCap(config: AdmissionConfig): number {
+  return hardCap(config.backpressure.concurrencyPerReplica, config);
 }
 
-async function loadFor(kind: AdmissionRequest['kind'], deps: CapacityDeps): Promise<number> {
-  if (kind === 'task') {
-    const { queued, inFlight } = await deps.state.queueLoad(deps.config().backpressure.taskQueue);
-    return queued + inFlight;
-  }
-  const usage = await deps.state.budgetUsage(SLOT_SCOPE, SLOT_LINE);
-  return usage.reserved + usage.used;
+export async function taskCapacity(deps: CapacityDeps): Promise<number> {
+  return deps.workerCapacity === undefined ? 0 : Math.max(0, await deps.workerCapacity());
 }
 
-function overloaded(gate: 'backpressure' | 'enqueue', load: number, allowed: number, capacity: number): Refusal {
+export function overloaded(gate: 'backpressure' | 'enqueue', load: number, allowed: number, capacity: number): Refusal {
   return {
     gate,
     code: 'overloaded',
@@ -74,41 +76,21 @@ function overloaded(gate: 'backpressure' | 'enqueue', load: number, allowed: num
   };
 }
 
-export function createBackpressureGate(deps: CapacityDeps) {
-  return async function backpressure(request: AdmissionRequest): Promise<Refusal | null> {
-    const config = deps.config();
-    const [capacity, load] = await Promise.all([capacityFor(request.kind, deps), loadFor(request.kind, deps)]);
-    const allowed = Math.floor(usableCapacity(capacity, config) * thresholdFor(request.principal, config));
-    return load + 1 <= allowed ? null : overloaded('backpressure', load, allowed, capacity);
-  };
+function judge(principal: Principal, config: AdmissionConfig, load: number, capacity: number): Refusal | null {
+  const allowed = Math.floor(usableCapacity(capacity, config) * thresholdFor(principal, config));
+  return load + 1 <= allowed ? null : overloaded('backpressure', load, allowed, capacity);
 }
 
-/**
- * The in-flight slot of a synchronous request: a reservation of 1 on the shared in-flight line,
- * capped at the hard threshold. Atomic in the store, so concurrent replicas never exceed the cap;
- * it carries a ttl so a slot of a crashed replica frees itself (`reapSlots`).
- */
-export function createSlotGate(deps: CapacityDeps & { now: () => number }) {
+export function createBackpressureGate(deps: CapacityDeps) {
   return {
-    async take(request: AdmissionRequest): Promise<Refusal | null> {
-      const config = deps.config();
-      const capacity = await capacityFor('sync', deps);
-      const cap = hardCap(capacity, config);
-      const ttlMs = config.backpressure.slotTtlSeconds * 1000;
-      // expiresAt only bounds how long the line lives; replica clock skew of minutes is irrelevant here.
-      const line = { key: SLOT_LINE, cap, expiresAt: deps.now() + DAY_MS };
-      let result = await deps.state.reserve(SLOT_SCOPE, { reservationId: request.requestId, amount: 1, lines: [line], ttlMs });
-      if (!result.ok && result.reason === 'exceeded' && (await deps.state.reapReservations(SLOT_SCOPE)) > 0) {
-        result = await deps.state.reserve(SLOT_SCOPE, { reservationId: request.requestId, amount: 1, lines: [line], ttlMs });
-      }
-      if (result.ok) return null;
-      if (result.reason === 'duplicate') {
-        return { gate: 'enqueue', code: 'conflict', status: 409, message: 'a request with this id was already admitted' };
-      }
-      return overloaded('enqueue', result.used + result.reserved, cap, capacity);
+    /** Synchronous work: decided in-process. */
+    sync(request: AdmissionRequest, config: AdmissionConfig): Refusal | null {
+      return judge(request.principal, config, deps.load.inFlight(), config.backpressure.concurrencyPerReplica * Math.max(1, deps.load.replicas()));
     },
-    async release(requestId: string): Promise<void> {
-      await deps.state.release(SLOT_SCOPE, requestId);
+    /** Task work: the queue's load is one hot-state read; returns the capacity for the enqueue guard too. */
+    async task(request: AdmissionRequest, config: AdmissionConfig): Promise<{ refusal: Refusal | null; capacity: number }> {
+      const [capacity, load] = await Promise.all([taskCapacity(deps), deps.state.queueLoad(config.backpressure.taskQueue)]);
+      return { refusal: judge(request.principal, config, load.queued + load.inFlight, capacity), capacity };
     },
   };
 }

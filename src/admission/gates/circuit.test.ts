@@ -2,21 +2,23 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../core/clock.js';
 import { MemoryHotState } from '../../store/state/memory/memory-hot-state.js';
 import { testAdmissionConfig } from '../testing.js';
-import { createCircuitBreakers } from './circuit.js';
+import { CircuitBreakers } from './circuit.js';
 
-function setup() {
+async function setup() {
   const clock = new ManualClock();
   const state = new MemoryHotState({ clock });
   const config = testAdmissionConfig({ circuit: { failureThreshold: 3, windowSeconds: 10, recoverySeconds: 5, halfOpenProbes: 2, successesToClose: 2 } });
-  // Two breakers on one store stand for two replicas sharing Redis.
-  const a = createCircuitBreakers({ state, config: () => config });
-  const b = createCircuitBreakers({ state, config: () => config });
-  return { clock, a, b };
+  // Two breakers on one store stand for two replicas sharing Redis; each listens for the other's transitions.
+  const a = new CircuitBreakers({ state, config: () => config, clock });
+  const b = new CircuitBreakers({ state, config: () => config, clock });
+  await a.start();
+  await b.start();
+  return { clock, state, config, a, b };
 }
 
 describe('circuit breaker', () => {
   it('opens after N failures in the window, shared across replicas', async () => {
-    const { a, b } = setup();
+    const { a, b } = await setup();
     await a.report('provider:x', null, 'failure');
     await b.report('provider:x', null, 'failure');
     expect(await a.stateOf('provider:x')).toBe('closed');
@@ -30,7 +32,7 @@ describe('circuit breaker', () => {
   });
 
   it('failures spread beyond the window do not open it', async () => {
-    const { a, clock } = setup();
+    const { a, clock } = await setup();
     await a.report('dep', null, 'failure');
     await a.report('dep', null, 'failure');
     clock.advance(10_001);
@@ -39,11 +41,11 @@ describe('circuit breaker', () => {
   });
 
   it('half-open after the recovery time lets a bounded number of probes through; M successes close it', async () => {
-    const { a, b, clock } = setup();
+    const { a, b, clock } = await setup();
     for (let i = 0; i < 3; i += 1) await a.report('dep', null, 'failure');
     clock.advance(5_000);
     expect(await a.stateOf('dep')).toBe('half_open');
-    const probes = await Promise.all(Array.from({ length: 5 }, (_, i) => (i % 2 === 0 ? a : b).check('dep')));
+    const probes = await Promise.all(Array.from({ length: 5 }, async (_, i) => (i % 2 === 0 ? a : b).check('dep')));
     const admitted = probes.filter((p) => p.ok);
     expect(admitted).toHaveLength(2);
     const [p1, p2] = admitted;
@@ -63,7 +65,7 @@ describe('circuit breaker', () => {
   });
 
   it('a failing probe re-opens it for another recovery period; stale outcomes do not move it', async () => {
-    const { a, clock } = setup();
+    const { a, clock } = await setup();
     for (let i = 0; i < 3; i += 1) await a.report('dep', null, 'failure');
     clock.advance(5_000);
     const probe = await a.check('dep');
@@ -79,7 +81,7 @@ describe('circuit breaker', () => {
   });
 
   it('probe slots free again after a recovery period when probes never report', async () => {
-    const { a, clock } = setup();
+    const { a, clock } = await setup();
     for (let i = 0; i < 3; i += 1) await a.report('dep', null, 'failure');
     clock.advance(5_000);
     expect((await a.check('dep')).ok).toBe(true);
@@ -90,7 +92,69 @@ describe('circuit breaker', () => {
   });
 
   it('refuses a dependency name that could escape its scope', async () => {
-    const { a } = setup();
+    const { a } = await setup();
     await expect(a.check('bad{name}')).rejects.toThrow('invalid dependency name');
+  });
+
+  it('decides closed and open from the local mirror without a round trip; a transition reaches the other replica over pub/sub', async () => {
+    const { a, b, state } = await setup();
+    let reads = 0;
+    const counted = new Proxy(state, {
+      get(target, property, receiver) {
+        const value: unknown = Reflect.get(target, property, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          if (property !== 'subscribe') reads += 1;
+          return (value as (...x: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const config = testAdmissionConfig({ circuit: { failureThreshold: 3, windowSeconds: 10, recoverySeconds: 5, halfOpenProbes: 2, successesToClose: 2 } });
+    const c = new CircuitBreakers({ state: counted, config: () => config, clock: new ManualClock(), refreshMs: 60_000 });
+    await c.start();
+    // The first sight of a dependency reads it once in the background; after that, nothing.
+    expect((await c.check('dep')).ok).toBe(true);
+    await c.refresh('dep');
+    reads = 0;
+    for (let i = 0; i < 100; i += 1) expect((await c.check('dep')).ok).toBe(true);
+    await c.report('dep', null, 'success');
+    expect(reads).toBe(0);
+    for (let i = 0; i < 3; i += 1) await a.report('dep', null, 'failure');
+    // The trip made through `a` reached `b` and `c` before `a.report` returned.
+    expect(b.localState('dep')).toBe('open');
+    expect(c.localState('dep')).toBe('open');
+    reads = 0;
+    const refused = await c.check('dep');
+    expect(!refused.ok && refused.refusal).toMatchObject({ code: 'circuit_open', limit: { state: 'open' } });
+    expect(reads).toBe(0);
+    await c.stop();
+  });
+
+  it('a replica that missed the broadcast learns the state from the store within its refresh interval', async () => {
+    const { a, clock, state, config } = await setup();
+    const deaf = new CircuitBreakers({ state, config: () => config, clock, refreshMs: 1000 });
+    expect((await deaf.check('dep')).ok).toBe(true);
+    for (let i = 0; i < 3; i += 1) await a.report('dep', null, 'failure');
+    expect(deaf.localState('dep')).toBe('closed');
+    clock.advance(1000);
+    // The first check past the interval starts the re-read; the ones after it see the store's state.
+    await deaf.check('dep');
+    await deaf.refresh('dep');
+    const refused = await deaf.check('dep');
+    expect(!refused.ok && refused.refusal.code).toBe('circuit_open');
+    // Retry-After is what is left of the recovery time, as the store says.
+    expect(!refused.ok && refused.refusal.retryAfterSeconds).toBe(4);
+  });
+
+  it('a probe whose request a later gate refused gives its place back', async () => {
+    const { a, clock } = await setup();
+    for (let i = 0; i < 3; i += 1) await a.report('dep', null, 'failure');
+    clock.advance(5_000);
+    const first = await a.check('dep');
+    const second = await a.check('dep');
+    if (!first.ok || !second.ok || first.probe === null) throw new Error('expected two probes');
+    expect((await a.check('dep')).ok).toBe(false);
+    await a.returnProbe('dep', first.probe);
+    expect((await a.check('dep')).ok).toBe(true);
   });
 });

@@ -1,33 +1,34 @@
 /**
- * Rate limit gate: a sliding burst window and a sliding hourly cap per principal within its org,
- * decided by ONE `hitWindows` call on the hot-state store. The store checks both windows and
- * consumes from both only if both allow, with its own time (Redis TIME), so a refused request
- * consumes nothing and replicas with skewed clocks agree: a burst limit of N admits exactly N.
+ * Rate limit: a sliding burst window and a sliding hourly cap per principal within its org. The
+ * windows are checked and consumed inside the request's one atomic hot-state step (`HotState.admit`,
+ * in the org's scope together with its budget lines), with the store's own time (Redis TIME), so a
+ * refused request — refused here or at any later gate — consumes nothing, and replicas with skewed
+ * clocks agree: a burst limit of N admits exactly N. This file turns limits into windows and the
+ * store's decision into headers and refusals.
  *
- * When the hot-state store is unreachable the call throws `HotStateUnavailable` and the pipeline
+ * When the hot-state store is unreachable the step throws `HotStateUnavailable` and the pipeline
  * refuses with 503 `dependency_unavailable` (fail closed). We chose that over a per-replica local
  * fallback because a local limiter cannot keep the "exactly N across replicas" promise, and the
- * later gates (in-flight slot, budget) need the same store anyway, so a request admitted by a local
- * fallback would be refused one gate later.
+ * budget gate needs the same store anyway.
  */
 import type { Principal } from '../../identity/principal.js';
-import type { HotState, WindowDecision, WindowSpec } from '../../store/state/port.js';
+import type { WindowDecision, WindowSpec } from '../../store/state/port.js';
 import { HOURLY_WINDOW_MS, type TypeLimit } from '../config.js';
 import type { Refusal } from '../types.js';
 
 export type LimitResolver = (principal: Principal) => TypeLimit;
 
-export type RateLimitVerdict = { ok: true; headers: Record<string, string> } | { ok: false; refusal: Refusal; headers: Record<string, string> };
+const memo = new WeakMap<TypeLimit, WindowSpec[]>();
 
+/** The windows of a limit (built once per limit object: limits are replaced, never mutated). */
 export function windowsFor(limit: TypeLimit): WindowSpec[] {
-  const windows: WindowSpec[] = [{ name: 'burst', limit: limit.burst, windowMs: limit.burstWindowSeconds * 1000 }];
-  if (limit.hourly !== null) windows.push({ name: 'hour', limit: limit.hourly, windowMs: HOURLY_WINDOW_MS });
+  let windows = memo.get(limit);
+  if (windows === undefined) {
+    windows = [{ name: 'burst', limit: limit.burst, windowMs: limit.burstWindowSeconds * 1000 }];
+    if (limit.hourly !== null) windows.push({ name: 'hour', limit: limit.hourly, windowMs: HOURLY_WINDOW_MS });
+    memo.set(limit, windows);
+  }
   return windows;
-}
-
-/** Hot-state scope of a principal's windows: its org, so one org's counters never mix with another's. */
-export function rateLimitScope(principal: Principal): string {
-  return `rl:${principal.orgId ?? '-'}`;
 }
 
 /** `RateLimit-Policy` (IETF httpapi-ratelimit-headers draft): every window that applies. */
@@ -41,25 +42,19 @@ export function rateLimitHeader(decision: WindowDecision): string {
   return `"${decision.window}";r=${decision.allowed ? decision.remaining : 0};t=${seconds}`;
 }
 
-export function createRateLimitGate(deps: { state: HotState; limits: LimitResolver }) {
-  return async function rateLimit(principal: Principal): Promise<RateLimitVerdict> {
-    const windows = windowsFor(deps.limits(principal));
-    const decision = await deps.state.hitWindows(rateLimitScope(principal), principal.id, windows);
-    const headers = { 'RateLimit-Policy': policyHeader(windows), RateLimit: rateLimitHeader(decision) };
-    if (decision.allowed) return { ok: true, headers };
-    const retryAfterSeconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
-    const seconds = Math.round((windows.find((w) => w.name === decision.window)?.windowMs ?? 0) / 1000);
-    return {
-      ok: false,
-      headers,
-      refusal: {
-        gate: 'rate_limit',
-        code: 'rate_limited',
-        status: 429,
-        message: `${decision.window} limit of ${decision.limit} per ${seconds} s reached`,
-        retryAfterSeconds,
-        limit: { window: decision.window, limit: decision.limit, windowSeconds: seconds },
-      },
-    };
+export function rateLimitHeaders(windows: WindowSpec[], decision: WindowDecision): Record<string, string> {
+  return { 'RateLimit-Policy': policyHeader(windows), RateLimit: rateLimitHeader(decision) };
+}
+
+export function rateLimitRefusal(windows: WindowSpec[], decision: WindowDecision | undefined): Refusal {
+  const window = decision?.window ?? '';
+  const seconds = Math.round((windows.find((w) => w.name === window)?.windowMs ?? 0) / 1000);
+  return {
+    gate: 'rate_limit',
+    code: 'rate_limited',
+    status: 429,
+    message: `${window} limit of ${decision?.limit ?? 0} per ${seconds} s reached`,
+    retryAfterSeconds: Math.max(1, Math.ceil((decision?.retryAfterMs ?? 1000) / 1000)),
+    limit: { window, limit: decision?.limit ?? 0, windowSeconds: seconds },
   };
 }

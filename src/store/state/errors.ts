@@ -15,8 +15,12 @@
 import { AppError } from '../../core/errors.js';
 
 export class HotStateUnavailable extends AppError {
-  constructor(cause?: unknown) {
-    super('dependency_unavailable', cause === undefined ? {} : { cause: sanitizeCause(cause) });
+  /** `retryAfterSeconds`: set when the caller knows when trying again makes sense (a breaker that is open). */
+  constructor(cause?: unknown, retryAfterSeconds?: number) {
+    super('dependency_unavailable', {
+      ...(cause === undefined ? {} : { cause: sanitizeCause(cause) }),
+      ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+    });
     this.name = 'HotStateUnavailable';
   }
 }

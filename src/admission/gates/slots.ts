@@ -1,0 +1,70 @@
+/**
+ * The in-flight slots of synchronous requests on THIS replica: an exact in-process counter, capped
+ * per replica (the hard threshold of `concurrencyPerReplica`), so taking a slot costs no round trip
+ * and no two requests can ever take the last one. A slot is taken tentatively before the request's
+ * one hot-state step (it counts against the cap while that step runs, so the cap holds however many
+ * decisions are in flight) and confirmed or given back when the step answers. Only confirmed
+ * (admitted, unsettled) slots count as load for backpressure and in the replica's heartbeat.
+ *
+ * A slot nobody settles (a handler bug) stops counting after `ttlMs`, like the shared slot line did
+ * before; slots of a replica that dies leave with its heartbeat.
+ */
+
+interface Slot {
+  expiresAt: number;
+  confirmed: boolean;
+}
+
+export interface SlotClaim {
+  /** The request was admitted: the slot now counts as load until released. */
+  confirm(): void;
+  /** Gives the slot back (refused, or settled); idempotent. */
+  release(): void;
+}
+
+export type SlotTake = { ok: true; claim: SlotClaim } | { ok: false; reason: 'full' | 'duplicate'; held: number };
+
+export class InFlightSlots {
+  private readonly slots = new Map<string, Slot>();
+  private confirmedCount = 0;
+
+  /** Admitted, unsettled synchronous requests on this replica. */
+  get held(): number {
+    return this.confirmedCount;
+  }
+
+  take(requestId: string, cap: number, now: number, ttlMs: number): SlotTake {
+    if (this.slots.size >= cap) this.sweep(now);
+    if (this.slots.has(requestId)) return { ok: false, reason: 'duplicate', held: this.slots.size };
+    if (this.slots.size >= cap) return { ok: false, reason: 'full', held: this.slots.size };
+    const slot: Slot = { expiresAt: now + ttlMs, confirmed: false };
+    this.slots.set(requestId, slot);
+    let released = false;
+    return {
+      ok: true,
+      claim: {
+        confirm: () => {
+          if (released || slot.confirmed || this.slots.get(requestId) !== slot) return;
+          slot.confirmed = true;
+          this.confirmedCount += 1;
+        },
+        release: () => {
+          if (released) return;
+          released = true;
+          this.drop(requestId, slot);
+        },
+      },
+    };
+  }
+
+  /** Frees slots past their ttl (called when the cap is reached and on every heartbeat). */
+  sweep(now: number): void {
+    for (const [id, slot] of this.slots) if (slot.expiresAt <= now) this.drop(id, slot);
+  }
+
+  private drop(requestId: string, slot: Slot): void {
+    if (this.slots.get(requestId) !== slot) return;
+    this.slots.delete(requestId);
+    if (slot.confirmed) this.confirmedCount -= 1;
+  }
+}
