@@ -29,8 +29,12 @@ local function settle(rkey, idx, id, mode, actual, line_prefix, now, used_out)
     -- A line whose period is over is gone; nothing is carried into the next period.
     if expires > now then
       local k = line_prefix .. l[1]
+      -- A line that still holds this reservation exists with its expiry; one that does not was
+      -- lost (evicted) and is recreated here, so only then is its expiry set again.
+      local lost = amount == 0
       if amount > 0 and redis.call('HINCRBY', k, 'reserved', int(-amount)) < 0 then
         redis.call('HSET', k, 'reserved', 0)
+        lost = true
       end
       if mode == 'c' then
         local used = redis.call('HINCRBY', k, 'used', actual)
@@ -39,7 +43,7 @@ local function settle(rkey, idx, id, mode, actual, line_prefix, now, used_out)
           used_out[#used_out + 1] = used
         end
       end
-      if redis.call('PTTL', k) < 0 then redis.call('PEXPIREAT', k, int(expires)) end
+      if lost and redis.call('PTTL', k) < 0 then redis.call('PEXPIREAT', k, int(expires)) end
     end
   end
   local settled = r[2]
