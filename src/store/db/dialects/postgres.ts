@@ -30,12 +30,19 @@ export function assertSchemaName(schema: string): void {
   }
 }
 
-/** Wraps pg's pool so driver errors lose their statement parameters before anyone can log them. */
+/**
+ * Wraps pg's pool so driver errors lose their statement parameters before anyone can log them,
+ * and so a connection that drops while a client is checked out cannot crash the process: pg emits
+ * 'error' on such a client, and the pool listens only while the client is idle. The query in
+ * flight fails on its own; the listener only keeps the event from being unhandled.
+ */
 class SanitizingPool implements PostgresPool {
   readonly #pool: pg.Pool;
+  readonly #logger: Logger | undefined;
 
-  constructor(pool: pg.Pool) {
+  constructor(pool: pg.Pool, logger?: Logger) {
     this.#pool = pool;
+    this.#logger = logger;
   }
 
   async connect(): Promise<PostgresPoolClient> {
@@ -45,6 +52,8 @@ class SanitizingPool implements PostgresPool {
     } catch (err) {
       throw sanitizeDbError(err);
     }
+    const onError = (err: unknown): void => this.#logger?.warn({ err: sanitizeDbError(err) }, 'PostgreSQL connection failed while in use');
+    client.on('error', onError);
     const wrapped = {
       query: async <R>(text: string, parameters: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>> => {
         try {
@@ -54,7 +63,10 @@ class SanitizingPool implements PostgresPool {
           throw sanitizeDbError(err);
         }
       },
-      release: () => client.release(),
+      release: () => {
+        client.removeListener('error', onError);
+        client.release();
+      },
     };
     return wrapped as PostgresPoolClient;
   }
@@ -82,5 +94,5 @@ export function openPostgres(options: PostgresOptions): Kysely<Database> {
   pool.on('error', (err) => {
     options.logger?.warn({ err: sanitizeDbError(err) }, 'idle PostgreSQL connection failed');
   });
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: new SanitizingPool(pool) }) });
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: new SanitizingPool(pool, options.logger) }) });
 }
