@@ -6,7 +6,6 @@
  * a TCP proxy this test controls). Fails, never skips, when Redis or PostgreSQL is unreachable.
  */
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock, type Clock } from '../../src/core/clock.js';
@@ -20,6 +19,7 @@ import type { AdmissionResult } from '../../src/admission/types.js';
 import { openRecordStore, type RecordStore } from '../../src/store/db/index.js';
 import { RedisHotState } from '../../src/store/state/index.js';
 import { createTempDatabase, type TempDatabase } from '../support/postgres.js';
+import { startRelay } from '../support/relay.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PREFIX = `pc-adm-${randomBytes(5).toString('hex')}`;
@@ -189,48 +189,9 @@ describe('live configuration across replicas', () => {
   });
 });
 
-/** A TCP proxy in front of Redis that the test can cut and restore, as if Redis stopped and came back. */
-async function startProxy(): Promise<{ port: number; cut(): Promise<void>; restore(): Promise<void>; close(): Promise<void> }> {
-  const target = new URL(REDIS_URL);
-  const sockets = new Set<net.Socket>();
-  let server: net.Server;
-  let port = 0;
-  const listen = () =>
-    new Promise<void>((resolve, reject) => {
-      server = net.createServer((client) => {
-        const upstream = net.connect(Number(target.port || 6379), target.hostname);
-        sockets.add(client).add(upstream);
-        client.pipe(upstream).pipe(client);
-        const drop = () => {
-          client.destroy();
-          upstream.destroy();
-          sockets.delete(client);
-          sockets.delete(upstream);
-        };
-        client.on('error', drop).on('close', drop);
-        upstream.on('error', drop).on('close', drop);
-      });
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        const address = server.address();
-        if (address !== null && typeof address === 'object') port = address.port;
-        resolve();
-      });
-    });
-  const cut = async () => {
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      for (const socket of sockets) socket.destroy();
-      sockets.clear();
-    });
-  };
-  await listen();
-  return { port, cut, restore: listen, close: cut };
-}
-
 describe('Redis unavailable', () => {
   it('rate limiting fails closed with 503 dependency_unavailable (no throw), and recovers by itself', async () => {
-    const proxy = await startProxy();
+    const proxy = await startRelay(REDIS_URL);
     const state = await RedisHotState.connect({ url: `redis://127.0.0.1:${proxy.port}`, prefix: PREFIX, commandTimeoutMs: 500, connectTimeoutMs: 500 });
     try {
       const pipeline = pipelineOn(state, { burst: 100, burstWindowSeconds: 60, hourly: null });

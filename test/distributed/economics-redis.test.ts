@@ -7,7 +7,6 @@
  * when Redis is unreachable.
  */
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryAuditSink } from '../../src/audit/sink.js';
@@ -23,6 +22,7 @@ import {
 } from '../../src/admission/economics/index.js';
 import { StaticRules, budgetPrincipal, costRule, modelRequest } from '../../src/admission/economics/testing.js';
 import { RedisHotState } from '../../src/store/state/index.js';
+import { startRelay } from '../support/relay.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PREFIX = `pc-econ-${randomBytes(5).toString('hex')}`;
@@ -150,40 +150,9 @@ describe('settlement on Redis', () => {
   });
 });
 
-/** A TCP relay to Redis that the test can cut, as if Redis stopped. */
-async function startRelay(): Promise<{ port: number; cut(): Promise<void> }> {
-  const target = new URL(REDIS_URL);
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(Number(target.port || 6379), target.hostname);
-    sockets.add(client).add(upstream);
-    client.pipe(upstream).pipe(client);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const address = server.address();
-  const port = address !== null && typeof address === 'object' ? address.port : 0;
-  return {
-    port,
-    cut: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      }),
-  };
-}
-
 describe('Redis unavailable', () => {
   it('refuses with 503 dependency_unavailable and reserves nothing', async () => {
-    const relay = await startRelay();
+    const relay = await startRelay(REDIS_URL);
     const state = await RedisHotState.connect({ url: `redis://127.0.0.1:${relay.port}`, prefix: PREFIX, commandTimeoutMs: 500, connectTimeoutMs: 500 });
     const orgId = freshOrg();
     try {
