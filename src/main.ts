@@ -76,6 +76,11 @@ function keySigner(loaded: LoadedConfig, clock: Clock): ApiKeySigner {
   });
 }
 
+/** This process's clock: the system clock, shifted by PORTCULLIS_CLOCK_OFFSET_MS (skew tests; see config/clock-offset.ts). */
+function processClock(): Clock {
+  return offsetClock(systemClock, clockOffsetFromEnv(process.env));
+}
+
 /** The AEAD key is derived from the configured master secret, so any secret length ≥ 32 bytes works. */
 function masterKey(loaded: LoadedConfig): Uint8Array {
   return new Uint8Array(hkdfSync('sha256', loaded.secrets.master.bytes(), Buffer.alloc(0), 'portcullis aead v1', 32));
@@ -91,7 +96,7 @@ export interface BootstrappedAdmin {
 export async function bootstrapAdmin(loaded: LoadedConfig, stores: Stores): Promise<BootstrappedAdmin | null> {
   const audit = new AuditLog({ db: stores.records.db, signingKey: { id: AUDIT_KID, secret: loaded.secrets.audit.bytes() } });
   try {
-    const result = await bootstrapPlatformAdmin(stores.records.db, keySigner(loaded, systemClock), {
+    const result = await bootstrapPlatformAdmin(stores.records.db, keySigner(loaded, processClock()), {
       audit,
       ttlMs: loaded.config.keys.maxTtlDays * DAY_MS,
     });
@@ -123,8 +128,7 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
   const { config } = loaded;
   const logger = options.logger ?? createLogger({ level: config.logging.level });
   for (const warning of loaded.warnings) logger.warn(warning);
-  // PORTCULLIS_CLOCK_OFFSET_MS shifts only this process's clock (skew tests; see config/clock-offset.ts).
-  const clock = options.clock ?? offsetClock(systemClock, clockOffsetFromEnv(process.env));
+  const clock = options.clock ?? processClock();
   // Built before anything opens, so a bad secret or issuer stops the start, not the first request.
   const signer = keySigner(loaded, clock);
   const oidcIssuers = parseOidcIssuers(config.oidc.issuers);
