@@ -167,18 +167,20 @@ export function parseAdmissionConfig(input: unknown, prefix = 'admission'): Admi
   throw new Error(describeIssue(result.error, prefix));
 }
 
+/** Rate limits for some user types (an override replaces only the types it names). */
+export const someTypeLimitsSchema = z
+  .object({
+    anonymous: typeLimitSchema.optional(),
+    registered: typeLimitSchema.optional(),
+    paid: typeLimitSchema.optional(),
+    privileged: typeLimitSchema.optional(),
+  })
+  .strict();
+
 /** What an org admin may change live: rate limits per type (partial) and per key. */
 export const orgOverridesSchema = z
   .object({
-    rateLimits: z
-      .object({
-        anonymous: typeLimitSchema.optional(),
-        registered: typeLimitSchema.optional(),
-        paid: typeLimitSchema.optional(),
-        privileged: typeLimitSchema.optional(),
-      })
-      .strict()
-      .default({}),
+    rateLimits: someTypeLimitsSchema.default({}),
     keyOverrides: keyOverridesSchema.default({}),
   })
   .strict();

@@ -19,6 +19,7 @@ import type { Principal } from '../identity/principal.js';
 import type { Db } from '../store/db/schema.js';
 import type { HotState } from '../store/state/port.js';
 import { orgOverridesSchema, type AdmissionConfig, type OrgOverrides, type TypeLimit } from './config.js';
+import { parseMessageObject } from './messages.js';
 import { applyPlatformOverrides, platformOverridesSchema, type PlatformOverrides } from './platform-config.js';
 
 export const ADMISSION_CONFIG_CHANNEL = 'admission-config';
@@ -204,14 +205,9 @@ export class LiveAdmissionConfig {
   }
 
   private onMessage(message: string): void {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(message);
-    } catch {
-      return;
-    }
-    if (typeof parsed !== 'object' || parsed === null) return;
-    const { orgId, platform, version, overrides } = parsed as Record<string, unknown>;
+    const parsed = parseMessageObject(message);
+    if (parsed === null) return;
+    const { orgId, platform, version, overrides } = parsed;
     if (typeof version !== 'number' || !Number.isSafeInteger(version)) return;
     if (platform === true) {
       const valid = platformOverridesSchema.safeParse(overrides);

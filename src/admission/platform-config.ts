@@ -7,7 +7,7 @@
  * after every change, and every route pattern must compile, stay short and never nest quantifiers).
  */
 import { z } from 'zod';
-import { admissionConfigSchema, describeIssue, routePatterns, typeLimitSchema, type AdmissionConfig } from './config.js';
+import { admissionConfigSchema, describeIssue, routePatterns, someTypeLimitsSchema, type AdmissionConfig } from './config.js';
 
 const fraction = z.number().gt(0).max(1);
 const circuitOverride = z
@@ -22,15 +22,7 @@ const circuitOverride = z
 
 export const platformOverridesSchema = z
   .object({
-    rateLimits: z
-      .object({
-        anonymous: typeLimitSchema.optional(),
-        registered: typeLimitSchema.optional(),
-        paid: typeLimitSchema.optional(),
-        privileged: typeLimitSchema.optional(),
-      })
-      .strict()
-      .optional(),
+    rateLimits: someTypeLimitsSchema.optional(),
     backpressure: z
       .object({
         concurrencyPerReplica: z.number().int().min(1).max(100_000).optional(),

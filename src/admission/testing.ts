@@ -24,6 +24,20 @@ export function switchableState(inner: HotState): { state: HotState; setDown(dow
   return { state, setDown: (d) => (down = d), calls: () => calls };
 }
 
+/** Wraps a store so every method call is recorded by name in `calls` (each one a round trip on Redis). */
+export function countingState(inner: HotState, calls: string[], skip: readonly string[] = []): HotState {
+  return new Proxy(inner, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function' || typeof property !== 'string') return value;
+      return (...args: unknown[]) => {
+        if (!skip.includes(property)) calls.push(property);
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
+
 export function testAdmissionConfig(overrides: Record<string, unknown> = {}): AdmissionConfig {
   return admissionConfigSchema.parse(overrides);
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MemoryAuditSink } from '../../audit/sink.js';
 import { ManualClock } from '../../core/clock.js';
 import { MemoryHotState } from '../../store/state/memory/memory-hot-state.js';
-import { switchableState } from '../testing.js';
+import { countingState, switchableState } from '../testing.js';
 import type { HotState } from '../../store/state/port.js';
 import { budgetScope, lineKey, NO_DEFAULTS, type DefaultBudgets } from './definitions.js';
 import { Economics, costEstimate, type EconomicsOptions } from './economics-gate.js';
@@ -223,16 +223,7 @@ describe('economics gate: round trips', () => {
     const h = harness();
     h.rules.set(ORG, 'org', ORG, [costRule('month', 1000, [50]), { metric: 'tokens', period: 'day', cap: 10_000, alertThresholds: [] }, { metric: 'requests', period: 'day', cap: 100, alertThresholds: [] }]);
     const calls: string[] = [];
-    const counted = new Proxy(h.state, {
-      get(target, property, receiver) {
-        const value: unknown = Reflect.get(target, property, receiver);
-        if (typeof value !== 'function' || typeof property !== 'string') return value;
-        return (...args: unknown[]) => {
-          calls.push(property);
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      },
-    });
+    const counted = countingState(h.state, calls);
     const economics = new Economics({ state: counted, rules: h.rules, defaults: NO_DEFAULTS, clock: h.clock, audit: h.audit });
     for (let i = 0; i < 6; i += 1) {
       calls.length = 0;

@@ -12,7 +12,7 @@ import { MemoryHotState } from '../../store/state/memory/memory-hot-state.js';
 import type { HotState } from '../../store/state/port.js';
 import { LiveAdmissionConfig } from '../live-config.js';
 import { createPipeline } from '../pipeline.js';
-import { admissionPrincipal, admissionRequest, testAdmissionConfig } from '../testing.js';
+import { admissionPrincipal, admissionRequest, countingState, testAdmissionConfig } from '../testing.js';
 import { budgetScope, lineKey, NO_DEFAULTS } from './definitions.js';
 import { Economics } from './economics-gate.js';
 import { periodWindow } from './periods.js';
@@ -25,19 +25,7 @@ function setup(configInput: Record<string, unknown>, calls?: string[]) {
   const clock = new ManualClock(Date.UTC(2026, 10, 22, 12));
   const memory = new MemoryHotState({ clock });
   // Every method call on the port is a round trip on Redis; `calls` records them.
-  const state: HotState =
-    calls === undefined
-      ? memory
-      : new Proxy(memory, {
-          get(target, property, receiver) {
-            const value: unknown = Reflect.get(target, property, receiver);
-            if (typeof value !== 'function' || typeof property !== 'string') return value;
-            return (...args: unknown[]) => {
-              calls.push(property);
-              return (value as (...a: unknown[]) => unknown).apply(target, args);
-            };
-          },
-        });
+  const state: HotState = calls === undefined ? memory : countingState(memory, calls);
   const audit = new MemoryAuditSink();
   const economics = new Economics({ state, rules: new StaticRules().set(ORG, 'org', ORG, [costRule('month', 1_000_000)]), defaults: NO_DEFAULTS, clock, audit });
   const live = new LiveAdmissionConfig({ base: testAdmissionConfig(configInput), state });

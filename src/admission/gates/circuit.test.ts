@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../core/clock.js';
 import { MemoryHotState } from '../../store/state/memory/memory-hot-state.js';
-import { testAdmissionConfig } from '../testing.js';
+import { countingState, testAdmissionConfig } from '../testing.js';
 import { CircuitBreakers } from './circuit.js';
 
 async function setup() {
@@ -98,35 +98,26 @@ describe('circuit breaker', () => {
 
   it('decides closed and open from the local mirror without a round trip; a transition reaches the other replica over pub/sub', async () => {
     const { a, b, state } = await setup();
-    let reads = 0;
-    const counted = new Proxy(state, {
-      get(target, property, receiver) {
-        const value: unknown = Reflect.get(target, property, receiver);
-        if (typeof value !== 'function') return value;
-        return (...args: unknown[]) => {
-          if (property !== 'subscribe') reads += 1;
-          return (value as (...x: unknown[]) => unknown).apply(target, args);
-        };
-      },
-    });
+    const calls: string[] = [];
+    const counted = countingState(state, calls, ['subscribe']);
     const config = testAdmissionConfig({ circuit: { failureThreshold: 3, windowSeconds: 10, recoverySeconds: 5, halfOpenProbes: 2, successesToClose: 2 } });
     const c = new CircuitBreakers({ state: counted, config: () => config, clock: new ManualClock(), refreshMs: 60_000 });
     await c.start();
     // The first sight of a dependency reads it once in the background; after that, nothing.
     expect((await c.check('dep')).ok).toBe(true);
     await c.refresh('dep');
-    reads = 0;
+    calls.length = 0;
     for (let i = 0; i < 100; i += 1) expect((await c.check('dep')).ok).toBe(true);
     await c.report('dep', null, 'success');
-    expect(reads).toBe(0);
+    expect(calls).toEqual([]);
     for (let i = 0; i < 3; i += 1) await a.report('dep', null, 'failure');
     // The trip made through `a` reached `b` and `c` before `a.report` returned.
     expect(b.localState('dep')).toBe('open');
     expect(c.localState('dep')).toBe('open');
-    reads = 0;
+    calls.length = 0;
     const refused = await c.check('dep');
     expect(!refused.ok && refused.refusal).toMatchObject({ code: 'circuit_open', limit: { state: 'open' } });
-    expect(reads).toBe(0);
+    expect(calls).toEqual([]);
     await c.stop();
   });
 

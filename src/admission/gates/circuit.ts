@@ -25,6 +25,7 @@ import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/logger.js';
 import type { HotState } from '../../store/state/port.js';
 import type { AdmissionConfig } from '../config.js';
+import { parseMessageObject } from '../messages.js';
 import type { Refusal } from '../types.js';
 
 export const CIRCUIT_CHANNEL = 'admission-circuit';
@@ -201,14 +202,9 @@ export class CircuitBreakers {
   }
 
   private onMessage(message: string): void {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(message);
-    } catch {
-      return;
-    }
-    if (typeof parsed !== 'object' || parsed === null) return;
-    const { d, s, g, ms } = parsed as Record<string, unknown>;
+    const parsed = parseMessageObject(message);
+    if (parsed === null) return;
+    const { d, s, g, ms } = parsed;
     if (typeof d !== 'string' || !DEPENDENCY.test(d) || typeof g !== 'string' || g.length > 200) return;
     if (s === 'closed') this.apply({ d, s, g });
     else if (s === 'open' && typeof ms === 'number' && Number.isSafeInteger(ms) && ms >= 0 && ms <= 3_600_000) this.apply({ d, s, g, ms });

@@ -4,7 +4,7 @@
  * as an internal error.
  */
 import { storeFailure } from '../errors.js';
-import type { AdmitRequest, AdmitResult, SettleManyResult, SettleResult, Settlement, WindowDecision } from '../port.js';
+import type { AdmitRequest, AdmitResult, SettleManyResult, SettleResult, Settlement, WindowDecision, WindowSpec } from '../port.js';
 import { LIMITS } from '../validation.js';
 import type { RedisKeys } from './keys.js';
 import type { ScriptArg } from './lua-script.js';
@@ -42,21 +42,7 @@ export function decodeAdmit(request: AdmitRequest, raw: unknown): AdmitResult {
   const outcome = asString(reply[0]);
   const reaped = asInt(reply[1]);
   const now = asInt(reply[2]);
-  const windowIndex = asInt(reply[3]);
-  let windows: WindowDecision | undefined;
-  if (windowIndex > 0) {
-    const spec = request.windows?.specs[windowIndex - 1];
-    if (spec === undefined) throw storeFailure(new Error('admit script answered an unknown window'));
-    windows = {
-      allowed: asInt(reply[4]) === 1,
-      window: spec.name,
-      limit: spec.limit,
-      remaining: asInt(reply[5]),
-      resetAt: asInt(reply[6]),
-      retryAfterMs: asInt(reply[7]),
-      now,
-    };
-  }
+  const windows = asInt(reply[3]) > 0 ? decodeWindow(request.windows?.specs ?? [], reply[3], reply.slice(4, 8), now) : undefined;
   const base = { reaped, now, ...(windows === undefined ? {} : { windows }) };
   switch (outcome) {
     case 'ok':
@@ -76,6 +62,24 @@ export function decodeAdmit(request: AdmitRequest, raw: unknown): AdmitResult {
     }
   }
   throw storeFailure(new Error('admit script answered an unknown outcome'));
+}
+
+/**
+ * A window decision from a script reply: `index` is the 1-based window, `fields` are allowed (0|1),
+ * remaining, resetAt and retryAfterMs, in that order.
+ */
+export function decodeWindow(specs: WindowSpec[], index: unknown, fields: unknown[], now: number): WindowDecision {
+  const spec = specs[asInt(index) - 1];
+  if (spec === undefined) throw storeFailure(new Error('window script answered an unknown window'));
+  return {
+    allowed: asInt(fields[0]) === 1,
+    window: spec.name,
+    limit: spec.limit,
+    remaining: asInt(fields[1]),
+    resetAt: asInt(fields[2]),
+    retryAfterMs: asInt(fields[3]),
+    now,
+  };
 }
 
 export function encodeSettlements(keys: RedisKeys, scope: string, settlements: Settlement[]): { keys: string[]; args: ScriptArg[] } {

@@ -42,7 +42,7 @@ import {
   checkWindows,
   LIMITS,
 } from '../validation.js';
-import { decodeAdmit, decodeSettlements, decodeSettleResult, encodeAdmit, encodeSettlements } from './admit-codec.js';
+import { decodeAdmit, decodeSettlements, decodeSettleResult, decodeWindow, encodeAdmit, encodeSettlements } from './admit-codec.js';
 import { admitScript, heartbeatScript } from './admit-script.js';
 import { reapScript, reserveScript, settleManyScript, settleScript } from './budget-scripts.js';
 import { connectClient, guarded, redisClientOptions, type RedisConnectionOptions } from './connection.js';
@@ -97,17 +97,7 @@ export class RedisHotState implements HotState {
     const keys = windows.flatMap((w) => [this.keys.windowLog(scope, w.name, key), this.keys.windowTotal(scope, w.name, key)]);
     const args = [cost, windows.length, ...windows.flatMap((w) => [w.limit, w.windowMs])];
     const reply = asArray(await guarded(() => hitWindowsScript.run(this.redis, keys, args)));
-    const spec = windows[asInt(reply[1]) - 1];
-    if (spec === undefined) throw storeFailure(new Error('window script answered an unknown window'));
-    return {
-      allowed: asInt(reply[0]) === 1,
-      window: spec.name,
-      limit: spec.limit,
-      remaining: asInt(reply[2]),
-      resetAt: asInt(reply[3]),
-      retryAfterMs: asInt(reply[4]),
-      now: asInt(reply[5]),
-    };
+    return decodeWindow(windows, reply[1], [reply[0], reply[2], reply[3], reply[4]], asInt(reply[5]));
   }
 
   async increment(scope: string, key: string, by: number, ttlMs: number): Promise<number> {
