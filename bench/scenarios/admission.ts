@@ -25,6 +25,7 @@ import { round, summarise } from '../stats.js';
 const CONCURRENCY = 32;
 const SETTLED = { kind: 'success', actualMicros: 40, actualTokens: 20 } as const;
 const PROFILES = ['counter gates', 'full'] as const;
+const LIMIT = { burst: 1_000_000, burstWindowSeconds: 60, hourly: 10_000_000 };
 type Profile = (typeof PROFILES)[number];
 
 /** Counts calls per method name (= Redis round trips). */
@@ -71,7 +72,8 @@ async function measure(store: string, profile: Profile, inner: HotState, context
   const pipeline = createPipeline({
     state: counted.state,
     config: () => config,
-    limits: () => ({ burst: 1_000_000, burstWindowSeconds: 60, hourly: 10_000_000 }),
+    // One limit object, as the live config hands out (limits are replaced, never rebuilt per request).
+    limits: () => LIMIT,
     ...(economics === undefined ? {} : { economics }),
   });
   const request = (principal: Principal): AdmissionRequest =>

@@ -31,9 +31,16 @@ export function windowsFor(limit: TypeLimit): WindowSpec[] {
   return windows;
 }
 
-/** `RateLimit-Policy` (IETF httpapi-ratelimit-headers draft): every window that applies. */
+const policies = new WeakMap<WindowSpec[], string>();
+
+/** `RateLimit-Policy` (IETF httpapi-ratelimit-headers draft): every window that applies (built once per windows list). */
 export function policyHeader(windows: WindowSpec[]): string {
-  return windows.map((w) => `"${w.name}";q=${w.limit};w=${Math.round(w.windowMs / 1000)}`).join(', ');
+  let policy = policies.get(windows);
+  if (policy === undefined) {
+    policy = windows.map((w) => `"${w.name}";q=${w.limit};w=${Math.round(w.windowMs / 1000)}`).join(', ');
+    policies.set(windows, policy);
+  }
+  return policy;
 }
 
 /** `RateLimit`: the tightest window, its remaining quota and seconds until it frees a unit. */
