@@ -34,7 +34,7 @@ const TRIPPED_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 const CLOSED = 'closed:';
 const INITIAL = 'initial';
 const DEFAULT_REFRESH_MS = 1000;
-const MAX_DEPENDENCIES = 1000;
+const MAX_DEPENDENCIES = 10_000;
 
 export type CircuitState = 'closed' | 'open' | 'half_open';
 export type CircuitPass = { ok: true; probe: string | null } | { ok: false; refusal: Refusal };
@@ -228,8 +228,13 @@ export class CircuitBreakers {
   }
 
   private set(dependency: string, mirror: Mirror): void {
-    // Bounded: dependency names come from configuration, but a bound costs nothing.
-    if (!this.mirrors.has(dependency) && this.mirrors.size >= MAX_DEPENDENCIES) this.mirrors.clear();
+    // Bounded (org endpoints make dependencies per org): the entry refreshed longest ago goes first;
+    // a dependency seen again is read from the store afresh.
+    this.mirrors.delete(dependency);
+    if (this.mirrors.size >= MAX_DEPENDENCIES) {
+      const oldest = this.mirrors.keys().next();
+      if (oldest.done !== true) this.mirrors.delete(oldest.value);
+    }
     this.mirrors.set(dependency, mirror);
   }
 
