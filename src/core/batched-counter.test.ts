@@ -23,4 +23,14 @@ describe('batched counter', () => {
     expect(await valueOf(registry, 'test_total', { route: '/a' })).toBe(1002);
     expect(await registry.metrics()).toContain('test_total{route="/a"} 1002');
   });
+
+  it('takes prom-client style label objects too, one series per distinct set', async () => {
+    const registry = new Registry();
+    const counter = new BatchedCounter({ name: 'pair_total', help: 'h', labelNames: ['a', 'b'] as const, registers: [registry] });
+    counter.inc({ a: 'x', b: 'y' });
+    counter.inc({ b: 'y', a: 'x' }, 2);
+    counter.inc({ a: 'x', b: 'z' });
+    expect(await valueOf(registry, 'pair_total', { a: 'x', b: 'y' })).toBe(3);
+    expect(await valueOf(registry, 'pair_total', { a: 'x', b: 'z' })).toBe(1);
+  });
 });

@@ -21,8 +21,10 @@ const MAX_SERIES = 10_000;
 export class BatchedCounter<L extends string> {
   readonly counter: Counter<L>;
   readonly #series = new Map<string, Pending>();
+  readonly #labelNames: readonly L[];
 
   constructor(config: Omit<CounterConfiguration<L>, 'collect'>) {
+    this.#labelNames = config.labelNames ?? [];
     const series = this.#series;
     this.counter = new Counter<L>({
       ...config,
@@ -52,6 +54,13 @@ export class BatchedCounter<L extends string> {
       this.#series.set(key, entry);
     }
     return entry;
+  }
+
+  /** Like prom-client's `inc(labels, by)`, keyed by the label values in declaration order. */
+  inc(labels: LabelValues<L>, by = 1): void {
+    let key = '';
+    for (const name of this.#labelNames) key += `${String(labels[name] ?? '')}\u0000`;
+    this.series(key, labels).inc(by);
   }
 
   #flushAndForget(): void {

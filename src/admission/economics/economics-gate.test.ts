@@ -336,7 +336,7 @@ describe('economics gate: leaks and outages', () => {
     const reconciler = new BudgetReconciler({ state: h.state, tracker: h.economics.tracker, clock, reservationTtlMs: 60_000 });
     expect(await reconciler.reconcileOnce()).toBe(1);
     expect(await h.usage()).toEqual({ used: 0, reserved: 0 });
-    const failed = await h.economics.metrics.settlements.get();
+    const failed = await h.economics.metrics.settlements.counter.get();
     expect(failed.values.find((v) => v.labels.result === 'failed')?.value).toBe(1);
   });
 

@@ -1,9 +1,11 @@
 /** Prometheus metrics of the economics gate; registered on the registry the gateway exposes. */
 import { Counter, Registry } from 'prom-client';
+import { BatchedCounter } from '../../core/batched-counter.js';
 
 export class EconomicsMetrics {
-  readonly decisions: Counter<'result'>;
-  readonly settlements: Counter<'kind' | 'result'>;
+  /** Every priced request counts here and in settlements: batched (core/batched-counter.ts). */
+  readonly decisions: BatchedCounter<'result'>;
+  readonly settlements: BatchedCounter<'kind' | 'result'>;
   readonly unmetered: Counter<'reason'>;
   readonly alerts: Counter<'subject_kind' | 'metric' | 'period' | 'threshold'>;
   readonly reaped: Counter;
@@ -11,16 +13,16 @@ export class EconomicsMetrics {
 
   constructor(registry: Registry = new Registry()) {
     const registers = [registry];
-    this.decisions = new Counter({
+    this.decisions = new BatchedCounter({
       name: 'portcullis_budget_decisions_total',
       help: 'Budget reservations by result (admitted, exceeded, unknown_price, unavailable, duplicate).',
-      labelNames: ['result'],
+      labelNames: ['result'] as const,
       registers,
     });
-    this.settlements = new Counter({
+    this.settlements = new BatchedCounter({
       name: 'portcullis_budget_settlements_total',
       help: 'Budget settlements by outcome kind and whether the hot state accepted them.',
-      labelNames: ['kind', 'result'],
+      labelNames: ['kind', 'result'] as const,
       registers,
     });
     this.unmetered = new Counter({
