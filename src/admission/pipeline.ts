@@ -139,12 +139,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       if (!throttled && (gate === 'rate_limit' || gate === 'backpressure')) continue;
       if (gate === 'circuit' && request.dependency === undefined) continue;
       if (gate === 'economics' && deps.economics === undefined) continue;
-      metrics.decisions.inc({ gate, user_type: request.principal.userType, result: 'pass' });
+      metrics.decision(gate, request.principal.userType, 'pass');
     }
   }
 
   function recordRefusal(request: AdmissionRequest, refusal: Refusal): void {
-    metrics?.decisions.inc({ gate: refusal.gate, user_type: request.principal.userType, result: 'refuse' });
+    metrics?.decision(refusal.gate, request.principal.userType, 'refuse');
     if (deps.audit === undefined) return;
     const details: Record<string, string | number | boolean | null> = {
       gate: refusal.gate,

@@ -38,19 +38,20 @@ function credentialOf(request: FastifyRequest, options: RequestAuthOptions): Cre
 
 function contextOf(request: FastifyRequest, allowAnonymous: boolean): AuthContext {
   const csrfHeader = request.headers['x-csrf-token'];
-  const peer = request.socket.remoteAddress;
-  return {
+  const context: AuthContext = {
     ip: request.ip,
     allowAnonymous,
     method: request.method,
     csrfToken: typeof csrfHeader === 'string' ? csrfHeader : undefined,
     headers: request.headers,
-    ...(peer === undefined ? {} : { peerAddress: peer }),
     // Only proofs of possession (capabilities) read the URL; build it when they do.
     get url() {
       return `${request.protocol}://${request.host}${request.url.split('?')[0] ?? ''}`;
     },
   };
+  const peer = request.socket.remoteAddress;
+  if (peer !== undefined) context.peerAddress = peer;
+  return context;
 }
 
 function principalOf(request: FastifyRequest, credential: Credential | null, result: AuthResult): Principal | null {

@@ -133,7 +133,7 @@ export class ModelGateway {
       dependency: model.provider.dependency,
       kind: 'sync',
     });
-    for (const [name, value] of Object.entries(admitted.headers)) reply.header(name, value);
+    for (const name in admitted.headers) reply.header(name, admitted.headers[name]);
     if (!admitted.ok) {
       const { refusal } = admitted;
       throw new AppError(refusal.code, {
@@ -240,7 +240,7 @@ export class ModelGateway {
       let response: UpstreamResponse;
       try {
         const request = call.multipart === undefined ? this.#jsonRequest(call, candidate, apiKey) : await this.#multipartRequest(call, candidate, apiKey);
-        response = await this.options.upstream.send({ ...request, timeoutMs: provider.timeoutMs, egress: provider.egress, abort });
+        response = await this.options.upstream.send({ url: request.url, method: request.method, headers: request.headers, body: request.body, timeoutMs: provider.timeoutMs, egress: provider.egress, abort });
       } catch (error) {
         if (abort.aborted) return { kind: 'abandoned' };
         const classified = classifyUpstreamError(error);

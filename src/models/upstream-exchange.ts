@@ -123,8 +123,20 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.abort?.listen(null);
     const sink = this.#sink;
     if (sink === null) return;
+    this.#release();
     if (failure === null) sink.end();
     else sink.error(failure);
+  }
+
+  /**
+   * undici keeps up to 256 finished requests per connection (handler included) before trimming its
+   * queue, so a finished exchange must not hold what the call's consumer reached: its sink leads to
+   * the whole client request and reply, which would otherwise live on for seconds and be promoted.
+   */
+  #release(): void {
+    this.#sink = null;
+    this.#held = [];
+    this.#controller = null;
   }
 
   /** Hands held chunks to the sink until it pauses; true when it can take more. */
@@ -179,6 +191,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
         this.#cancel(DISCARDED());
         this.#finished = true;
         this.abort?.listen(null);
+        this.#release();
       },
     };
   }

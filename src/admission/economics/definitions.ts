@@ -129,6 +129,8 @@ export function resolveLines(
   const lines: ResolvedLine[] = [];
   for (const subject of subjects) {
     const own = explicit(subject.kind, subject.id);
+    // Most subjects have no budget at all; this runs on every priced request.
+    if (own.length === 0 && defaults[subject.kind].length === 0) continue;
     const covered = new Set(own.map((r) => `${r.metric}:${r.period}`));
     const rules: [BudgetRule, boolean][] = [
       ...own.map((r): [BudgetRule, boolean] => [r, false]),
