@@ -90,6 +90,9 @@ function breakerOutcome(outcome: SettleOutcome): 'success' | 'failure' | null {
   return outcome.reason === 'no_usage' ? 'success' : null;
 }
 
+/** The settlement of a request that had nothing to give back to a store. */
+const SETTLED: Promise<void> = Promise.resolve();
+
 function sessionGate(request: AdmissionRequest): Refusal | null {
   const { principal } = request;
   if (principal.kind === 'anonymous') {
@@ -187,7 +190,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     if (prepared.early !== null) return prepared;
     const dependency = request.dependency;
     if (dependency !== undefined) {
-      const circuit = await reading('circuit', () => breakers.check(dependency));
+      const checked = breakers.check(dependency);
+      const circuit = checked instanceof Promise ? await reading('circuit', () => checked) : checked;
       if (circuit === undefined) return prepared;
       if (!circuit.ok) {
         prepared.early = circuit.refusal;
@@ -293,20 +297,25 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
   function createTicket(request: AdmissionRequest, prepared: Prepared, settleEconomics: ((outcome: SettleOutcome) => Promise<void>) | undefined): AdmissionTicket {
     let settling: Promise<void> | undefined;
-    const steps = async (outcome: SettleOutcome): Promise<void> => {
+    const step = async (what: string, run: () => Promise<void>): Promise<void> => {
+      try {
+        await run();
+      } catch (error) {
+        deps.logger?.warn({ err: error, requestId: request.requestId, step: what }, 'admission settlement step failed');
+      }
+    };
+    const steps = (outcome: SettleOutcome): Promise<void> => {
       metrics?.settlements.inc({ outcome: outcome.kind });
-      const step = async (what: string, run: () => Promise<void>): Promise<void> => {
-        try {
-          await run();
-        } catch (error) {
-          deps.logger?.warn({ err: error, requestId: request.requestId, step: what }, 'admission settlement step failed');
-        }
-      };
       prepared.slot?.release();
-      if (settleEconomics !== undefined) await step('economics', () => settleEconomics(outcome));
       const verdictOf = breakerOutcome(outcome);
       const dependency = request.dependency;
-      if (dependency !== undefined && verdictOf !== null) await step('circuit', () => breakers.report(dependency, prepared.probe, verdictOf));
+      const report = dependency !== undefined && verdictOf !== null && !breakers.ignores(dependency, prepared.probe, verdictOf) ? () => breakers.report(dependency, prepared.probe, verdictOf) : undefined;
+      // The common ending (no budget line, a success of a closed dependency) has nothing to wait for.
+      if (settleEconomics === undefined && report === undefined) return SETTLED;
+      return (async () => {
+        if (settleEconomics !== undefined) await step('economics', () => settleEconomics(outcome));
+        if (report !== undefined) await step('circuit', report);
+      })();
     };
     return {
       requestId: request.requestId,

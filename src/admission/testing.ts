@@ -12,6 +12,8 @@ export function switchableState(inner: HotState): { state: HotState; setDown(dow
   let calls = 0;
   const state = new Proxy(inner, {
     get(target, property, receiver) {
+      // A store that can go away stands for the remote one (only that one sits behind a breaker).
+      if (property === 'kind') return 'redis';
       const value: unknown = Reflect.get(target, property, receiver);
       if (typeof value !== 'function' || property === 'close') return value;
       return (...args: unknown[]) => {

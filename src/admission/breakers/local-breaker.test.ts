@@ -125,6 +125,11 @@ describe('guarded calls', () => {
 });
 
 describe('store breakers', () => {
+  it('leave the in-process hot state as it is: it cannot become unreachable', () => {
+    const memory = new MemoryHotState();
+    expect(createStoreBreakers({ settings: SETTINGS, clock: new ManualClock() }).guardHotState(memory)).toBe(memory);
+  });
+
   it('the hot state behind its breaker fails fast as unavailable; the record store as dependency_unavailable, both with Retry-After', async () => {
     const clock = new ManualClock();
     const breakers = createStoreBreakers({ settings: { ...SETTINGS, recoverySeconds: 2 }, clock });

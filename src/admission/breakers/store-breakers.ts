@@ -22,6 +22,7 @@ export interface StoreBreakers {
   readonly hotState: LocalBreaker;
   readonly records: LocalBreaker;
   /** The hot state with every call but `close` behind the hot-state breaker. */
+  /** The hot state behind its breaker (Redis); the in-process store is returned as it is. */
   guardHotState(state: HotState): HotState;
   /** An object of record-store reads (e.g. the identity cache's records) behind the record-store breaker. */
   guardRecords<T extends object>(records: T): T;
@@ -50,12 +51,16 @@ export function createStoreBreakers(deps: { settings: CircuitSettings; clock: Cl
   return {
     hotState,
     records,
+    // The in-process store cannot become unreachable: guarding it would only cost every call a
+    // proxy lookup and an async wrapper.
     guardHotState: (state) =>
-      guardCalls(state, hotState, {
-        isFailure: isHotStateUnavailable,
-        refuse: (retryAfterSeconds) => new HotStateUnavailable(new Error('hot-state circuit breaker is open'), retryAfterSeconds),
-        passThrough: ['close'],
-      }),
+      state.kind === 'memory'
+        ? state
+        : guardCalls(state, hotState, {
+            isFailure: isHotStateUnavailable,
+            refuse: (retryAfterSeconds) => new HotStateUnavailable(new Error('hot-state circuit breaker is open'), retryAfterSeconds),
+            passThrough: ['close'],
+          }),
     guardRecords: (target) => guardCalls(target, records, recordGuard),
     runRecords: (call) => runner.run(call),
     follow(next) {

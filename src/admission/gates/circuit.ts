@@ -90,17 +90,31 @@ export class CircuitBreakers {
     await off?.();
   }
 
-  /** The gate: closed passes and open refuses from the mirror; half-open takes a probe in the store. */
-  async check(dependency: string): Promise<CircuitPass> {
-    const scope = scopeOf(dependency);
+  /**
+   * The gate: closed passes and open refuses from the mirror, without a promise (every guarded
+   * request asks); half-open takes a probe in the store.
+   */
+  check(dependency: string): CircuitPass | Promise<CircuitPass> {
+    // A name already mirrored passed this test when it was first seen.
+    if (!this.mirrors.has(dependency) && !DEPENDENCY.test(dependency)) return Promise.reject(new Error('invalid dependency name for the circuit breaker'));
     const mirror = this.mirror(dependency);
     if (mirror.state === 'closed') return PASS;
     const now = this.deps.clock.now();
     if (now < mirror.reopensAt) return { ok: false, refusal: this.refusal(dependency, 'open', mirror.reopensAt - now) };
+    return this.probe(dependency, mirror.generation);
+  }
+
+  /** Whether `report` would change nothing: a success, or any outcome while open, of a non-probe. */
+  ignores(dependency: string, probe: string | null, outcome: 'success' | 'failure'): boolean {
+    return probe === null && (outcome === 'success' || this.mirror(dependency).state !== 'closed');
+  }
+
+  private async probe(dependency: string, generation: string): Promise<CircuitPass> {
+    const scope = scopeOf(dependency);
     const config = this.deps.config().circuit;
-    const key = `probes:${mirror.generation}`;
+    const key = `probes:${generation}`;
     const taken = await this.deps.state.increment(scope, key, 1, config.recoverySeconds * 1000);
-    if (taken <= config.halfOpenProbes) return { ok: true, probe: mirror.generation };
+    if (taken <= config.halfOpenProbes) return { ok: true, probe: generation };
     // A refused check holds no place: the count only ever exceeds the real probes while a refusal is in flight.
     await this.deps.state.increment(scope, key, -1, config.recoverySeconds * 1000);
     return { ok: false, refusal: this.refusal(dependency, 'half_open', config.recoverySeconds * 1000) };
