@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
-import type { ProcessStats } from './processes.js';
+import { stopChild, type ProcessStats } from './processes.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const START_TIMEOUT_MS = 30_000;
@@ -110,20 +110,10 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
     // e.g. PORTCULLIS_BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the gateway alone.
     const nodeArgs = (process.env.PORTCULLIS_BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
     const child = spawn(process.execPath, [...nodeArgs, CLI, 'start', '--config', configPath], { env: childEnv({ ...env, PORTCULLIS_PORT: '0' }), stdio: ['ignore', 'pipe', 'pipe'] });
-    const stop = (): Promise<void> =>
-      new Promise<void>((resolve) => {
-        const done = (): void => {
-          rmSync(dataDir, { recursive: true, force: true });
-          resolve();
-        };
-        if (child.exitCode !== null || child.signalCode !== null) return done();
-        const force = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        child.once('exit', () => {
-          clearTimeout(force);
-          done();
-        });
-        child.kill('SIGTERM');
-      });
+    const stop = async (): Promise<void> => {
+      await stopChild(child, 10_000);
+      rmSync(dataDir, { recursive: true, force: true });
+    };
     let url: string;
     try {
       url = await waitForListening(child);

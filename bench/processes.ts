@@ -36,6 +36,19 @@ export function entryPoint(relative: string): { script: string; execArgv: string
   return { script: compiled.replace(/\.js$/, '.ts'), execArgv: ['--import', 'tsx'] };
 }
 
+/** SIGTERM, then SIGKILL if the child is still there after `forceAfterMs`; resolves once it exited. */
+export function stopChild(child: ChildProcess, forceAfterMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const force = setTimeout(() => child.kill('SIGKILL'), forceAfterMs);
+    child.once('exit', () => {
+      clearTimeout(force);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
 /** Spawns `node <script> <args>` and waits for its `{"url": …}` line. */
 export async function startChildServer(script: string, execArgv: readonly string[], args: readonly string[]): Promise<ChildServer> {
   const child: ChildProcess = spawn(process.execPath, [...execArgv, script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -61,16 +74,7 @@ export async function startChildServer(script: string, execArgv: readonly string
   return {
     url,
     pid: child.pid ?? -1,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const force = setTimeout(() => child.kill('SIGKILL'), 5_000);
-        child.once('exit', () => {
-          clearTimeout(force);
-          resolve();
-        });
-        child.kill('SIGTERM');
-      }),
+    stop: () => stopChild(child, 5_000),
   };
 }
 

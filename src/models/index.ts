@@ -27,7 +27,7 @@ export { ModelCatalogue, type CatalogueModel, type CatalogueProvider } from './c
 export { ModelGateway, mayUsePaidModels, type ModelCall, type ModelGatewayOptions } from './gateway.js';
 export { registerModelRoutes, type ModelRoutesDeps } from './routes.js';
 export { costMicros, type Usage } from './pricing.js';
-export { UsageRecorder, USAGE_BUCKET_MS, type UsageRecord, type UsageSink } from './usage-records.js';
+export { UsageRecorder, USAGE_BUCKET_MS, type UsageRecord, type UsageSink, type UsageSums } from './usage-records.js';
 export { queryUsage, deleteExpiredFreeUsage, scheduleFreeUsageRetention, type UsageTotals } from './usage-queries.js';
 export { OrgProviderKeys, PROVIDER_KEYS_CHANNEL } from './provider-keys.js';
 export { ModelResolver, CUSTOM_ENDPOINTS_CHANNEL } from './model-resolver.js';

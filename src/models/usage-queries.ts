@@ -8,6 +8,7 @@ import { sql } from 'kysely';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { Db } from '../store/db/index.js';
+import type { UsageSums } from './usage-records.js';
 
 export const USAGE_GROUPS = ['org', 'user', 'key', 'model', 'day'] as const;
 export type UsageGroup = (typeof USAGE_GROUPS)[number];
@@ -19,18 +20,12 @@ export interface UsageQuery {
   to: Date;
 }
 
-export interface UsageTotals {
+export interface UsageTotals extends UsageSums {
   org?: string;
   user?: string | null;
   key?: string | null;
   model?: string;
   day?: string;
-  requests: number;
-  inputTokens: number;
-  outputTokens: number;
-  cachedInputTokens: number;
-  costMicros: number;
-  unmeteredRequests: number;
 }
 
 const GROUP_COLUMNS = {

@@ -47,7 +47,17 @@ export interface UsageRecorderOptions {
   batchSize: number;
 }
 
-export interface UsageBucket {
+/** What usage adds up to, for a bucket or for any group of them. */
+export interface UsageSums {
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  cachedInputTokens: number;
+  costMicros: number;
+  unmeteredRequests: number;
+}
+
+export interface UsageBucket extends UsageSums {
   bucketStart: number;
   orgId: string;
   userId: string;
@@ -55,12 +65,6 @@ export interface UsageBucket {
   model: string;
   provider: string;
   free: boolean;
-  requests: number;
-  inputTokens: number;
-  outputTokens: number;
-  cachedInputTokens: number;
-  costMicros: number;
-  unmeteredRequests: number;
 }
 
 /** One write: its buckets and the id that makes writing it twice a no-op. */

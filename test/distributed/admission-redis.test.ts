@@ -5,8 +5,8 @@
  * within 1 s (real PostgreSQL for the settings row), and Redis going away and coming back (through
  * a TCP proxy this test controls). Fails, never skips, when Redis or PostgreSQL is unreachable.
  */
+import { deletePrefix } from '../support/redis.js';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock, type Clock } from '../../src/core/clock.js';
 import { LiveAdmissionConfig } from '../../src/admission/live-config.js';
@@ -57,15 +57,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(replicas.map((r) => r.close()));
-  const admin = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  await admin.connect();
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `${PREFIX}:*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) await admin.del(...keys);
-  } while (cursor !== '0');
-  await admin.quit();
+  await deletePrefix(PREFIX);
 });
 
 describe('admission exactness across three replicas on Redis', () => {

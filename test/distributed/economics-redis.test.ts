@@ -6,8 +6,8 @@
  * reservations are freed; Redis going away answers 503 with nothing reserved. Fails, never skips,
  * when Redis is unreachable.
  */
+import { deletePrefix } from '../support/redis.js';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryAuditSink } from '../../src/audit/sink.js';
 import { systemClock } from '../../src/core/clock.js';
@@ -51,15 +51,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(replicas.map((r) => r.close()));
-  const admin = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  await admin.connect();
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `${PREFIX}:*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) await admin.del(...keys);
-  } while (cursor !== '0');
-  await admin.quit();
+  await deletePrefix(PREFIX);
 });
 
 function replica(i: number): RedisHotState {

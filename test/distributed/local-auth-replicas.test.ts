@@ -4,8 +4,8 @@
  * add up; a TOTP code raced through both replicas is accepted exactly once. Isolated by a unique
  * Redis prefix and a unique PostgreSQL schema, both removed afterwards.
  */
+import { deletePrefix } from '../support/redis.js';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryAuditSink } from '../../src/audit/sink.js';
@@ -31,20 +31,6 @@ let redis: RedisHotState[] = [];
 let replicas: LocalAuth[] = [];
 let stops: (() => Promise<void>)[] = [];
 
-async function deletePrefix(): Promise<void> {
-  const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  await client.connect();
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${PREFIX}:*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) await client.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    await client.quit();
-  }
-}
 
 beforeAll(async () => {
   admin = new pg.Client({ connectionString: DATABASE_URL });
@@ -69,7 +55,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.allSettled(stops.map((stop) => stop()));
   await Promise.allSettled([...redis.map((r) => r.close()), ...stores.map((s) => s.close())]);
-  await deletePrefix().catch(() => undefined);
+  await deletePrefix(PREFIX).catch(() => undefined);
   if (admin !== undefined) {
     await admin.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
     await admin.end();

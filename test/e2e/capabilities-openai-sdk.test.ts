@@ -101,17 +101,22 @@ afterAll(async () => {
   await simulator?.close();
 });
 
+/** What the platform's backend asks for its sandbox: a capability with an `org_models` grant, bound to the container. */
+async function issueModelCapability(sessionId: string): Promise<{ token: string }> {
+  await waitFor(() => capabilities.revocations.fresh());
+  const issuer = principals.issuer;
+  if (issuer === undefined) throw new Error('fixture missing');
+  return capabilities.broker.issue(issuer, ORG, {
+    userId: AGENT_USER,
+    sessionId,
+    binding: { type: 'container', containerId: CONTAINER },
+    grants: [{ name: 'models', origin: 'https://models.example.com', methods: ['POST'], pathPrefixes: ['/v1/'], credential: { ref: 'backend:service', header: 'authorization', scheme: 'Bearer' }, routeClass: 'org_models' }],
+  });
+}
+
 describe('a capability as the OpenAI API key', () => {
   it('gets answers through the official SDK and is metered to its user', async () => {
-    await waitFor(() => capabilities.revocations.fresh());
-    const issuer = principals.issuer;
-    if (issuer === undefined) throw new Error('fixture missing');
-    const issued = await capabilities.broker.issue(issuer, ORG, {
-      userId: AGENT_USER,
-      sessionId: 'ses_sdk',
-      binding: { type: 'container', containerId: CONTAINER },
-      grants: [{ name: 'models', origin: 'https://models.example.com', methods: ['POST'], pathPrefixes: ['/v1/'], credential: { ref: 'backend:service', header: 'authorization', scheme: 'Bearer' }, routeClass: 'org_models' }],
-    });
+    const issued = await issueModelCapability('ses_sdk');
     // What the sandbox gets: a base URL and a key; its proxy adds the container header.
     const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: issued.token, defaultHeaders: { 'x-portcullis-container': CONTAINER }, maxRetries: 0 });
     const completion = await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'hello from the sandbox' }] });
@@ -135,15 +140,7 @@ describe('a capability as the OpenAI API key', () => {
 
 describe('a capability as the Anthropic API key (x-api-key)', () => {
   it('gets answers through the official SDK; the binding is still required', async () => {
-    await waitFor(() => capabilities.revocations.fresh());
-    const issuer = principals.issuer;
-    if (issuer === undefined) throw new Error('fixture missing');
-    const issued = await capabilities.broker.issue(issuer, ORG, {
-      userId: AGENT_USER,
-      sessionId: 'ses_sdk_anthropic',
-      binding: { type: 'container', containerId: CONTAINER },
-      grants: [{ name: 'models', origin: 'https://models.example.com', methods: ['POST'], pathPrefixes: ['/v1/'], credential: { ref: 'backend:service', header: 'authorization', scheme: 'Bearer' }, routeClass: 'org_models' }],
-    });
+    const issued = await issueModelCapability('ses_sdk_anthropic');
     const client = new Anthropic({ baseURL: url, apiKey: issued.token, defaultHeaders: { 'x-portcullis-container': CONTAINER }, maxRetries: 0 });
     const message = await client.messages.create({ model: 'claude', max_tokens: 20, messages: [{ role: 'user', content: 'hello from the sandbox' }] });
     expect(message.content[0]?.type).toBe('text');

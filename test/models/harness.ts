@@ -19,6 +19,7 @@ import { anonymousPrincipal, type Principal } from '../../src/identity/principal
 import { createModelService, modelsConfigSchema, unguardedAdmission, type ModelService } from '../../src/models/index.js';
 import { registerModelServiceRoutes } from '../../src/models/wiring.js';
 import { modelsDb } from '../../src/models/tables.js';
+import type { UsageSums } from '../../src/models/usage-records.js';
 import type { RecordStore } from '../../src/store/db/index.js';
 import { openTestRecordStore } from '../../src/store/db/testing.js';
 import { MemoryHotState, type HotState } from '../../src/store/state/index.js';
@@ -195,15 +196,6 @@ export async function eventually(check: () => boolean | Promise<boolean>, ms = 2
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-}
-
-export interface UsageSums {
-  requests: number;
-  inputTokens: number;
-  outputTokens: number;
-  cachedInputTokens: number;
-  costMicros: number;
-  unmeteredRequests: number;
 }
 
 /** Sums over every usage bucket, after writing what is still buffered. */
