@@ -274,7 +274,7 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
     app,
     registry,
     db: records.db,
-    state,
+    state: guardedState,
     aead,
     admission: admission.pipeline,
     authenticate,

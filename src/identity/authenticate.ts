@@ -41,7 +41,7 @@ export interface AuthenticateContext {
   url?: string;
 }
 
-export type AuthenticateResult = { ok: true; principal: Principal | null } | { ok: false; code: ErrorCode };
+export type AuthenticateResult = { ok: true; principal: Principal | null } | { ok: false; code: ErrorCode; retryAfterSeconds?: number };
 
 /** Session cookies are resolved by identity/local; this is the hook it plugs into. */
 export type SessionResolver = (
@@ -173,7 +173,9 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       return await authenticateToken(credential.token, ctx.ip, ctx);
     } catch (err) {
       // The record store being down with nothing cached is a 503, not a 401: the credential may be fine.
-      if (err instanceof AppError && err.code === 'dependency_unavailable') return refuse('dependency_unavailable');
+      if (err instanceof AppError && err.code === 'dependency_unavailable') {
+        return err.retryAfterSeconds === undefined ? refuse('dependency_unavailable') : { ok: false, code: 'dependency_unavailable', retryAfterSeconds: err.retryAfterSeconds };
+      }
       // Anything else is a bug, not a verdict on the credential: let the HTTP layer log it and answer 500.
       throw err;
     }

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppError } from '../../core/errors.js';
 import { ManualClock, systemClock } from '../../core/clock.js';
 import type { RecordStore } from '../../store/db/index.js';
 import { openTestRecordStore } from '../../store/db/testing.js';
@@ -86,6 +87,12 @@ describe('identity cache', () => {
     await expect(cache.getUser('usr_2')).rejects.toMatchObject({ code: 'dependency_unavailable' });
     clock.advance(5000);
     await expect(cache.getUser('usr_1')).rejects.toMatchObject({ code: 'dependency_unavailable' });
+  });
+
+  it('keeps the Retry-After of a record-store breaker that refuses fast', async () => {
+    const refusing: IdentityRecords = { ...records, loadUser: async () => { throw new AppError('dependency_unavailable', { message: 'record store circuit open', retryAfterSeconds: 7 }); } };
+    const cache = new IdentityCache({ records: refusing, pubsub: new TestBus(), clock: new ManualClock(), heartbeatMs: 0 });
+    await expect(cache.getUser('usr_1')).rejects.toMatchObject({ code: 'dependency_unavailable', retryAfterSeconds: 7 });
   });
 
   it('propagates revocation, pepper rotation and membership changes to another replica within 1 s', async () => {

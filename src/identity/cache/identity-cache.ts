@@ -207,7 +207,9 @@ export class IdentityCache {
           this.logger?.warn('record store unreachable; serving a cached identity entry past its TTL');
           return { value: stale.value };
         }
-        throw new AppError('dependency_unavailable', { message: 'Identity records are unavailable.', cause: err });
+        // The record-store breaker's fail-fast error says when to try again; keep that for the caller.
+        const retryAfterSeconds = err instanceof AppError ? err.retryAfterSeconds : undefined;
+        throw new AppError('dependency_unavailable', { message: 'Identity records are unavailable.', cause: err, ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) });
       }
     })();
     this.inflight.set(key, loading);
