@@ -5,7 +5,7 @@
  * bootstrap credential — exactly what an operator would do.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +42,35 @@ async function runInit(dataDir: string, env: Record<string, string>): Promise<vo
   const child = spawn(process.execPath, [CLI, 'init', '--data-dir', dataDir], { env: childEnv(env), stdio: ['ignore', 'ignore', 'inherit'] });
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   if (code !== 0) throw new Error(`portcullis init exited with ${String(code)}`);
+}
+
+/** Process ids whose parent is `pid` (Linux /proc): the worker processes of a supervising gateway. */
+export function childPids(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) children.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return children;
+}
+
+/**
+ * CPU and RSS of the gateway and its worker processes together (a single-process gateway has none).
+ * The peak is the sum of each process's own peak: an upper bound, since they need not peak at once.
+ */
+export function gatewayStats(pid: number): ProcessStats {
+  const all = [pid, ...childPids(pid)].map(procStats);
+  return {
+    cpuUserMicros: all.reduce((sum, s) => sum + s.cpuUserMicros, 0),
+    cpuSystemMicros: all.reduce((sum, s) => sum + s.cpuSystemMicros, 0),
+    rssBytes: all.reduce((sum, s) => sum + s.rssBytes, 0),
+    maxRssBytes: all.reduce((sum, s) => sum + s.maxRssBytes, 0),
+  };
 }
 
 /** CPU and peak RSS of a child read from /proc (Linux), so the gateway needs no stats endpoint. */
@@ -129,7 +158,7 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
       await stop();
       throw error;
     }
-    return { url, pid, memberToken, stats: () => procStats(pid), stop };
+    return { url, pid, memberToken, stats: () => gatewayStats(pid), stop };
   } catch (error) {
     rmSync(dataDir, { recursive: true, force: true });
     throw error;

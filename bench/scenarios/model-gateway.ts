@@ -1,8 +1,9 @@
 /**
  * The model gateway's overhead: the built `portcullis start` in its own process routes a priced
  * model to the simulator (its own process), with API-key authentication, the whole admission
- * pipeline and metering on — once on the embedded deployment (memory hot state, PGlite) and once
- * on the distributed one (real Redis and PostgreSQL). Direct-to-simulator and through-Portcullis
+ * pipeline and metering on — on the embedded deployment (memory hot state, PGlite), on the
+ * distributed one (real Redis and PostgreSQL), and on the distributed one with a gateway process
+ * per CPU under one start (`server.workers: auto`). Direct-to-simulator and through-Portcullis
  * run side by side in alternating rounds, so the ratios compare runs made moments apart on the same
  * (shared) machine. Admission limits are raised so the rate limiter does not refuse the load: the
  * point is overhead, not refusals.
@@ -22,7 +23,14 @@ const HIGH_LIMIT = { burst: 1_000_000, burstWindowSeconds: 1, hourly: null };
 /** The targets of issue 4, part 7. */
 const TARGETS = { ratioEmbedded: 0.35, ratioDistributed: 0.25, addedP50MsAt1: 0.25, peakRssMb: 200 };
 
-type Deployment = 'embedded' | 'distributed';
+/** `distributed-workers`: one `portcullis start` with `server.workers: auto` (a process per CPU). */
+type Deployment = 'embedded' | 'distributed' | 'distributed-workers';
+/**
+ * `distributed-workers` only when PORTCULLIS_BENCH_WORKERS=1: on the 2-core machines this runs on,
+ * a second gateway process competes with Redis, the simulator and the load generator for the same
+ * two cores and measured slower (bench/README.md), so the default run leaves it out.
+ */
+const DEPLOYMENTS: readonly Deployment[] = process.env.PORTCULLIS_BENCH_WORKERS === '1' ? ['embedded', 'distributed', 'distributed-workers'] : ['embedded', 'distributed'];
 
 interface Pair {
   direct: HttpMeasurement[];
@@ -59,16 +67,22 @@ function gatewayConfig(simulatorUrl: string): Record<string, unknown> {
   };
 }
 
-function storesEnv(stores: DistributedStores | null): Record<string, string> {
-  return stores === null ? {} : { DATABASE_URL: stores.databaseUrl, REDIS_URL: stores.redisUrl, PORTCULLIS_REDIS_PREFIX: stores.redisPrefix };
+function deploymentEnv(deployment: Deployment, stores: DistributedStores | null): Record<string, string> {
+  if (stores === null) return {};
+  return {
+    DATABASE_URL: stores.databaseUrl,
+    REDIS_URL: stores.redisUrl,
+    PORTCULLIS_REDIS_PREFIX: stores.redisPrefix,
+    PORTCULLIS_WORKERS: deployment === 'distributed-workers' ? 'auto' : '1',
+  };
 }
 
 async function measureDeployment(deployment: Deployment, simulator: SimulatorProcess, context: BenchContext): Promise<Map<string, Pair>> {
-  const stores = deployment === 'distributed' ? await createDistributedStores() : null;
+  const stores = deployment === 'embedded' ? null : await createDistributedStores();
   let gateway: GatewayProcess | null = null;
   const results = new Map<string, Pair>();
   try {
-    gateway = await startGatewayProcess({ config: gatewayConfig(simulator.url), env: storesEnv(stores) });
+    gateway = await startGatewayProcess({ config: gatewayConfig(simulator.url), env: deploymentEnv(deployment, stores) });
     const running = gateway;
     const auth = { authorization: `Bearer ${running.memberToken}` };
     const probe = () => Promise.resolve(running.stats());
@@ -137,7 +151,7 @@ function targetRows(figures: readonly CaseFigures[], unmeasured: Map<Deployment,
   const find = (deployment: Deployment, caseName: string, conns: number) => figures.find((f) => f.deployment === deployment && f.case === caseName && f.connections === conns);
   const verdict = (met: boolean): string => (met ? 'met' : 'NOT met');
   const rows: (string | number)[][] = [];
-  for (const [deployment, target] of [['embedded', TARGETS.ratioEmbedded], ['distributed', TARGETS.ratioDistributed]] as const) {
+  for (const [deployment, target] of [['embedded', TARGETS.ratioEmbedded], ['distributed', TARGETS.ratioDistributed], ['distributed-workers', TARGETS.ratioDistributed]] as const) {
     for (const caseName of ['plain', 'stream']) {
       const label = `${caseName}, 50 conns, ${deployment}: throughput ≥ ${target}× direct`;
       const figure = find(deployment, caseName, 50);
@@ -152,7 +166,7 @@ function targetRows(figures: readonly CaseFigures[], unmeasured: Map<Deployment,
   const added = find('embedded', 'plain', 1)?.addedP50Ms;
   if (added === undefined) rows.push([`plain, 1 conn, embedded: added p50 ≤ ${TARGETS.addedP50MsAt1} ms`, '–', 'not measured', '']);
   else rows.push([`plain, 1 conn, embedded: added p50 ≤ ${TARGETS.addedP50MsAt1} ms`, round(added), verdict(added <= TARGETS.addedP50MsAt1), added <= TARGETS.addedP50MsAt1 ? '' : `gap ${round(added - TARGETS.addedP50MsAt1)} ms`]);
-  for (const deployment of ['embedded', 'distributed'] as const) {
+  for (const deployment of DEPLOYMENTS) {
     const peaks = figures.filter((f) => f.deployment === deployment).map((f) => f.gatewayPeakRssBytes);
     if (peaks.length === 0) continue;
     const rssMb = Math.max(...peaks) / 1024 / 1024;
@@ -163,16 +177,16 @@ function targetRows(figures: readonly CaseFigures[], unmeasured: Map<Deployment,
 
 export const modelGateway: Scenario = {
   name: 'model-gateway',
-  title: 'Model gateway: through Portcullis vs direct (embedded and distributed)',
+  title: 'Model gateway: through Portcullis vs direct (embedded, distributed, distributed with workers)',
   description:
-    'Built `portcullis start` in its own process — embedded (memory hot state, PGlite) and distributed (real Redis + PostgreSQL) — with API-key auth, the full admission pipeline and metering, a priced model routed to the simulator (own process); direct and through-Portcullis alternate per round. Gateway CPU and peak RSS from /proc.',
+    'Built `portcullis start` in its own process — embedded (memory hot state, PGlite), distributed (real Redis + PostgreSQL), and with PORTCULLIS_BENCH_WORKERS=1 also distributed with `server.workers: auto` (one gateway process per CPU under one start) — with API-key auth, the full admission pipeline and metering, a priced model routed to the simulator (own process); direct and through-Portcullis alternate per round. Gateway CPU and peak RSS from /proc, summed over worker processes (the peak as the sum of each process\'s own peak).',
   async run(context: BenchContext): Promise<ScenarioReport> {
     const load1 = loadavg();
     const simulator = await startSimulatorProcess();
     const figures: CaseFigures[] = [];
     const unmeasured = new Map<Deployment, string>();
     try {
-      for (const deployment of ['embedded', 'distributed'] as const) {
+      for (const deployment of DEPLOYMENTS) {
         try {
           for (const [name, pair] of await measureDeployment(deployment, simulator, context)) figures.push(figuresOf(deployment, name, pair));
         } catch (error) {

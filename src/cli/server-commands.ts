@@ -1,10 +1,13 @@
 /** `portcullis init | start | migrate | audit verify`: commands that run against the local config. */
+import cluster from 'node:cluster';
 import { chmodSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type * as MainModule from '../main.js';
 import { initConfig } from '../config/init.js';
 import { defaultDataDir, loadConfig, locateConfig, type LoadedConfig } from '../config/load.js';
+import { reportListening, superviseWorkers } from './workers.js';
 
 /** The server modules (database, crypto, HTTP) load only for server commands, so admin commands start fast. */
 const server = (): Promise<typeof MainModule> => import('../main.js');
@@ -22,6 +25,11 @@ function load(flags: ConfigFlag): LoadedConfig {
 }
 
 export const ADMIN_CREDENTIAL_FILE = 'admin-credential.txt';
+
+/** `server.workers`: a count, or 'auto' for one per CPU this process may use. */
+function workerCount(setting: number | 'auto'): number {
+  return setting === 'auto' ? Math.max(1, Math.min(64, availableParallelism())) : setting;
+}
 
 /** Creates the first platform admin when there is none; the credential is written once, to a 0600 file. */
 async function initialise(dataDir: string, options: { force?: boolean; print: boolean }): Promise<{ loaded: LoadedConfig; credentialPath: string | null }> {
@@ -71,11 +79,19 @@ export function registerServerCommands(program: Command): void {
         process.stdout.write(`First run: configuration written to ${loaded.path}\n`);
         if (credentialPath !== null) process.stdout.write(`First run: the platform-admin credential was written to ${credentialPath} (mode 0600)\n`);
       }
+      const loaded = loadConfig(path, process.env);
+      const workers = workerCount(loaded.config.server.workers);
+      if (workers > 1 && cluster.isPrimary) {
+        const url = await superviseWorkers({ workers, graceMs: loaded.config.server.shutdownGraceMs, write: (line) => process.stdout.write(line) });
+        process.stdout.write(`Portcullis listening on ${url} (${workers} worker processes)\n`);
+        return;
+      }
       const { startGateway } = await server();
-      const gateway = await startGateway(loadConfig(path, process.env));
-      process.stdout.write(`Portcullis listening on ${gateway.url}\n`);
+      const gateway = await startGateway(loaded);
+      if (cluster.isWorker) reportListening(gateway.url);
+      else process.stdout.write(`Portcullis listening on ${gateway.url}\n`);
       const stop = (signal: string): void => {
-        process.stdout.write(`${signal}: draining and shutting down\n`);
+        if (cluster.isPrimary) process.stdout.write(`${signal}: draining and shutting down\n`);
         void gateway.close().then(() => process.exit(0), () => process.exit(1));
       };
       process.once('SIGINT', () => stop('SIGINT'));

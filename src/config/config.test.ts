@@ -72,6 +72,22 @@ describe('configuration', () => {
     expect(problems.some((p) => p.includes('"colour"'))).toBe(true);
   });
 
+  it('server.workers: several gateway processes only on the distributed deployment; the variable is checked', () => {
+    const dir = freshDir();
+    const { configPath } = initConfig({ dataDir: dir });
+    expect(loadConfig(configPath, {}).config.server.workers).toBe(1);
+    expect(problemsOf(() => loadConfig(configPath, { PORTCULLIS_WORKERS: '2' }))).toEqual([
+      'server.workers: more than one worker process needs the distributed deployment: set database.url and redis.url, or server.workers: 1 | see the configuration reference in README.md',
+    ]);
+    expect(problemsOf(() => loadConfig(configPath, { PORTCULLIS_WORKERS: 'auto', DATABASE_URL: 'postgres://u@127.0.0.1:5432/x' }))[0]).toMatch(/^server\.workers: more than one/);
+    const distributed = { DATABASE_URL: 'postgres://u@127.0.0.1:5432/x', REDIS_URL: 'redis://127.0.0.1:6379' };
+    expect(loadConfig(configPath, { ...distributed, PORTCULLIS_WORKERS: '4' }).config.server.workers).toBe(4);
+    expect(loadConfig(configPath, { ...distributed, PORTCULLIS_WORKERS: 'auto' }).config.server.workers).toBe('auto');
+    for (const bad of ['two', '0', '65', '-1', '1e3']) {
+      expect(problemsOf(() => loadConfig(configPath, { ...distributed, PORTCULLIS_WORKERS: bad })).join(' ')).toMatch(/PORTCULLIS_WORKERS|server\.workers/);
+    }
+  });
+
   it('one unpriced-model switch: the deprecated budgets.allowUnpricedModels is read as models.allowUnpricedModels with a warning, a conflict is an error', () => {
     const dir = freshDir();
     const { configPath } = initConfig({ dataDir: dir });

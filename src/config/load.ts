@@ -88,6 +88,11 @@ export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.Proc
     section(raw, 'server').port = Number(port);
   }
   if (env.PORTCULLIS_HOST !== undefined && env.PORTCULLIS_HOST !== '') section(raw, 'server').host = env.PORTCULLIS_HOST;
+  const workers = env.PORTCULLIS_WORKERS;
+  if (workers !== undefined && workers !== '') {
+    if (workers !== 'auto' && !/^\d{1,2}$/.test(workers)) throw ConfigError.single('PORTCULLIS_WORKERS', `"${workers.slice(0, 20)}" is not a worker count`, 'set it to a whole number from 1 to 64, or auto');
+    section(raw, 'server').workers = workers === 'auto' ? 'auto' : Number(workers);
+  }
   // A data folder from the environment is relative to where the command runs, not to the file.
   if (env.PORTCULLIS_DATA_DIR !== undefined && env.PORTCULLIS_DATA_DIR !== '') raw.dataDir = resolve(env.PORTCULLIS_DATA_DIR);
   if (env.DATABASE_URL !== undefined && env.DATABASE_URL !== '') section(raw, 'database').url = env.DATABASE_URL;

@@ -26,9 +26,11 @@ export const configSchema = z
         behindTls: z.boolean().default(false),
         bodyLimitBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
         shutdownGraceMs: z.number().int().min(0).max(120_000).default(10_000),
+        // Gateway processes on this machine, each a replica of the distributed deployment ('auto': one per CPU).
+        workers: z.union([z.number().int().min(1).max(64), z.literal('auto')]).default(1),
       })
       .strict()
-      .default({ host: '127.0.0.1', port: 7070, trustedProxies: [], behindTls: false, bodyLimitBytes: 1024 * 1024, shutdownGraceMs: 10_000 }),
+      .default({ host: '127.0.0.1', port: 7070, trustedProxies: [], behindTls: false, bodyLimitBytes: 1024 * 1024, shutdownGraceMs: 10_000, workers: 1 }),
     dataDir: z.string().min(1).default('./data'),
     database: z
       .object({ url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional() })
@@ -116,6 +118,10 @@ export const configSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
+    // Embedded records (one PGlite folder) and in-memory hot state belong to one process.
+    if (config.server.workers !== 1 && (config.database.url === undefined || config.redis.url === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['server', 'workers'], message: 'more than one worker process needs the distributed deployment: set database.url and redis.url, or server.workers: 1' });
+    }
     if (config.keys.defaultTtlDays > config.keys.maxTtlDays) {
       ctx.addIssue({ code: 'custom', path: ['keys', 'defaultTtlDays'], message: `must not exceed keys.maxTtlDays (${config.keys.maxTtlDays})` });
     }

@@ -1,0 +1,123 @@
+/**
+ * `server.workers: 2` on real Redis and PostgreSQL: one `portcullis start` supervises two gateway
+ * processes on one port; both serve, a worker that dies is replaced while the other keeps
+ * answering, rate limits stay exact across them, and SIGTERM drains and stops every process.
+ */
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
+import { createTempDatabase, type TempDatabase } from '../support/postgres.js';
+import { deletePrefix, REDIS_URL } from '../support/redis.js';
+
+const LIMIT = '{ burst: 40, burstWindowSeconds: 60, hourly: null }';
+const ADMISSION_YAML = `
+admission:
+  rateLimits:
+    anonymous: ${LIMIT}
+    registered: ${LIMIT}
+    paid: ${LIMIT}
+    privileged: ${LIMIT}
+  routes:
+    guard: ['^/api/me$']
+`;
+
+/** Process ids whose parent is `pid` (Linux /proc). */
+function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (parent === pid) children.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return children;
+}
+
+/** A GET on a new connection: a kept-alive one may belong to the worker that was just killed. */
+function freshGet(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = get(url, { agent: false }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    request.on('error', reject);
+  });
+}
+
+async function until(check: () => boolean, withinMs: number): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`not within ${withinMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('one start, two worker processes', () => {
+  let database: TempDatabase;
+  let dir: string;
+  let gateway: GatewayProcess;
+  let token: string;
+  const prefix = `w${randomBytes(4).toString('hex')}`;
+
+  beforeAll(async () => {
+    database = await createTempDatabase();
+    dir = mkdtempSync(join(tmpdir(), 'portcullis-workers-'));
+    const env = { DATABASE_URL: database.url, REDIS_URL, PORTCULLIS_REDIS_PREFIX: prefix, PORTCULLIS_CONFIG: join(dir, 'portcullis.yaml') };
+    const init = await runCli(['init', '--data-dir', dir], { ...env, PORTCULLIS_CONFIG: '' });
+    expect(init.code, init.stderr).toBe(0);
+    token = /(pck_[^\s]+)/.exec(init.stdout)?.[1] ?? '';
+    appendFileSync(join(dir, 'portcullis.yaml'), ADMISSION_YAML);
+    gateway = await startGatewayProcess({ ...env, PORTCULLIS_WORKERS: '2' }, dir, 120_000);
+  }, 180_000);
+
+  afterAll(async () => {
+    await gateway?.stop();
+    await database?.drop();
+    await deletePrefix(prefix);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('announces the shared port once both workers listen, and runs them under the supervisor', async () => {
+    expect(gateway.output()).toMatch(/listening on http:\/\/\S+ \(2 worker processes\)/);
+    const pid = gateway.child.pid ?? -1;
+    expect(childrenOf(pid)).toHaveLength(2);
+    const answers = await Promise.all(Array.from({ length: 20 }, () => fetch(new URL('/readyz', gateway.url))));
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+  });
+
+  it('keeps limits exact across the workers: 200 concurrent requests with a burst of 40 admit exactly 40', async () => {
+    const answers = await Promise.all(Array.from({ length: 200 }, () => fetch(new URL('/api/me', gateway.url), { headers: { authorization: `Bearer ${token}` } })));
+    const statuses = answers.map((a) => a.status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(40);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(160);
+  });
+
+  it('replaces a worker that dies while the other keeps answering', async () => {
+    const pid = gateway.child.pid ?? -1;
+    const [victim, survivor] = childrenOf(pid);
+    if (victim === undefined || survivor === undefined) throw new Error('expected two workers');
+    process.kill(victim, 'SIGKILL');
+    for (let i = 0; i < 10; i += 1) expect(await freshGet(new URL('/healthz', gateway.url).toString())).toBe(200);
+    await until(() => {
+      const now = childrenOf(pid);
+      return now.length === 2 && !now.includes(victim) && now.includes(survivor);
+    }, 30_000);
+    expect(gateway.output()).toContain(`worker ${victim} exited (SIGKILL)`);
+  }, 60_000);
+
+  it('SIGTERM drains every worker and ends the supervisor', async () => {
+    const pid = gateway.child.pid ?? -1;
+    const workers = childrenOf(pid);
+    expect(workers).toHaveLength(2);
+    expect(await gateway.stop()).toBe(0);
+    for (const worker of workers) expect(() => process.kill(worker, 0)).toThrow();
+  }, 60_000);
+});
