@@ -41,15 +41,28 @@ function childrenOf(pid: number): number[] {
   return children;
 }
 
-/** A GET on a new connection: a kept-alive one may belong to the worker that was just killed. */
-function freshGet(url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const request = get(url, { agent: false }, (response) => {
-      response.resume();
-      resolve(response.statusCode ?? 0);
+/**
+ * A GET on a new connection, tried up to three times: a kept-alive connection, or one the
+ * supervisor hands to a worker at the moment it dies, is lost with that worker — a client retries,
+ * and so does this.
+ */
+async function freshGet(url: string): Promise<number> {
+  const once = (): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const request = get(url, { agent: false, timeout: 2000 }, (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+      });
+      request.on('timeout', () => request.destroy(new Error('no answer within 2 s')));
+      request.on('error', reject);
     });
-    request.on('error', reject);
-  });
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await once();
+    } catch (error) {
+      if (attempt === 3) throw error;
+    }
+  }
 }
 
 async function until(check: () => boolean, withinMs: number): Promise<void> {
