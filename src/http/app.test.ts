@@ -111,3 +111,18 @@ describe('HTTP shell', () => {
     await closing;
   });
 });
+
+describe('malformed URLs', () => {
+  it('get our error shape and headers, and never the URL back (a query credential would travel with it)', async () => {
+    const { app } = build();
+    for (const url of ['/egress/x/%zz?access_token=pck_SECRET123', '/whoami%E0%A4%A?access_token=pck_SECRET123']) {
+      const response = await app.inject({ method: 'GET', url });
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toEqual({ error: { code: 'bad_request', message: 'The request URL is malformed.' } });
+      expect(response.body).not.toContain('SECRET123');
+      expect(JSON.stringify(response.headers)).not.toContain('SECRET123');
+      expect(response.headers['x-content-type-options']).toBe('nosniff');
+      expect(response.headers['x-request-id']).toMatch(/^req_/);
+    }
+  });
+});

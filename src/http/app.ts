@@ -70,7 +70,16 @@ function routeMeta(request: FastifyRequest): RouteMeta {
 }
 
 export function createHttpApp(options: HttpAppOptions): HttpApp {
+  const plainHeaders = securityHeaders(false);
+  const tlsHeaders = securityHeaders(true);
   const app = Fastify<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger>({
+    // A URL the router cannot decode never reaches a route or a hook: answer it in our own shape,
+    // with our headers, and without echoing the URL (a query credential would travel with it).
+    frameworkErrors: (_error, request, reply) => {
+      reply.header('x-request-id', request.id);
+      reply.headers(options.behindTls ? tlsHeaders : plainHeaders);
+      sendError(request, reply, new AppError('bad_request', { message: 'The request URL is malformed.' }), renderPortcullisError);
+    },
     loggerInstance: options.logger,
     bodyLimit: options.bodyLimitBytes,
     trustProxy: options.trustedProxies.length > 0 ? options.trustedProxies : false,
@@ -89,8 +98,6 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
 
   const httpMetrics = createHttpMetrics(options.metrics);
   const authenticateRequest = createRequestAuthenticator(options.authenticate);
-  const plainHeaders = securityHeaders(false);
-  const tlsHeaders = securityHeaders(true);
 
   // Callback-style hooks where nothing is awaited: an async hook costs a promise per request.
   app.addHook('onRequest', (request, reply, done) => {
