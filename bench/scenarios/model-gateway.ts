@@ -151,7 +151,8 @@ function targetRows(figures: readonly CaseFigures[], unmeasured: Map<Deployment,
   const find = (deployment: Deployment, caseName: string, conns: number) => figures.find((f) => f.deployment === deployment && f.case === caseName && f.connections === conns);
   const verdict = (met: boolean): string => (met ? 'met' : 'NOT met');
   const rows: (string | number)[][] = [];
-  for (const [deployment, target] of [['embedded', TARGETS.ratioEmbedded], ['distributed', TARGETS.ratioDistributed], ['distributed-workers', TARGETS.ratioDistributed]] as const) {
+  for (const deployment of DEPLOYMENTS) {
+    const target = deployment === 'embedded' ? TARGETS.ratioEmbedded : TARGETS.ratioDistributed;
     for (const caseName of ['plain', 'stream']) {
       const label = `${caseName}, 50 conns, ${deployment}: throughput ≥ ${target}× direct`;
       const figure = find(deployment, caseName, 50);
