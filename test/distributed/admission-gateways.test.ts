@@ -17,21 +17,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
+import { guardedMeYaml } from '../support/admission-yaml.js';
 import { createTempDatabase, type TempDatabase } from '../support/postgres.js';
 import { REDIS_URL } from '../support/redis.js';
 
 const OFFSETS_MS = [-120_000, 0, 120_000];
-const LIMIT = '{ burst: 50, burstWindowSeconds: 60, hourly: null }';
-const ADMISSION_YAML = `
-admission:
-  rateLimits:
-    anonymous: ${LIMIT}
-    registered: ${LIMIT}
-    paid: ${LIMIT}
-    privileged: ${LIMIT}
-  routes:
-    guard: ['^/api/me$']
-`;
+const ADMISSION_YAML = guardedMeYaml(50);
 
 interface Answer {
   status: number;

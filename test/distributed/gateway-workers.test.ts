@@ -4,42 +4,18 @@
  * answering, rate limits stay exact across them, and SIGTERM drains and stops every process.
  */
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { childPids } from '../../bench/gateway-process.js';
 import { runCli, startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
+import { guardedMeYaml } from '../support/admission-yaml.js';
 import { createTempDatabase, type TempDatabase } from '../support/postgres.js';
 import { deletePrefix, REDIS_URL } from '../support/redis.js';
 
-const LIMIT = '{ burst: 40, burstWindowSeconds: 60, hourly: null }';
-const ADMISSION_YAML = `
-admission:
-  rateLimits:
-    anonymous: ${LIMIT}
-    registered: ${LIMIT}
-    paid: ${LIMIT}
-    privileged: ${LIMIT}
-  routes:
-    guard: ['^/api/me$']
-`;
-
-/** Process ids whose parent is `pid` (Linux /proc). */
-function childrenOf(pid: number): number[] {
-  const children: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (parent === pid) children.push(Number(entry));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return children;
-}
+const ADMISSION_YAML = guardedMeYaml(40);
 
 /**
  * A GET on a new connection, tried up to three times: a kept-alive connection, or one the
@@ -101,7 +77,7 @@ describe('one start, two worker processes', () => {
   it('announces the shared port once both workers listen, and runs them under the supervisor', async () => {
     expect(gateway.output()).toMatch(/listening on http:\/\/\S+ \(2 worker processes\)/);
     const pid = gateway.child.pid ?? -1;
-    expect(childrenOf(pid)).toHaveLength(2);
+    expect(childPids(pid)).toHaveLength(2);
     const answers = await Promise.all(Array.from({ length: 20 }, () => fetch(new URL('/readyz', gateway.url))));
     expect(answers.every((a) => a.status === 200)).toBe(true);
   });
@@ -115,12 +91,12 @@ describe('one start, two worker processes', () => {
 
   it('replaces a worker that dies while the other keeps answering', async () => {
     const pid = gateway.child.pid ?? -1;
-    const [victim, survivor] = childrenOf(pid);
+    const [victim, survivor] = childPids(pid);
     if (victim === undefined || survivor === undefined) throw new Error('expected two workers');
     process.kill(victim, 'SIGKILL');
     for (let i = 0; i < 10; i += 1) expect(await freshGet(new URL('/healthz', gateway.url).toString())).toBe(200);
     await until(() => {
-      const now = childrenOf(pid);
+      const now = childPids(pid);
       return now.length === 2 && !now.includes(victim) && now.includes(survivor);
     }, 30_000);
     expect(gateway.output()).toContain(`worker ${victim} exited (SIGKILL)`);
@@ -128,7 +104,7 @@ describe('one start, two worker processes', () => {
 
   it('SIGTERM drains every worker and ends the supervisor', async () => {
     const pid = gateway.child.pid ?? -1;
-    const workers = childrenOf(pid);
+    const workers = childPids(pid);
     expect(workers).toHaveLength(2);
     expect(await gateway.stop()).toBe(0);
     for (const worker of workers) expect(() => process.kill(worker, 0)).toThrow();
