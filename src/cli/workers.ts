@@ -61,8 +61,8 @@ export function superviseWorkers(options: SupervisorOptions): Promise<string> {
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    options.write(`${signal}: draining ${Object.keys(cluster.workers ?? {}).length} workers and shutting down\n`);
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+    options.write(`${signal}: draining ${workers.length} workers and shutting down\n`);
     const kill = setTimeout(() => {
       for (const worker of workers) if (!worker.isDead()) worker.process.kill('SIGKILL');
     }, options.graceMs + 5000);

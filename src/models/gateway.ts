@@ -105,9 +105,10 @@ export class ModelGateway {
    * credential (so it holds for every caller, and a flood never reaches authentication). A model
    * that is not free (or does not exist) counts nothing here.
    */
-  async limitFreeTraffic(modelName: string, ip: string): Promise<void> {
-    if (this.options.catalogue.get(modelName)?.free !== true) return;
-    refuseOverLimit(await this.options.freeLimits.hitAddress(ip));
+  limitFreeTraffic(modelName: string, ip: string): Promise<void> | undefined {
+    // Most calls are for paid models: nothing to count, and no promise for the caller to await.
+    if (this.options.catalogue.get(modelName)?.free !== true) return undefined;
+    return this.options.freeLimits.hitAddress(ip).then(refuseOverLimit);
   }
 
   /** Serves an authenticated (or anonymous) call; the route has run `limitFreeTraffic` first. */
@@ -180,7 +181,8 @@ export class ModelGateway {
       if (!ticket.settled) await ticket.settle({ kind: 'upstream_failure', reason: 'error' });
       throw error;
     } finally {
-      if (!call.stream) reply.raw.off('close', onClose);
+      // A relayed stream watches the connection itself (relay.ts) once it is under way.
+      reply.raw.off('close', onClose);
     }
   }
 

@@ -103,7 +103,8 @@ export function registerModelRoutes(app: FastifyInstance, registry: RouteRegistr
         const body = request.body;
         if (!isRecord(body)) throw new AppError('validation_failed', { message: 'The request body must be a JSON object.' });
         const model = modelName(body.model);
-        await gateway.limitFreeTraffic(model, request.ip);
+        const limited = gateway.limitFreeTraffic(model, request.ip);
+        if (limited !== undefined) await limited;
         const principal = await callerOf(request, authenticateRequest, route.anthropic);
         const stream = route.operation !== 'embeddings' && body.stream === true;
         await gateway.serve(
@@ -147,7 +148,8 @@ export function registerModelRoutes(app: FastifyInstance, registry: RouteRegistr
           throw new AppError('bad_request', { message: 'The multipart body is malformed.' });
         }
         const model = modelName(form.get('model'));
-        await gateway.limitFreeTraffic(model, request.ip);
+        const limited = gateway.limitFreeTraffic(model, request.ip);
+        if (limited !== undefined) await limited;
         const principal = await callerOf(request, authenticateRequest, false);
         const file = form.get('file');
         if (file === null || typeof file === 'string') throw new AppError('validation_failed', { message: 'Invalid body.file: an audio file is required.', details: { field: 'body.file' } });

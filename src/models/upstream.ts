@@ -42,6 +42,7 @@ export interface UpstreamOptions {
 }
 
 interface Target {
+  url: URL;
   origin: string;
   path: string;
   /** Set for IP-literal hosts, which the connect-time lookup never sees. */
@@ -81,12 +82,12 @@ export class Upstream {
   async send(call: UpstreamCall): Promise<UpstreamResponse> {
     const target = this.#target(call.url);
     const org = call.egress === 'org';
-    if (org && !schemeAllowed(new URL(call.url), this.#org.plainHttpHosts)) throw new UpstreamError('egress_refused', 'egress refused: plain http is not allowed for this host');
+    if (org && !schemeAllowed(target.url, this.#org.plainHttpHosts)) throw new UpstreamError('egress_refused', 'egress refused: plain http is not allowed for this host');
     if (target.literalHost !== null) {
       const verdicts = org ? this.#org.literalVerdicts : this.#literalVerdicts;
       let verdict = verdicts.get(target.literalHost);
       if (verdict === undefined) {
-        verdict = await this.check(new URL(call.url), org ? this.#org.allow : this.#allow);
+        verdict = await this.check(target.url, org ? this.#org.allow : this.#allow);
         verdicts.set(target.literalHost, verdict);
       }
       if (verdict !== null) throw new UpstreamError('egress_refused', verdict.message);
@@ -118,7 +119,7 @@ export class Upstream {
     let target = this.#targets.get(url);
     if (target === undefined) {
       const parsed = new URL(url);
-      target = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}`, literalHost: parseIpLiteral(parsed.hostname) === null ? null : parsed.hostname };
+      target = { url: parsed, origin: parsed.origin, path: `${parsed.pathname}${parsed.search}`, literalHost: parseIpLiteral(parsed.hostname) === null ? null : parsed.hostname };
       if (this.#targets.size >= TARGET_CACHE_MAX) this.#targets.clear();
       this.#targets.set(url, target);
     }
