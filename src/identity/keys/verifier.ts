@@ -42,6 +42,11 @@ export interface ApiKeyVerifierOptions {
 
 const INVALID: ApiKeyVerifyResult = { ok: false, code: 'invalid_token' };
 
+/** Cheapest checks first: a key is bounded and prefixed before a byte of it is hashed or decoded. */
+function shapedLikeKey(token: string): boolean {
+  return token.length <= MAX_API_KEY_LENGTH && token.startsWith(API_KEY_PREFIX);
+}
+
 export class ApiKeyVerifier {
   private readonly keys: Map<string, KeyObject>;
   private readonly clock: Clock;
@@ -73,20 +78,22 @@ export class ApiKeyVerifier {
    * the key is not remembered and `verify` must run.
    */
   verifyMemoised(token: string): ApiKeyVerifyResult | undefined {
-    if (token.length > MAX_API_KEY_LENGTH || !token.startsWith(API_KEY_PREFIX)) return undefined;
-    const digest = VerifiedKeyMemo.digest(token);
-    const known = this.memo.get(digest);
-    return known === undefined ? undefined : this.stillValid(digest, known);
+    return shapedLikeKey(token) ? this.recall(VerifiedKeyMemo.digest(token)) : undefined;
   }
 
   private async verifyUnchecked(token: unknown): Promise<ApiKeyVerifyResult> {
-    if (typeof token !== 'string' || token.length > MAX_API_KEY_LENGTH || !token.startsWith(API_KEY_PREFIX)) return INVALID;
+    if (typeof token !== 'string' || !shapedLikeKey(token)) return INVALID;
     const digest = VerifiedKeyMemo.digest(token);
-    const known = this.memo.get(digest);
-    if (known !== undefined) return this.stillValid(digest, known);
+    const known = this.recall(digest);
+    if (known !== undefined) return known;
     const verified = await this.verifyFully(token);
     if (verified.ok) this.memo.remember(digest, verified.claims);
     return verified;
+  }
+
+  private recall(digest: string): ApiKeyVerifyResult | undefined {
+    const known = this.memo.get(digest);
+    return known === undefined ? undefined : this.stillValid(digest, known);
   }
 
   /** What can change after a key was verified: the clock passing `exp`, and the deny-list. */
