@@ -288,10 +288,10 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
     db: records.db,
     // Sessions span orgs: the role that counts is the one held in this org, read from memberships.
     canReadAudit: async (principal, orgId) => {
-      const inOrg = await principalInOrg(records.db, principal, orgId);
-      return inOrg !== null && can(inOrg, 'audit.read', orgId);
+      const member = await inOrg(principal, orgId);
+      return member !== null && can(member, 'audit.read', orgId);
     },
-    isMember: async (principal, orgId) => (await principalInOrg(records.db, principal, orgId)) !== null,
+    isMember: async (principal, orgId) => (await inOrg(principal, orgId)) !== null,
   });
 
   // The services' teardown, shared by a failed listen and close(): models first so the last
