@@ -62,6 +62,8 @@ export interface Rig {
   /** Every admission request the gateway made, in order (what it estimated, which dependency). */
   admissions: AdmissionRequest[];
   logs: string[];
+  /** The Prometheus registry the gateway's metrics are on. */
+  metrics: Registry;
   clock: Clock;
   close(): Promise<void>;
 }
@@ -174,6 +176,7 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
     settlements,
     admissions,
     logs,
+    metrics,
     clock,
     close: async () => {
       // As the gateway's own shutdown does: a grace period, then remaining connections are cut.

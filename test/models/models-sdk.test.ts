@@ -96,6 +96,27 @@ describe('OpenAI SDK through Portcullis', () => {
     expect(last.kind).toBe('success');
   });
 
+  it('Prometheus counts each call\'s tokens and cost per model, exactly', async () => {
+    const value = async (name: string, labels: Record<string, string>): Promise<number> => {
+      const metric = (await rig.metrics.getMetricsAsJSON()).find((m) => m.name === name) as { values?: { labels: Record<string, string>; value: number }[] } | undefined;
+      return metric?.values?.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))?.value ?? 0;
+    };
+    const read = async () => ({
+      input: await value('portcullis_model_tokens_total', { model: 'chat', direction: 'input' }),
+      output: await value('portcullis_model_tokens_total', { model: 'chat', direction: 'output' }),
+      cost: await value('portcullis_model_cost_micros_total', { model: 'chat' }),
+      success: await value('portcullis_model_requests_total', { model: 'chat', outcome: 'success' }),
+    });
+    const before = await read();
+    await openai.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'count me' }] });
+    const usage = rig.primary.lastRequest()?.usage;
+    const after = await read();
+    expect(after.input - before.input).toBe(usage?.promptTokens);
+    expect(after.output - before.output).toBe(usage?.completionTokens);
+    expect(after.cost - before.cost).toBe(costMicros({ inputTokens: usage?.promptTokens ?? -1, outputTokens: usage?.completionTokens ?? -1, cachedInputTokens: 0, audioSeconds: 0 }, PRICE));
+    expect(after.success - before.success).toBe(1);
+  });
+
   it('embeddings', async () => {
     const result = await openai.embeddings.create({ model: 'embed', input: ['one', 'two'] });
     expect(result.data).toHaveLength(2);
