@@ -5,7 +5,7 @@
  * event and settled exactly once however the stream ends; a provider's error relayed without our
  * credential in it.
  */
-import { Readable } from 'node:stream';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import type { SettleOutcome } from '../admission/types.js';
 import { AppError } from '../core/errors.js';
@@ -46,15 +46,26 @@ export async function relayClientError(response: UpstreamResponse, apiKey: strin
   await reply.code(response.status).type('application/json').send(text);
 }
 
-/** The client side of a relayed stream: reading from it asks the provider for more. */
-class EventRelay extends Readable {
-  constructor(private readonly upstream: UpstreamResponse) {
-    super();
-  }
+/** Headers of a relayed event stream, after the ones the request already carries. */
+const STREAM_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' };
 
-  override _read(): void {
-    this.upstream.resume();
+/**
+ * The stream is written straight to the connection rather than through a stream object and the
+ * framework's piping (which cost a measurable share of a streamed call): the reply is hijacked,
+ * the headers already set on it (request id, security, admission) go out with the status line.
+ */
+function openEventStream(reply: FastifyReply): ServerResponse {
+  const headers: OutgoingHttpHeaders = {};
+  const set = reply.getHeaders();
+  for (const name in set) {
+    const value = set[name];
+    if (value !== undefined) headers[name] = value;
   }
+  Object.assign(headers, STREAM_HEADERS);
+  reply.hijack();
+  const raw = reply.raw;
+  raw.writeHead(200, headers);
+  return raw;
 }
 
 export function relayStream(response: UpstreamResponse, observer: StreamObserver, reply: FastifyReply, abort: UpstreamAbort, end: RelayEnd): void {
@@ -64,12 +75,19 @@ export function relayStream(response: UpstreamResponse, observer: StreamObserver
     done = true;
     void end(observer.usage(), outcome);
   };
-  reply.raw.once('close', () => {
-    if (reply.raw.writableFinished) return;
+  const raw = openEventStream(reply);
+  raw.once('close', () => {
+    if (raw.writableFinished) return;
     abort.abort();
     settleOnce({ kind: 'unmetered', reason: 'client_abort' });
   });
-  const relay = new EventRelay(response);
+  // A slow client: the provider's socket stays paused until the client has taken what we wrote.
+  const resumeOnDrain = (): void => response.resume();
+  const write = (bytes: Buffer): boolean => {
+    if (bytes.length === 0 || raw.write(bytes)) return true;
+    raw.once('drain', resumeOnDrain);
+    return false;
+  };
   const splitter = new EventSplitter(observer);
   response.pipe({
     chunk: (data) => {
@@ -77,27 +95,21 @@ export function relayStream(response: UpstreamResponse, observer: StreamObserver
       if (out === null) {
         response.discard();
         settleOnce({ kind: 'unmetered', reason: 'no_usage' });
-        relay.push(null);
+        raw.end();
         return false;
       }
-      return out === '' ? true : relay.push(Buffer.from(out));
+      return write(out);
     },
     end: () => {
       const rest = splitter.rest();
-      if (rest !== '') relay.push(Buffer.from(rest));
       settleOnce(observer.usage() === null ? { kind: 'unmetered', reason: 'no_usage' } : null);
-      relay.push(null);
+      if (rest.length > 0) raw.end(rest);
+      else raw.end();
     },
     error: (error) => {
       if (abort.aborted) settleOnce({ kind: 'unmetered', reason: 'client_abort' });
       else settleOnce({ kind: 'unmetered', reason: error.kind === 'timeout' ? 'timeout' : 'no_usage' });
-      relay.push(null);
+      raw.end();
     },
   });
-  void reply
-    .code(200)
-    .header('content-type', 'text/event-stream; charset=utf-8')
-    .header('cache-control', 'no-cache')
-    .header('x-accel-buffering', 'no')
-    .send(relay);
 }

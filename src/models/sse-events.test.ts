@@ -1,12 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { StreamObserver } from './providers/index.js';
+import { adapterFor } from './providers/index.js';
 import { EventSplitter, MAX_EVENT_LENGTH } from './sse-events.js';
 
 /** Keeps every event, records what it saw. */
 function recorder(): StreamObserver & { seen: string[] } {
   const seen: string[] = [];
-  return { seen, onEvent: (event) => (seen.push(event), true), usage: () => null };
+  return { seen, carries: () => true, onEvent: (event) => (seen.push(event), true), usage: () => null };
 }
 
 function splitAt(bytes: Buffer, cuts: number[]): Buffer[] {
@@ -41,16 +42,16 @@ describe('server-sent event splitting', () => {
   });
 
   it('passes on a trailing event without its blank line at the end, and drops what the observer drops', () => {
-    const splitter = new EventSplitter({ onEvent: (event) => !event.includes('drop'), usage: () => null });
-    expect(splitter.feed(Buffer.from('data: keep\n\ndata: drop\n\ndata: tail'))).toBe('data: keep\n\n');
-    expect(splitter.rest()).toBe('data: tail');
+    const splitter = new EventSplitter({ carries: () => true, onEvent: (event) => !event.includes('drop'), usage: () => null });
+    expect(splitter.feed(Buffer.from('data: keep\n\ndata: drop\n\ndata: tail'))?.toString()).toBe('data: keep\n\n');
+    expect(splitter.rest().toString()).toBe('data: tail');
   });
 
   it('refuses an event that grows past the bound, in linear time', () => {
     const splitter = new EventSplitter(recorder());
     const piece = Buffer.from('x'.repeat(64 * 1024));
     const started = performance.now();
-    let verdict: string | null = '';
+    let verdict: Buffer | null = Buffer.alloc(0);
     let fed = 0;
     while (verdict !== null && fed <= MAX_EVENT_LENGTH * 2) {
       verdict = splitter.feed(piece);
@@ -61,5 +62,22 @@ describe('server-sent event splitting', () => {
     expect(fed).toBeLessThanOrEqual(MAX_EVENT_LENGTH + piece.length);
     // Quadratic joining would take many seconds here; linear work is a few milliseconds.
     expect(performance.now() - started).toBeLessThan(2000);
+  });
+
+  it('passes the bytes of events the observer does not read through as they came, and reads only the usage event', () => {
+    const observer = adapterFor('openai').streamUsage('chat', false);
+    const read: string[] = [];
+    const watching: StreamObserver = { carries: (bytes) => observer.carries(bytes), onEvent: (event) => (read.push(event), observer.onEvent(event)), usage: () => observer.usage() };
+    const content = ['{"choices":[{"delta":{"content":"caf\u00e9 \u20ac"}}],"usage":null}', '{"choices":[{"delta":{"content":"\\"usage\\":{ in text"}}],"usage":null}'].map((data) => `data: ${data}\n\n`).join('');
+    const usage = 'data: {"choices":[],"usage" : {"prompt_tokens":3,"completion_tokens":4}}\n\n';
+    const splitter = new EventSplitter(watching);
+    const wire = Buffer.from(`${content}${usage}data: [DONE]\n\n`);
+    const first = splitter.feed(wire.subarray(0, Buffer.byteLength(content) + 5));
+    const second = splitter.feed(wire.subarray(Buffer.byteLength(content) + 5));
+    expect(first?.equals(Buffer.from(content))).toBe(true);
+    // The usage-only chunk the client did not ask for is dropped; everything else is byte for byte.
+    expect(second?.toString()).toBe('data: [DONE]\n\n');
+    expect(read).toEqual([usage]);
+    expect(observer.usage()).toEqual({ inputTokens: 3, outputTokens: 4, cachedInputTokens: 0, audioSeconds: 0 });
   });
 });

@@ -1,66 +1,104 @@
 /**
  * Server-sent events from a provider, split into complete events as bytes arrive. Events end at a
- * blank line; CRLF line ends (also split across chunks) become LF. Text after the last complete
- * event is kept in pieces until an event ends, so a long event costs linear time, and an event that
- * grows past the bound is refused rather than held forever.
+ * blank line; CRLF line ends (also split across chunks) become LF. Bytes after the last complete
+ * event are kept in pieces until an event ends, so a long event costs linear time, and an event
+ * that grows past the bound is refused rather than held forever.
+ *
+ * The work stays on bytes: an event boundary is ASCII, so a cut there never splits a UTF-8
+ * character, and only events the observer says may carry what it reads are decoded for it. Every
+ * other byte goes out exactly as it came in — on a stream that is nearly all of them.
  */
 import type { StreamObserver } from './providers/index.js';
 
-/** Longest server-sent event (characters) held while waiting for its end. */
+/** Longest server-sent event (bytes) held while waiting for its end. */
 export const MAX_EVENT_LENGTH = 8 * 1024 * 1024;
+
+const LF = 0x0a;
+const CR = 0x0d;
+const EVENT_END = Buffer.from('\n\n');
+const NOTHING = Buffer.alloc(0);
+
+/** `chunk` without the CR of each CRLF; a CR ending the chunk is left for the next one to decide. */
+function withoutCrBeforeLf(chunk: Buffer, carriage: boolean): { bytes: Buffer; carriage: boolean } {
+  const pieces: Buffer[] = [];
+  if (carriage && chunk[0] !== LF) pieces.push(Buffer.from([CR]));
+  let from = 0;
+  let cr = chunk.indexOf(CR);
+  while (cr !== -1) {
+    if (cr === chunk.length - 1) {
+      pieces.push(chunk.subarray(from, cr));
+      return { bytes: Buffer.concat(pieces), carriage: true };
+    }
+    if (chunk[cr + 1] === LF) {
+      pieces.push(chunk.subarray(from, cr));
+      from = cr + 1;
+    }
+    cr = chunk.indexOf(CR, cr + 1);
+  }
+  pieces.push(chunk.subarray(from));
+  return { bytes: Buffer.concat(pieces), carriage: false };
+}
 
 /**
  * Splits the provider's bytes into complete events (blank-line separated) and lets the observer see
- * (and drop) each one. `feed` answers the text to pass on, or null when one event grows past the
- * bound (a provider that never ends an event would otherwise grow it forever).
+ * (and drop) the ones it says it reads. `feed` answers the bytes to pass on, or null when one
+ * event grows past the bound (a provider that never ends an event would otherwise grow it forever).
  */
 export class EventSplitter {
-  /** Text after the last complete event, kept in pieces: joining on every chunk would be quadratic. */
-  #parts: string[] = [];
+  /** Bytes after the last complete event, kept in pieces: joining on every chunk would be quadratic. */
+  #parts: Buffer[] = [];
   #partsLength = 0;
-  /** A '\r' that ended the last chunk: it may be half of a CRLF split across chunks. */
+  /** A CR that ended the last chunk: it may be half of a CRLF split across chunks. */
   #carriage = false;
-  readonly #decoder = new TextDecoder();
 
   constructor(private readonly observer: StreamObserver) {}
 
-  feed(chunk: Buffer): string | null {
-    let text = this.#decoder.decode(chunk, { stream: true });
-    if (this.#carriage) text = `\r${text}`;
-    this.#carriage = text.endsWith('\r');
-    if (this.#carriage) text = text.slice(0, -1);
-    if (text.includes('\r')) text = text.replace(/\r\n/g, '\n');
-    if (text === '') return '';
-    const endsAcross = this.#parts.length > 0 && (this.#parts.at(-1) ?? '').endsWith('\n') && text.startsWith('\n');
-    if (!endsAcross && !text.includes('\n\n')) {
-      // No event ends in this chunk: keep it and look again when one does. Parts are never empty,
-      // so the last one's final character is the kept text's final character.
-      this.#parts.push(text);
-      this.#partsLength += text.length;
-      return this.#partsLength > MAX_EVENT_LENGTH ? null : '';
+  feed(chunk: Buffer): Buffer | null {
+    if (chunk.length === 0) return NOTHING;
+    let bytes = chunk;
+    if (this.#carriage || chunk.includes(CR)) ({ bytes, carriage: this.#carriage } = withoutCrBeforeLf(chunk, this.#carriage));
+    if (bytes.length === 0) return NOTHING;
+    const last = this.#parts.at(-1);
+    const endsAcross = last !== undefined && last[last.length - 1] === LF && bytes[0] === LF;
+    if (!endsAcross && !bytes.includes(EVENT_END)) {
+      // No event ends in this chunk: keep it and look again when one does.
+      this.#parts.push(bytes);
+      this.#partsLength += bytes.length;
+      return this.#partsLength > MAX_EVENT_LENGTH ? null : NOTHING;
     }
-    const pending = this.#parts.join('') + text;
-    let start = 0;
-    let out = '';
-    let end = pending.indexOf('\n\n', Math.max(0, this.#partsLength - 1));
-    while (end !== -1) {
-      const event = pending.slice(start, end + 2);
-      start = end + 2;
-      if (this.observer.onEvent(event)) out += event;
-      end = pending.indexOf('\n\n', start);
-    }
-    const rest = pending.slice(start);
-    this.#parts = rest === '' ? [] : [rest];
+    const pending = this.#parts.length === 0 ? bytes : Buffer.concat([...this.#parts, bytes]);
+    const complete = pending.lastIndexOf(EVENT_END) + EVENT_END.length;
+    const rest = pending.subarray(complete);
+    this.#parts = rest.length === 0 ? [] : [rest];
     this.#partsLength = rest.length;
-    return rest.length > MAX_EVENT_LENGTH ? null : out;
+    if (rest.length > MAX_EVENT_LENGTH) return null;
+    return this.#observe(pending.subarray(0, complete));
   }
 
-  rest(): string {
-    const rest = `${this.#parts.join('')}${this.#carriage ? '\r' : ''}${this.#decoder.decode()}`;
+  /** What is left when the stream ends: an event without its blank line, if the observer keeps it. */
+  rest(): Buffer {
+    const parts = this.#carriage ? [...this.#parts, Buffer.from([CR])] : this.#parts;
+    const rest = Buffer.concat(parts);
     this.#parts = [];
     this.#partsLength = 0;
     this.#carriage = false;
-    return rest !== '' && this.observer.onEvent(rest) ? rest : '';
+    if (rest.length === 0) return NOTHING;
+    return !this.observer.carries(rest) || this.observer.onEvent(rest.toString('utf8')) ? rest : NOTHING;
+  }
+
+  /** Complete events: those the observer reads go to it; the kept bytes are answered. */
+  #observe(events: Buffer): Buffer {
+    if (!this.observer.carries(events)) return events;
+    const kept: Buffer[] = [];
+    let droppedAny = false;
+    let start = 0;
+    while (start < events.length) {
+      const end = events.indexOf(EVENT_END, start) + EVENT_END.length;
+      const event = events.subarray(start, end);
+      start = end;
+      if (!this.observer.carries(event) || this.observer.onEvent(event.toString('utf8'))) kept.push(event);
+      else droppedAny = true;
+    }
+    return droppedAny ? Buffer.concat(kept) : events;
   }
 }
-

@@ -4,7 +4,7 @@
  * `stream_options.include_usage`; when the client did not ask, the usage-only chunk is dropped.
  */
 import { tokenCount, type Usage } from '../pricing.js';
-import { eventData, isRecord, type BuildInput, type Operation, type ProviderAdapter, type StreamObserver, type UpstreamRequest } from './types.js';
+import { eventData, hasUsageObject, isRecord, type BuildInput, type Operation, type ProviderAdapter, type StreamObserver, type UpstreamRequest } from './types.js';
 
 const PATHS: Partial<Record<Operation, string>> = {
   chat: '/chat/completions',
@@ -57,9 +57,11 @@ function usageOf(operation: Operation, json: unknown): Usage | null {
 class ChatStreamObserver implements StreamObserver {
   #usage: Usage | null = null;
   constructor(private readonly clientWantsUsage: boolean) {}
+  /** Only the final chunk carries a usage object; the others say `"usage":null` or nothing. */
+  carries(bytes: Buffer): boolean {
+    return hasUsageObject(bytes);
+  }
   onEvent(event: string): boolean {
-    // Cheap filter first: only the final chunk carries a non-null usage object.
-    if (!event.includes('"usage":{')) return true;
     const data = eventData(event);
     const usage = usageOf('chat', data);
     if (usage === null) return true;
@@ -74,8 +76,10 @@ class ChatStreamObserver implements StreamObserver {
 
 class ResponsesStreamObserver implements StreamObserver {
   #usage: Usage | null = null;
+  carries(bytes: Buffer): boolean {
+    return hasUsageObject(bytes);
+  }
   onEvent(event: string): boolean {
-    if (!event.includes('"usage":{')) return true;
     const data = eventData(event);
     if (isRecord(data) && isRecord(data.response)) {
       const usage = usageOf('responses', data.response);

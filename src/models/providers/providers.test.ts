@@ -29,6 +29,18 @@ describe('OpenAI adapter', () => {
     expect(openai.streamUsage('chat', false).usage()).toBeNull();
   });
 
+  it('tells the relay which bytes may hold usage: an object value, with or without spaces, never `null` or quoted text', () => {
+    const observer = openai.streamUsage('chat', true);
+    const carries = (text: string): boolean => observer.carries(Buffer.from(text));
+    expect(carries('data: {"usage":{"prompt_tokens":1}}')).toBe(true);
+    expect(carries('data: {"usage" :\n {"prompt_tokens":1}}')).toBe(true);
+    expect(carries('data: {"usage":null,"x":{"usage":{}}}')).toBe(true);
+    expect(carries('data: {"usage":null}')).toBe(false);
+    expect(carries('data: {"choices":[{"delta":{"content":"\\"usage\\":{"}}]}')).toBe(false);
+    expect(carries('data: {"choices":[]}')).toBe(false);
+    expect(adapterFor('anthropic').streamUsage('messages', false).carries(Buffer.from('data: {"type":"ping"}'))).toBe(false);
+  });
+
   it('reads Responses usage from response.completed', () => {
     const observer = openai.streamUsage('responses', false);
     observer.onEvent(sse({ type: 'response.completed', response: { usage: { input_tokens: 9, output_tokens: 1, input_tokens_details: { cached_tokens: 0 } } } }, 'response.completed'));

@@ -27,6 +27,11 @@ export interface UpstreamRequest {
 
 /** What a stream observer decides about one server-sent event. */
 export interface StreamObserver {
+  /**
+   * Whether these bytes (one or more whole events) may hold an event the observer must read. Usage
+   * sits in few events: the rest pass to the client untouched and are never decoded.
+   */
+  carries(bytes: Buffer): boolean;
   /** Looks at one complete event (its raw text); false drops it from what the client receives. */
   onEvent(event: string): boolean;
   /** Usage seen so far, or null when the provider never reported it. */
@@ -42,6 +47,40 @@ export interface ProviderAdapter {
   parseUsage(operation: Operation, json: unknown): Usage | null;
   /** A fresh observer per stream; `clientWantsUsage` false drops the usage-only chunk we asked for. */
   streamUsage(operation: Operation, clientWantsUsage: boolean): StreamObserver;
+}
+
+const USAGE_KEY = Buffer.from('"usage"');
+const SPACE = 0x20;
+const TAB = 0x09;
+const LF = 0x0a;
+const CR = 0x0d;
+const COLON = 0x3a;
+const OPEN_BRACE = 0x7b;
+
+function skipWhitespace(bytes: Buffer, from: number): number {
+  let at = from;
+  while (at < bytes.length && (bytes[at] === SPACE || bytes[at] === TAB || bytes[at] === LF || bytes[at] === CR)) at++;
+  return at;
+}
+
+/**
+ * Whether a `"usage"` key with an object value appears in these bytes (`"usage":null`, which
+ * OpenAI puts on every chunk of a stream that asked for usage, does not count). JSON may put
+ * whitespace around the colon, and compatible servers differ in whether they do.
+ */
+export function hasUsageObject(bytes: Buffer): boolean {
+  let key = bytes.indexOf(USAGE_KEY);
+  while (key !== -1) {
+    const colon = skipWhitespace(bytes, key + USAGE_KEY.length);
+    if (bytes[colon] === COLON && bytes[skipWhitespace(bytes, colon + 1)] === OPEN_BRACE) return true;
+    key = bytes.indexOf(USAGE_KEY, key + USAGE_KEY.length);
+  }
+  return false;
+}
+
+/** Whether a `"usage"` key appears at all (Anthropic's events carry it only where it counts). */
+export function hasUsageKey(bytes: Buffer): boolean {
+  return bytes.includes(USAGE_KEY);
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {
