@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import type * as MainModule from '../main.js';
 import { initConfig } from '../config/init.js';
 import { defaultDataDir, loadConfig, locateConfig, type LoadedConfig } from '../config/load.js';
+import { tuneRuntimeForServing } from './runtime-tuning.js';
 import { reportListening, superviseWorkers } from './workers.js';
 
 /** The server modules (database, crypto, HTTP) load only for server commands, so admin commands start fast. */
@@ -71,6 +72,7 @@ export function registerServerCommands(program: Command): void {
     .description('run the gateway (initialises the embedded default on first run)')
     .option('--config <path>', 'configuration file (or PORTCULLIS_CONFIG)')
     .action(async (o: ConfigFlag) => {
+      tuneRuntimeForServing();
       let path = locateConfig({ env: process.env, cwd: process.cwd(), ...(o.config === undefined ? {} : { explicitPath: o.config }) });
       if (path === null) {
         const dataDir = defaultDataDir({ env: process.env, cwd: process.cwd() });
