@@ -18,7 +18,8 @@ import { createPipeline } from '../../src/admission/pipeline.js';
 import { admissionPrincipal, admissionRequest, testAdmissionConfig } from '../../src/admission/testing.js';
 import type { AdmissionRequest } from '../../src/admission/types.js';
 import type { Principal } from '../../src/identity/principal.js';
-import { MemoryHotState, RedisHotState, type HotState } from '../../src/store/state/index.js';
+import { MemoryHotState, type HotState } from '../../src/store/state/index.js';
+import { RedisHotState } from '../../src/store/state/redis/redis-hot-state.js';
 import { markdownTable, type BenchContext, type Scenario, type ScenarioReport } from '../scenario.js';
 import { round, summarise } from '../stats.js';
 

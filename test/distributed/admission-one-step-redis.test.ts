@@ -19,7 +19,7 @@ import { createPipeline, type Pipeline, type PipelineDeps } from '../../src/admi
 import { admissionRequest, testAdmissionConfig } from '../../src/admission/testing.js';
 import type { AdmissionRequest, AdmissionResult } from '../../src/admission/types.js';
 import type { Principal } from '../../src/identity/principal.js';
-import { RedisHotState } from '../../src/store/state/index.js';
+import { RedisHotState } from '../../src/store/state/redis/redis-hot-state.js';
 import { deletePrefix, REDIS_URL } from '../support/redis.js';
 
 const PREFIX = `pc-one-${randomBytes(5).toString('hex')}`;

@@ -17,7 +17,7 @@ import { admissionPrincipal, admissionRequest, testAdmissionConfig } from '../..
 import type { TypeLimit } from '../../src/admission/config.js';
 import type { AdmissionResult } from '../../src/admission/types.js';
 import { openRecordStore, type RecordStore } from '../../src/store/db/index.js';
-import { RedisHotState } from '../../src/store/state/index.js';
+import { RedisHotState } from '../../src/store/state/redis/redis-hot-state.js';
 import { createTempDatabase, type TempDatabase } from '../support/postgres.js';
 import { startRelay } from '../support/relay.js';
 

@@ -21,7 +21,7 @@ import {
   type EconomicsOptions,
 } from '../../src/admission/economics/index.js';
 import { StaticRules, budgetPrincipal, costRule, modelRequest } from '../../src/admission/economics/testing.js';
-import { RedisHotState } from '../../src/store/state/index.js';
+import { RedisHotState } from '../../src/store/state/redis/redis-hot-state.js';
 import { startRelay } from '../support/relay.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';

@@ -9,7 +9,8 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deletePrefix, REDIS_URL } from '../support/redis.js';
 import { describeHotStateContract } from '../../src/store/state/contract.js';
-import { createHotState, HotStateUnavailable, isHotStateUnavailable, RedisHotState } from '../../src/store/state/index.js';
+import { createHotState, HotStateUnavailable, isHotStateUnavailable } from '../../src/store/state/index.js';
+import { RedisHotState } from '../../src/store/state/redis/redis-hot-state.js';
 import { LuaScript } from '../../src/store/state/redis/lua-script.js';
 
 const PREFIX = `pc-test-${randomBytes(5).toString('hex')}`;

@@ -15,7 +15,7 @@ import { createLocalAuth, TEST_ARGON2ID, type LocalAuth } from '../../src/identi
 import { seedLocalUser } from '../../src/identity/local/testing.js';
 import { totpCodeForStep, totpStepAt } from '../../src/identity/local/totp.js';
 import { openRecordStore, type RecordStore } from '../../src/store/db/index.js';
-import { RedisHotState } from '../../src/store/state/index.js';
+import { RedisHotState } from '../../src/store/state/redis/redis-hot-state.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';

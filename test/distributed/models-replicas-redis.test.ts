@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { openRecordStore } from '../../src/store/db/index.js';
-import { RedisHotState } from '../../src/store/state/index.js';
+import { RedisHotState } from '../../src/store/state/redis/redis-hot-state.js';
 import { describeReplicaInvalidation } from '../models/replica-scenarios.js';
 import { createTempDatabase } from '../support/postgres.js';
 import { REDIS_URL, deletePrefix } from '../support/redis.js';

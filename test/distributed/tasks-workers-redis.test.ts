@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deletePrefix, REDIS_URL } from '../support/redis.js';
 import { testPrincipal } from '../../src/http/testing.js';
-import { RedisHotState } from '../../src/store/state/index.js';
+import { RedisHotState } from '../../src/store/state/redis/redis-hot-state.js';
 import { createTasks, TASK_QUEUE, type Tasks } from '../../src/tasks/index.js';
 import { MemoryRelaySink } from '../../src/tasks/testing.js';
 

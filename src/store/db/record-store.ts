@@ -6,8 +6,6 @@ import { sql } from 'kysely';
 import { AppError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { Db } from './schema.js';
-import { openPglite } from './dialects/pglite.js';
-import { openPostgres } from './dialects/postgres.js';
 import { migrateToLatest } from './migrate.js';
 
 export type RecordStoreKind = 'pglite' | 'postgres';
@@ -63,6 +61,8 @@ export async function openRecordStore(options: OpenRecordStoreOptions = {}): Pro
     if (options.dataDir !== undefined || options.inMemory === true) {
       throw new AppError('internal', { message: 'Choose one record store: a database URL, or a data folder / memory.' });
     }
+    // Each dialect (and its driver) loads only for the deployment that uses it.
+    const { openPostgres } = await import('./dialects/postgres.js');
     const db = openPostgres({
       databaseUrl: options.databaseUrl,
       ...(options.schema === undefined ? {} : { schema: options.schema }),
@@ -77,6 +77,7 @@ export async function openRecordStore(options: OpenRecordStoreOptions = {}): Pro
     if (options.dataDir === undefined && options.inMemory !== true) {
       throw new AppError('internal', { message: 'The record store needs a database URL, a data folder, or inMemory.' });
     }
+    const { openPglite } = await import('./dialects/pglite.js');
     const { db } = await openPglite(options.dataDir === undefined ? {} : { dataDir: options.dataDir });
     store = storeOf(db, 'pglite');
   }

@@ -8,13 +8,14 @@
 import type { Clock } from '../../core/clock.js';
 import { MemoryHotState } from './memory/memory-hot-state.js';
 import type { HotState } from './port.js';
-import { RedisHotState } from './redis/redis-hot-state.js';
 
 export type * from './port.js';
 export { HotStateUnavailable, isHotStateUnavailable } from './errors.js';
 export { LIMITS as HOT_STATE_LIMITS } from './validation.js';
 export { MemoryHotState, type MemoryHotStateOptions } from './memory/memory-hot-state.js';
-export { RedisHotState, type RedisHotStateOptions } from './redis/redis-hot-state.js';
+// The Redis adapter (and its client library) loads only when a URL asks for it: the embedded
+// deployment never needs it. Import `RedisHotState` from './redis/redis-hot-state.js' directly.
+export type { RedisHotState, RedisHotStateOptions } from './redis/redis-hot-state.js';
 
 export interface CreateHotStateOptions {
   /** Redis URL; without it the in-process store is used (single replica only). */
@@ -30,5 +31,6 @@ export async function createHotState(options: CreateHotStateOptions = {}): Promi
   if (options.redisUrl === undefined || options.redisUrl === '') {
     return new MemoryHotState(options.clock === undefined ? {} : { clock: options.clock });
   }
+  const { RedisHotState } = await import('./redis/redis-hot-state.js');
   return RedisHotState.connect({ url: options.redisUrl, ...(options.prefix === undefined ? {} : { prefix: options.prefix }) });
 }
