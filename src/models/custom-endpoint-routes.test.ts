@@ -19,7 +19,18 @@ const principal = (orgId: string, role: 'admin' | 'member'): Principal => ({
   userType: 'registered', platformAdmin: false, scopes: ['models', 'providers:write', 'keys:read'], ip: '127.0.0.1',
 });
 const tokens: Record<string, Principal> = { 'pk-a-admin': principal('org_a', 'admin'), 'pk-a-member': principal('org_a', 'member'), 'pk-b-admin': principal('org_b', 'admin') };
-const resolver: Resolver = async (host) => [{ address: host === 'sneaky.example.com' ? '127.0.0.1' : '93.184.216.34', family: 4 }];
+/** Writes to `gate.example.com` wait in the URL check until RACERS of them are there, then go on together. */
+const RACERS = 8;
+const atGate: Array<() => void> = [];
+const resolver: Resolver = async (host) => {
+  if (host === 'gate.example.com') {
+    await new Promise<void>((resolve) => {
+      atGate.push(resolve);
+      if (atGate.length === RACERS) for (const release of atGate.splice(0)) release();
+    });
+  }
+  return [{ address: host === 'sneaky.example.com' ? '127.0.0.1' : '93.184.216.34', family: 4 }];
+};
 
 let store: RecordStore;
 let endpoints: OrgCustomEndpoints;
@@ -83,6 +94,15 @@ describe('custom endpoint admin routes', () => {
     expect(changed).toEqual(['org_a', 'org_a']);
     expect((await call('GET', '/api/orgs/org_a/endpoints/ep1', 'pk-a-admin')).status).toBe(404);
     expect(logs.join('')).not.toContain(SECRET);
+  });
+
+  it('lets exactly one of many simultaneous writes claim an alias (the check and the write are one step)', async () => {
+    const racers = Array.from({ length: RACERS }, (_, i) => `race${i}`);
+    const answers = await Promise.all(racers.map((id) => call('PUT', `/api/orgs/org_b/endpoints/${id}`, 'pk-b-admin', { baseUrl: 'https://gate.example.com/v1', models: [{ alias: 'raced', upstream: 'x' }] })));
+    expect(answers.map((res) => res.status).sort()).toEqual([204, 409, 409, 409, 409, 409, 409, 409]);
+    const stored = (await endpoints.list('org_b')).filter((endpoint) => endpoint.models.some((model) => model.alias === 'raced'));
+    expect(stored).toHaveLength(1);
+    for (const endpoint of stored) await endpoints.remove('org_b', endpoint.endpointId);
   });
 
   it('refuses aliases the catalogue owns or another endpoint of the org serves, and caps the endpoints of an org', async () => {

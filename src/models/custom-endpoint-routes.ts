@@ -92,10 +92,11 @@ export function registerCustomEndpointRoutes(app: FastifyInstance, registry: Rou
       await authorize(deps.db, principal, p.orgId);
       const check = await checkCustomEndpoint(b.baseUrl, deps.egress);
       if (!check.ok) throw new AppError('validation_failed', { message: `The endpoint URL is not allowed (${check.reason}).` });
-      const conflict = conflictOf(p.endpointId, check.url, b.apiKey !== undefined, b.models, await deps.endpoints.list(p.orgId), deps);
-      if (conflict !== null) throw new AppError('conflict', { message: conflict });
       const actor = principal.userId ?? principal.id;
-      await deps.endpoints.put(p.orgId, p.endpointId, { baseUrl: check.url, models: b.models, ...(b.apiKey === undefined ? {} : { apiKey: b.apiKey }) }, actor);
+      const conflict = await deps.endpoints.put(p.orgId, p.endpointId, { baseUrl: check.url, models: b.models, ...(b.apiKey === undefined ? {} : { apiKey: b.apiKey }) }, actor, (existing) =>
+        conflictOf(p.endpointId, check.url, b.apiKey !== undefined, b.models, existing, deps),
+      );
+      if (conflict !== null) throw new AppError('conflict', { message: conflict });
       await deps.models.changed(p.orgId);
       const key = b.apiKey === undefined ? 'kept' : b.apiKey === null ? 'cleared' : 'set';
       await deps.audit?.record({ actor, orgId: p.orgId, action: 'custom_endpoint.set', target: p.endpointId, outcome: 'success', details: { origin: new URL(check.url).origin, models: b.models.length, key } });

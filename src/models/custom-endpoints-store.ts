@@ -68,8 +68,20 @@ export class OrgCustomEndpoints {
     this.#db = db.withTables<{ org_custom_endpoints: OrgCustomEndpointsTable }>();
   }
 
-  /** `baseUrl` must already have passed `checkCustomEndpoint`; `apiKey` undefined keeps the stored key, null clears it. */
-  async put(orgId: string, endpointId: string, input: { baseUrl: string; apiKey?: string | null; models: CustomModel[] }, actor: string): Promise<void> {
+  /**
+   * Writes the endpoint if `conflict` (shown the org's endpoints as they are now) finds nothing
+   * wrong, and answers its verdict. The org's row is locked for the check and the write, so two
+   * writes at once cannot both pass a check the other would fail (the same alias on two
+   * endpoints, one endpoint over the limit). `baseUrl` must already have passed
+   * `checkCustomEndpoint`; `apiKey` undefined keeps the stored key, null clears it.
+   */
+  async put(
+    orgId: string,
+    endpointId: string,
+    input: { baseUrl: string; apiKey?: string | null; models: CustomModel[] },
+    actor: string,
+    conflict: (existing: readonly CustomEndpointView[]) => string | null = () => null,
+  ): Promise<string | null> {
     const models = JSON.stringify(customModelsSchema.parse(input.models));
     const updatedAt = new Date(this.clock.now());
     const keyFields =
@@ -78,11 +90,18 @@ export class OrgCustomEndpoints {
         : input.apiKey === null
           ? { sealed_key: null, key_id: null }
           : { sealed_key: this.aead.seal(input.apiKey, associatedData(orgId, endpointId)), key_id: this.aead.activeKeyId };
-    await this.#db
-      .insertInto('org_custom_endpoints')
-      .values({ org_id: orgId, endpoint_id: endpointId, base_url: input.baseUrl, models, updated_by: actor, updated_at: updatedAt, sealed_key: null, key_id: null, ...keyFields })
-      .onConflict((conflict) => conflict.columns(['org_id', 'endpoint_id']).doUpdateSet({ base_url: input.baseUrl, models, updated_by: actor, updated_at: updatedAt, ...keyFields }))
-      .execute();
+    return this.#db.transaction().execute(async (trx) => {
+      await trx.selectFrom('orgs').select('id').where('id', '=', orgId).forUpdate().executeTakeFirst();
+      const existing = await trx.selectFrom('org_custom_endpoints').selectAll().where('org_id', '=', orgId).orderBy('endpoint_id').execute();
+      const verdict = conflict(existing.map(toView));
+      if (verdict !== null) return verdict;
+      await trx
+        .insertInto('org_custom_endpoints')
+        .values({ org_id: orgId, endpoint_id: endpointId, base_url: input.baseUrl, models, updated_by: actor, updated_at: updatedAt, sealed_key: null, key_id: null, ...keyFields })
+        .onConflict((onConflict) => onConflict.columns(['org_id', 'endpoint_id']).doUpdateSet({ base_url: input.baseUrl, models, updated_by: actor, updated_at: updatedAt, ...keyFields }))
+        .execute();
+      return null;
+    });
   }
 
   async remove(orgId: string, endpointId: string): Promise<boolean> {
