@@ -10,6 +10,7 @@
  * name in two orgs are two rows, and one org can neither see nor collide with the other's.
  */
 import { AppError } from '../../core/errors.js';
+import { withTimeout } from '../../core/timeout.js';
 import type { Principal } from '../principal.js';
 import { actorDetails, actorOf, OrgGate } from './access.js';
 import type { KeyService } from './keys.js';
@@ -74,7 +75,8 @@ export class RuntimeKeyService {
         .execute();
       return created;
     });
-    const created = await withTimeout(work, this.timeoutMs);
+    // Answers 503 instead of hanging the deployer; late work still completes harmlessly.
+    const created = await withTimeout(work, this.timeoutMs, () => new AppError('dependency_unavailable', { message: `Minting the runtime key took longer than ${this.timeoutMs} ms.` }));
     await this.deps.audit.record({
       actor: actorOf(actor),
       orgId,
@@ -84,20 +86,5 @@ export class RuntimeKeyService {
       details: { ...actorDetails(actor), mintedKeyId: created.key.id, holder, expiresAt: created.key.expiresAt },
     });
     return { ...created, instanceId };
-  }
-}
-
-/** Answers 503 after `ms` instead of hanging the deployer; late work still completes harmlessly. */
-async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new AppError('dependency_unavailable', { message: `Minting the runtime key took longer than ${ms} ms.` })), ms);
-  });
-  // A late failure after the timeout must not surface as an unhandled rejection.
-  work.catch(() => undefined);
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -1,8 +1,8 @@
 /**
  * Organisations' own OpenAI-compatible endpoints (models/custom-endpoints-store.ts). The base URL
  * was checked at write time and is checked again at connect time; the optional API key is sealed
- * with the AEAD, bound to org and endpoint. `models` is a JSON array of { alias, upstream } pairs,
- * bounded by the application before it is written.
+ * with the AEAD, bound to org and endpoint. `models` is a JSON array of { alias, upstream, price?,
+ * maxOutputTokens? } entries, validated and bounded by the application before it is written.
  */
 import type { Migration } from './migration.js';
 
