@@ -11,9 +11,9 @@
 import { loadavg } from 'node:os';
 import { alternate, pairedRatio } from '../ab.js';
 import { createDistributedStores, type DistributedStores } from '../distributed-stores.js';
-import { startGatewayProcess, type GatewayProcess } from '../gateway-process.js';
+import { procStats, startGatewayProcess, type GatewayProcess } from '../gateway-process.js';
 import { runLoad } from '../load.js';
-import { startSimulatorProcess, type SimulatorProcess } from '../processes.js';
+import { entryPoint, startChildServer, startSimulatorProcess, type ProcessStats, type SimulatorProcess } from '../processes.js';
 import { markdownTable, type BenchContext, type Scenario, type ScenarioReport } from '../scenario.js';
 import { median, round } from '../stats.js';
 import { HTTP_CASES, measureHttp, type HttpMeasurement } from './simulator-direct.js';
@@ -23,14 +23,38 @@ const HIGH_LIMIT = { burst: 1_000_000, burstWindowSeconds: 1, hourly: null };
 /** The targets of issue 4, part 7. */
 const TARGETS = { ratioEmbedded: 0.35, ratioDistributed: 0.25, addedP50MsAt1: 0.25, peakRssMb: 200 };
 
-/** `distributed-workers`: one `portcullis start` with `server.workers: auto` (a process per CPU). */
-type Deployment = 'embedded' | 'distributed' | 'distributed-workers';
+/**
+ * `distributed-workers`: one `portcullis start` with `server.workers: auto` (a process per CPU).
+ * `node floor`: not Portcullis but a bare Fastify + undici proxy (bench/floor-proxy.ts), measured
+ * the same way, so the report shows how much of the distance to direct is Node's own.
+ */
+type Deployment = 'embedded' | 'distributed' | 'distributed-workers' | 'node floor';
 /**
  * `distributed-workers` only when PORTCULLIS_BENCH_WORKERS=1: on the 2-core machines this runs on,
  * a second gateway process competes with Redis, the simulator and the load generator for the same
  * two cores and measured slower (bench/README.md), so the default run leaves it out.
  */
 const DEPLOYMENTS: readonly Deployment[] = process.env.PORTCULLIS_BENCH_WORKERS === '1' ? ['embedded', 'distributed', 'distributed-workers'] : ['embedded', 'distributed'];
+const MEASURED: readonly Deployment[] = [...DEPLOYMENTS, 'node floor'];
+
+/** What one deployment's side of the A/B rounds talks to. */
+interface MeasuredServer {
+  url: string;
+  headers: Record<string, string>;
+  stats(): ProcessStats;
+  stop(): Promise<void>;
+}
+
+async function startFloorProxy(simulatorUrl: string): Promise<MeasuredServer> {
+  const { script, execArgv } = entryPoint('./floor-proxy.js');
+  const server = await startChildServer(script, execArgv, [simulatorUrl]);
+  return { url: server.url, headers: {}, stats: () => procStats(server.pid), stop: () => server.stop() };
+}
+
+async function startPortcullis(deployment: Deployment, simulatorUrl: string, stores: DistributedStores | null): Promise<MeasuredServer> {
+  const gateway: GatewayProcess = await startGatewayProcess({ config: gatewayConfig(simulatorUrl), env: deploymentEnv(deployment, stores) });
+  return { url: gateway.url, headers: { authorization: `Bearer ${gateway.memberToken}` }, stats: () => gateway.stats(), stop: () => gateway.stop() };
+}
 
 interface Pair {
   direct: HttpMeasurement[];
@@ -78,13 +102,13 @@ function deploymentEnv(deployment: Deployment, stores: DistributedStores | null)
 }
 
 async function measureDeployment(deployment: Deployment, simulator: SimulatorProcess, context: BenchContext): Promise<Map<string, Pair>> {
-  const stores = deployment === 'embedded' ? null : await createDistributedStores();
-  let gateway: GatewayProcess | null = null;
+  const stores = deployment === 'embedded' || deployment === 'node floor' ? null : await createDistributedStores();
+  let gateway: MeasuredServer | null = null;
   const results = new Map<string, Pair>();
   try {
-    gateway = await startGatewayProcess({ config: gatewayConfig(simulator.url), env: deploymentEnv(deployment, stores) });
+    gateway = deployment === 'node floor' ? await startFloorProxy(simulator.url) : await startPortcullis(deployment, simulator.url, stores);
     const running = gateway;
-    const auth = { authorization: `Bearer ${running.memberToken}` };
+    const auth = running.headers;
     const probe = () => Promise.resolve(running.stats());
     // Warm both processes over every case before measuring.
     for (const testCase of HTTP_CASES) {
@@ -178,16 +202,16 @@ function targetRows(figures: readonly CaseFigures[], unmeasured: Map<Deployment,
 
 export const modelGateway: Scenario = {
   name: 'model-gateway',
-  title: 'Model gateway: through Portcullis vs direct (embedded, distributed, distributed with workers)',
+  title: 'Model gateway: through Portcullis vs direct (embedded, distributed, distributed with workers), next to a bare Node proxy',
   description:
-    'Built `portcullis start` in its own process — embedded (memory hot state, PGlite), distributed (real Redis + PostgreSQL), and with PORTCULLIS_BENCH_WORKERS=1 also distributed with `server.workers: auto` (one gateway process per CPU under one start) — with API-key auth, the full admission pipeline and metering, a priced model routed to the simulator (own process); direct and through-Portcullis alternate per round. Gateway CPU and peak RSS from /proc, summed over worker processes (the peak as the sum of each process\'s own peak).',
+    'Built `portcullis start` in its own process — embedded (memory hot state, PGlite), distributed (real Redis + PostgreSQL), and with PORTCULLIS_BENCH_WORKERS=1 also distributed with `server.workers: auto` (one gateway process per CPU under one start) — with API-key auth, the full admission pipeline and metering, a priced model routed to the simulator (own process); direct and through-Portcullis alternate per round. The `node floor` rows are not Portcullis: a bare Fastify + undici proxy of the same simulator (bench/floor-proxy.ts; no auth, admission, metering or metrics), measured the same way — about the best a Node gateway can do on this machine. Gateway CPU and peak RSS from /proc, summed over worker processes (the peak as the sum of each process\'s own peak).',
   async run(context: BenchContext): Promise<ScenarioReport> {
     const load1 = loadavg();
     const simulator = await startSimulatorProcess();
     const figures: CaseFigures[] = [];
     const unmeasured = new Map<Deployment, string>();
     try {
-      for (const deployment of DEPLOYMENTS) {
+      for (const deployment of MEASURED) {
         try {
           for (const [name, pair] of await measureDeployment(deployment, simulator, context)) figures.push(figuresOf(deployment, name, pair));
         } catch (error) {
