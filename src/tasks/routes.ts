@@ -256,7 +256,7 @@ export function registerTaskRoutes(app: FastifyInstance, registry: RouteRegistry
       params: workerTaskParams,
       body: status === 'done' ? doneBody : failedBody,
       bodyLimit: BODY_LIMIT,
-      handler: async ({ principal, params, body }) => {
+      handler: async ({ principal, params, body, request }) => {
         const worker = await loadWorker(principal, params.workerId);
         let outcome;
         if (status === 'done') {
@@ -267,7 +267,7 @@ export function registerTaskRoutes(app: FastifyInstance, registry: RouteRegistry
           const error = (body as z.infer<typeof failedBody>).error;
           outcome = { status, ...(error === undefined ? {} : { error }) } as const;
         }
-        const finished = await service.finish(worker, params.taskId, outcome);
+        const finished = await service.finish(worker, params.taskId, outcome, { actor: auditActor(principal), requestId: request.id });
         if (!finished.ok) {
           throw new AppError('conflict', { message: 'This worker no longer holds the task (its lease lapsed and it was requeued).', details: { reason: 'not_held' } });
         }
