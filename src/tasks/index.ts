@@ -114,7 +114,6 @@ export function createTasks(options: CreateTasksOptions): Tasks {
       registerTaskRoutes(app, registry, {
         service,
         workers,
-        records,
         heartbeatIntervalMs: Math.max(1000, Math.floor(settings.healthyMs / 3)),
         ...(routeOptions.admission === undefined ? {} : { admission: routeOptions.admission }),
         ...(routeOptions.resolveInOrg === undefined ? {} : { resolveInOrg: routeOptions.resolveInOrg }),

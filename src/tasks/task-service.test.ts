@@ -339,3 +339,33 @@ describe('finishes and requeues are audited through the outbox', () => {
     expect(setup.sink.written.find((event) => event.action === 'task.requeue')).toMatchObject({ orgId: null, target: submitted.taskId, details: { workerId: a.id, attempts: 1 } });
   });
 });
+
+describe('status of a requeued task', () => {
+  it('reads queued from the moment its lease lapsed and it was requeued, running again once claimed', async () => {
+    const setup = createTaskTestSetup({ healthyMs: 10_000, leaseMs: 20_000 });
+    const { workers, service } = setup.tasks;
+    const a = await workers.register('p1', 1);
+    const b = await workers.register('p2', 1);
+    const submitted = await service.submit(submitRequest());
+    if (!submitted.ok) throw new Error('submit refused');
+    expect((await service.read(submitted.taskId))?.status).toBe('queued');
+    const claimedByA = await service.claim(a);
+    expect(await service.read(submitted.taskId)).toMatchObject({ status: 'running', workerId: a.id, attempts: 1 });
+    setup.clock.advance(25_000);
+    // Lapsed but not requeued: A may still finish it, so it is still running.
+    expect((await service.read(submitted.taskId))?.status).toBe('running');
+    expect(await service.requeueExpired()).toBe(1);
+    const requeued = await service.read(submitted.taskId);
+    expect(requeued).toMatchObject({ status: 'queued', attempts: 1 });
+    expect(requeued?.workerId).toBeUndefined();
+    expect(requeued?.startedAt).toBeUndefined();
+
+    const claimedByB = await service.claim((await workers.heartbeat(b)).record);
+    expect(await service.read(submitted.taskId)).toMatchObject({ status: 'running', workerId: b.id, attempts: 2 });
+    expect(await service.finish(claimedByA.worker, submitted.taskId, { status: 'failed' })).toEqual({ ok: false, reason: 'not_held' });
+    expect((await service.read(submitted.taskId))?.status).toBe('running');
+    expect((await service.finish(claimedByB.worker, submitted.taskId, { status: 'done', result: 1 })).ok).toBe(true);
+    expect(await service.read(submitted.taskId)).toMatchObject({ status: 'done', result: 1, workerId: b.id, attempts: 2 });
+    expect(await service.read('tsk_unknown')).toBeNull();
+  });
+});

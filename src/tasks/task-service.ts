@@ -8,7 +8,10 @@
  * Finish does the same with `complete` and its finish event, and requeueExpired asks the store to
  * write a note for each lapsed lease it moves back: every change of who holds a task is audited
  * by the outbox relay, exactly when it happened.
-
+ *
+ * Status: the record is written after the store's step (claim → running, finish → done/failed),
+ * but a requeue happens in the store alone. So `read` takes the queue's word over a `running`
+ * record: an item the store has back in the queue reads `queued`, from the moment of the requeue.
  */
 import { newId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
@@ -226,5 +229,19 @@ export class TaskService {
    */
   async requeueExpired(): Promise<number> {
     return this.#state.requeueExpired(TASK_QUEUE, { outbox: true });
+  }
+
+  /**
+   * The task's record as its owner should see it: a `running` record whose item the store has put
+   * back in the queue (its lease lapsed) reads `queued`, without the lapsed worker. The stored
+   * record is left for the next claim to overwrite (writing here could undo a claim in between).
+   */
+  async read(taskId: string): Promise<TaskRecord | null> {
+    const record = await this.#records.get(taskId);
+    if (record?.status !== 'running') return record;
+    const item = await this.#state.queueItemState(TASK_QUEUE, taskId);
+    if (item.state !== 'queued') return record;
+    const { workerId: _workerId, startedAt: _startedAt, ...rest } = record;
+    return { ...rest, status: 'queued' };
   }
 }

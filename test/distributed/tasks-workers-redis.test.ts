@@ -2,7 +2,7 @@
  * Tasks on a real Redis, with two hot-state connections standing for two gateway replicas: a
  * worker that disappears mid-task loses it to the other worker, and every task completes exactly
  * once; the lifecycle events (enqueue, requeue, finish) are relayed once even with both replicas
- * relaying.
+ * relaying, and a task requeued on one replica reads queued on the other.
  * Fails (never skips) when Redis is unreachable. Everything lives under a prefix unique to this
  * run and is deleted at the end.
  */
@@ -73,8 +73,12 @@ describe('tasks across two replicas on Redis', () => {
       return (await replicaB.service.requeueExpired()) === 1;
     }, 10_000);
     expect(await replicaB.workerCapacity()).toBe(1);
+    // Requeued on replica B: read on replica A, the task is queued again, though A's record said running.
+    expect((await replicaA.records.get(submitted.taskId))?.status).toBe('running');
+    expect(await replicaA.service.read(submitted.taskId)).toMatchObject({ status: 'queued', attempts: 1 });
 
     const claimedByB = await replicaB.service.claim(bRecord);
+    expect(await replicaA.service.read(submitted.taskId)).toMatchObject({ status: 'running', attempts: 2, workerId: b.id });
     expect(claimedByB.task).toMatchObject({ taskId: submitted.taskId, attempts: 2 });
     const [late, fresh] = await Promise.all([
       replicaA.service.finish(claimedByA.worker, submitted.taskId, { status: 'done', result: 'a' }),
