@@ -1,7 +1,8 @@
 /**
- * Agent tasks: atomic enqueue with its decision event (and finish and requeue with theirs), task records, the worker registry and
- * leases, the requeue job and the outbox relay into the audit log. `createTasks` builds the parts
- * the composition root needs; `workerCapacity` is what backpressure divides queued load by.
+ * Agent tasks: atomic enqueue, finish and requeue, each with its lifecycle event; task records,
+ * the worker registry and leases, the requeue job and the outbox relay into the audit log.
+ * `createTasks` builds the parts the composition root needs; `workerCapacity` is what
+ * backpressure divides queued load by.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Admission } from '../admission/types.js';

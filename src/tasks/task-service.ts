@@ -191,6 +191,8 @@ export class TaskService {
     context: FinishContext = {},
   ): Promise<{ ok: true; record: TaskRecord | null } | { ok: false; reason: 'not_held' }> {
     const previous = await this.#records.get(taskId);
+    // Store time, read once for the event and the record (the audit record's own time is the relay's).
+    const now = await this.#state.now();
     const event: FinishEvent = {
       v: 1,
       eventId: newId('evt'),
@@ -202,11 +204,9 @@ export class TaskService {
       status: outcome.status,
       ...(previous === null ? {} : { taskType: previous.type, attempts: previous.attempts }),
       ...(context.requestId === undefined ? {} : { requestId: context.requestId }),
-      // The store's clock, read just before the step; the audit record's own time is the relay's.
-      at: await this.#state.now(),
+      at: now,
     };
     const completed = await this.#state.complete(TASK_QUEUE, taskId, worker.id, JSON.stringify(event));
-    const now = await this.#state.now();
     await this.#workers.save({ ...worker, lastSeenAt: now, held: worker.held.filter((id) => id !== taskId) });
     if (!completed) return { ok: false, reason: 'not_held' };
     if (previous === null) return { ok: true, record: null };
