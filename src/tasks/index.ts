@@ -1,7 +1,8 @@
 /**
- * Agent tasks: atomic enqueue with its decision event, task records, the worker registry and
- * leases, the requeue job and the outbox relay into the audit log. `createTasks` builds the parts
- * the composition root needs; `workerCapacity` is what backpressure divides queued load by.
+ * Agent tasks: atomic enqueue, finish and requeue, each with its lifecycle event; task records,
+ * the worker registry and leases, the requeue job and the outbox relay into the audit log.
+ * `createTasks` builds the parts the composition root needs; `workerCapacity` is what
+ * backpressure divides queued load by.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Admission } from '../admission/types.js';
@@ -20,9 +21,9 @@ import { WorkerRegistry } from './workers.js';
 
 export { TASK_QUEUE, TaskRecords, type TaskRecord, type TaskStatus, type QueuedTask } from './records.js';
 export { WorkerRegistry, type WorkerRecord, type WorkerRegistryOptions } from './workers.js';
-export { TaskService, auditActor, type SubmitRequest, type SubmitResult, type ClaimedTask, type FinishOutcome } from './task-service.js';
+export { TaskService, auditActor, type SubmitRequest, type SubmitResult, type ClaimedTask, type FinishOutcome, type FinishContext } from './task-service.js';
 export { OutboxRelay, auditRelaySink, type RelaySink, type RelayRun } from './relay.js';
-export { TASK_AUDIT_ACTION, type TaskEvent } from './events.js';
+export { TASK_AUDIT_ACTION, TASK_FINISH_AUDIT_ACTION, TASK_REQUEUE_AUDIT_ACTION, type TaskEvent } from './events.js';
 export { registerTaskRoutes, isWorkerPrincipal, TASK_INGRESS_ROUTE, type TaskRouteDeps } from './routes.js';
 export { startRequeueJob } from './requeue-job.js';
 
@@ -101,7 +102,7 @@ export function createTasks(options: CreateTasksOptions): Tasks {
   const relay =
     sink === undefined
       ? undefined
-      : new OutboxRelay({ state: options.state, sink, intervalMs: settings.relayIntervalMs, ...(options.logger === undefined ? {} : { logger: options.logger }) });
+      : new OutboxRelay({ state: options.state, sink, records, intervalMs: settings.relayIntervalMs, ...(options.logger === undefined ? {} : { logger: options.logger }) });
   let stopRequeue: (() => Promise<void>) | undefined;
 
   return {
@@ -114,7 +115,6 @@ export function createTasks(options: CreateTasksOptions): Tasks {
       registerTaskRoutes(app, registry, {
         service,
         workers,
-        records,
         heartbeatIntervalMs: Math.max(1000, Math.floor(settings.healthyMs / 3)),
         ...(routeOptions.admission === undefined ? {} : { admission: routeOptions.admission }),
         ...(routeOptions.resolveInOrg === undefined ? {} : { resolveInOrg: routeOptions.resolveInOrg }),

@@ -5,6 +5,8 @@
  * The queue item itself carries everything a record needs (the `QueuedTask` payload), so whoever
  * touches the item can (re)write the record: ingress writes `queued` only if absent (a fast worker
  * may already have written `running`), a claim writes `running`, a completion `done` or `failed`.
+ * A requeue happens in the store alone and writes no record: `TaskService.read` shows a `running`
+ * record whose item is back in the queue as `queued`.
  * The durable trail of every accepted task is the audit log, which the outbox relay fills. Records
  * expire after `recordTtlMs`; they are a status view, not the system of record.
  */

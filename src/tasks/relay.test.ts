@@ -5,7 +5,7 @@ import { testPrincipal } from '../http/testing.js';
 import type { RecordStore } from '../store/db/index.js';
 import { openTestRecordStore } from '../store/db/testing.js';
 import { MemoryHotState } from '../store/state/index.js';
-import { createTasks } from './index.js';
+import { auditActor as auditActorOf, createTasks } from './index.js';
 import { TASK_QUEUE } from './records.js';
 import { auditRelaySink } from './relay.js';
 
@@ -56,5 +56,49 @@ describe('outbox relay into the audit log (record store)', () => {
     expect(verified.ok).toBe(true);
     const sink = auditRelaySink(store.db, audit);
     expect((await sink.recorded([])).size).toBe(0);
+  });
+
+  it('writes the finish and requeue records of a task once each, deduplicated after a lost ack', async () => {
+    const clock = new ManualClock(Date.now());
+    const state = new MemoryHotState({ clock });
+    const audit = new AuditLog({ db: store.db, signingKey, clock });
+    const tasks = createTasks({ state, db: store.db, audit, settings: { hardLimitPercent: 100, leaseMs: 20_000 }, capacityCacheMs: 0 });
+    const a = await tasks.workers.register('p1', 1);
+    const b = await tasks.workers.register('p2', 1);
+    const submitted = await tasks.service.submit({ principal: owner, orgId: 'org_a', ownerId: 'usr_owner', type: 't', input: 'secret-input', requestId: 'req_x', route: '/r' });
+    if (!submitted.ok) throw new Error('submit refused');
+    await tasks.service.claim(a);
+    clock.advance(25_000);
+    expect(await tasks.service.requeueExpired()).toBe(1);
+    const claimed = await tasks.service.claim(b);
+    expect((await tasks.service.finish(claimed.worker, submitted.taskId, { status: 'failed', error: 'secret-error' }, { actor: 'key:key_w' })).ok).toBe(true);
+    const relay = tasks.relay;
+    if (relay === undefined) throw new Error('relay not built');
+
+    // The enqueue's ack goes through; the requeue's is lost after its audit write.
+    const realAck = state.ackOutbox.bind(state);
+    let acks = 0;
+    state.ackOutbox = async (queue, ids) => {
+      acks += 1;
+      if (acks === 2) throw new Error('injected ack failure');
+      return realAck(queue, ids);
+    };
+    await expect(relay.runOnce()).rejects.toThrow(/ack failure/);
+    state.ackOutbox = realAck;
+    // The store-derived requeue id dedupes like the others: the re-read entry is not written again.
+    expect(await relay.runOnce()).toMatchObject({ relayed: 1, duplicates: 1 });
+    expect(await state.readOutbox(TASK_QUEUE, 10)).toEqual([]);
+
+    const rows = await store.db.selectFrom('audit_log').selectAll().where('target', '=', submitted.taskId).orderBy('seq').execute();
+    expect(rows.map((row) => [row.action, row.actor, row.outcome, row.org_id])).toEqual([
+      ['task.enqueue', auditActorOf(owner), 'success', 'org_a'],
+      ['task.requeue', 'system', 'success', 'org_a'],
+      ['task.finish', 'key:key_w', 'failure', 'org_a'],
+    ]);
+    expect(rows[1]?.details).toMatchObject({ eventId: `rq_${submitted.taskId}_1`, workerId: a.id, attempts: 1, taskType: 't' });
+    expect(rows[2]?.details).toMatchObject({ status: 'failed', workerId: b.id, attempts: 2 });
+    expect(JSON.stringify(rows)).not.toMatch(/secret-/);
+    await audit.close();
+    expect((await verifyAuditLog(store.db, new Map([[signingKey.id, signingKey.secret]]))).ok).toBe(true);
   });
 });

@@ -1,6 +1,7 @@
 /**
- * The outbox relay: copies the decision events that enqueue wrote into the queue's outbox into
- * the audit log, and acknowledges an entry only after its audit record is durably written.
+ * The outbox relay: copies the task lifecycle events written into the queue's outbox (enqueue,
+ * finish, requeue; see events.ts) into the audit log, and acknowledges an entry only after its
+ * audit record is durably written.
  *
  * Delivery is at-least-once from the outbox and deduplicated at the audit log by event id: before
  * writing, the relay asks the record store which of the batch's event ids are already recorded
@@ -9,7 +10,9 @@
  * lease is longer than a batch takes, and even if it lapsed mid-batch the worst case is a
  * duplicate audit record carrying the same eventId, never a lost one.
  *
- * Since enqueue writes task and event in one atomic step, every event read here has its task.
+ * Every event is written in one atomic step with the state change it describes, so every event
+ * read here describes something that happened. A requeue entry is the store's own note; the relay
+ * names its org and task type from the task record (null org if that record is gone).
  */
 import { sql } from 'kysely';
 import type { AuditEventInput } from '../audit/index.js';
@@ -17,8 +20,8 @@ import { newId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { Db } from '../store/db/schema.js';
 import type { HotState } from '../store/state/index.js';
-import { TASK_AUDIT_ACTION, auditEventOf, parseTaskEvent, type TaskEvent } from './events.js';
-import { TASK_QUEUE } from './records.js';
+import { TASK_RELAYED_AUDIT_ACTIONS, auditEventOf, parseOutboxItem, requeueEventOf, type TaskEvent } from './events.js';
+import { TASK_QUEUE, type TaskRecord } from './records.js';
 
 const LOCK_KEY = 'relay:lock';
 /** Audit time comes from the relay's clock, the event's from the store: allow for skew and lag. */
@@ -41,7 +44,7 @@ export function auditRelaySink(db: Db, audit: { append(event: AuditEventInput): 
       const rows = await db
         .selectFrom('audit_log')
         .select(sql<string>`details->>'eventId'`.as('eventId'))
-        .where('action', '=', TASK_AUDIT_ACTION)
+        .where('action', 'in', [...TASK_RELAYED_AUDIT_ACTIONS])
         .where('at', '>=', new Date(earliest - DEDUPE_LOOKBACK_MS))
         .where(
           'target',
@@ -60,6 +63,8 @@ export function auditRelaySink(db: Db, audit: { append(event: AuditEventInput): 
 export interface OutboxRelayOptions {
   state: HotState;
   sink: RelaySink;
+  /** Where a requeue's org and task type are looked up (the task records). */
+  records: { get(taskId: string): Promise<TaskRecord | null> };
   logger?: Logger;
   batchSize?: number;
   intervalMs?: number;
@@ -80,6 +85,7 @@ export interface RelayRun {
 export class OutboxRelay {
   readonly #state: HotState;
   readonly #sink: RelaySink;
+  readonly #records: OutboxRelayOptions['records'];
   readonly #logger: Logger | undefined;
   readonly #batchSize: number;
   readonly #intervalMs: number;
@@ -91,6 +97,7 @@ export class OutboxRelay {
   constructor(options: OutboxRelayOptions) {
     this.#state = options.state;
     this.#sink = options.sink;
+    this.#records = options.records;
     this.#logger = options.logger;
     this.#batchSize = options.batchSize ?? 100;
     this.#intervalMs = options.intervalMs ?? 500;
@@ -110,7 +117,7 @@ export class OutboxRelay {
         const events: { entryId: string; event: TaskEvent }[] = [];
         const invalidIds: string[] = [];
         for (const entry of entries) {
-          const event = parseTaskEvent(entry.event);
+          const event = await this.#eventOf(entry.event);
           if (event === null) invalidIds.push(entry.id);
           else events.push({ entryId: entry.id, event });
         }
@@ -138,6 +145,16 @@ export class OutboxRelay {
       }
     }
     return run;
+  }
+
+  /** The event an outbox entry stands for; null when it is not one of ours. */
+  async #eventOf(raw: string): Promise<TaskEvent | null> {
+    const item = parseOutboxItem(raw);
+    if (item === null) return null;
+    if (item.kind === 'event') return item.event;
+    // A failed lookup rejects the run; the entry stays and is retried.
+    const record = await this.#records.get(item.requeue.itemId);
+    return requeueEventOf(item.requeue, record);
   }
 
   start(): void {

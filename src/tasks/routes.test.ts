@@ -45,7 +45,6 @@ async function harness(
   registerTaskRoutes(app, registry, {
     service: setup.tasks.service,
     workers: setup.tasks.workers,
-    records: setup.tasks.records,
     audit,
     heartbeatIntervalMs: 3000,
     ...(admission === undefined ? {} : { admission }),
@@ -221,6 +220,35 @@ describe('worker API', () => {
     expect(stale.status).toBe(409);
     expect((await h.call('worker2', 'POST', `/api/workers/${b}/tasks/${taskId}/done`, {})).status).toBe(200);
     expect((await h.call('owner', 'GET', `/api/orgs/org_a/tasks/${taskId}`)).body).toMatchObject({ status: 'done', attempts: 2 });
+  });
+
+  it('a requeued task reads queued over HTTP until claimed again; finishes are audited with the reporting key', async () => {
+    const h = await harness();
+    const a = await registerWorker(h, 'worker', 1);
+    const b = await registerWorker(h, 'worker2', 1);
+    const taskId = String((await submit(h)).body.taskId);
+    const url = `/api/orgs/org_a/tasks/${taskId}`;
+    expect((await h.call('worker', 'POST', `/api/workers/${a}/claim`)).body.task).toMatchObject({ taskId });
+    expect((await h.call('owner', 'GET', url)).body).toMatchObject({ status: 'running', attempts: 1 });
+    h.setup.clock.advance(25_000);
+    expect(await h.setup.tasks.service.requeueExpired()).toBe(1);
+    const requeued = await h.call('owner', 'GET', url);
+    expect(requeued.body).toMatchObject({ status: 'queued', attempts: 1 });
+    expect(requeued.body.startedAt).toBeUndefined();
+    expect((await h.call('admin', 'GET', url)).body.status).toBe('queued');
+    expect((await h.call('worker', 'POST', `/api/workers/${a}/heartbeat`)).body).toEqual({ held: [], lost: [taskId] });
+    expect((await h.call('worker2', 'POST', `/api/workers/${b}/claim`)).body.task).toMatchObject({ taskId, attempts: 2 });
+    expect((await h.call('owner', 'GET', url)).body).toMatchObject({ status: 'running', attempts: 2 });
+    expect((await h.call('worker', 'POST', `/api/workers/${a}/tasks/${taskId}/done`, { result: 'late' })).status).toBe(409);
+    expect((await h.call('worker2', 'POST', `/api/workers/${b}/tasks/${taskId}/failed`, { error: 'boom: upstream said no' })).status).toBe(200);
+    expect((await h.call('owner', 'GET', url)).body).toMatchObject({ status: 'failed', error: 'boom: upstream said no', attempts: 2 });
+
+    await h.setup.tasks.relay?.runOnce();
+    const trail = h.setup.sink.written;
+    expect(trail.map((event) => event.action)).toEqual(['task.enqueue', 'task.requeue', 'task.finish']);
+    expect(trail[2]).toMatchObject({ actor: 'key:key_worker2', orgId: 'org_a', target: taskId, outcome: 'failure', details: { status: 'failed', attempts: 2 } });
+    expect(typeof trail[2]?.details?.requestId).toBe('string');
+    expect(JSON.stringify(trail)).not.toMatch(/boom|late|hello/);
   });
 
   it('only platform-admin credentials naming the worker scope may act as workers, each on its own worker id', async () => {

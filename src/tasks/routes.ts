@@ -20,7 +20,7 @@ import { defineRoute, type RouteRegistry } from '../http/route.js';
 import type { Principal } from '../identity/principal.js';
 import { can, roleAtLeast, scopesAllow } from '../identity/tenancy/permissions.js';
 import { TASK_AUDIT_ACTION } from './events.js';
-import { MAX_TASK_ERROR_LENGTH, MAX_TASK_JSON_BYTES, jsonFits, type TaskRecord, type TaskRecords } from './records.js';
+import { MAX_TASK_ERROR_LENGTH, MAX_TASK_JSON_BYTES, jsonFits, type TaskRecord } from './records.js';
 import { auditActor, type TaskService } from './task-service.js';
 import { MAX_WORKER_CAPACITY, type WorkerRecord, type WorkerRegistry } from './workers.js';
 
@@ -31,7 +31,6 @@ const BODY_LIMIT = MAX_TASK_JSON_BYTES + 4 * 1024;
 export interface TaskRouteDeps {
   service: TaskService;
   workers: WorkerRegistry;
-  records: TaskRecords;
   /** The admission pipeline (kind `task`); without it only the enqueue gate applies. */
   admission?: Admission;
   /** Where enqueue refusals are recorded (accepted tasks go through the outbox relay). */
@@ -99,7 +98,7 @@ export function isWorkerPrincipal(principal: Principal): boolean {
 }
 
 export function registerTaskRoutes(app: FastifyInstance, registry: RouteRegistry, deps: TaskRouteDeps): void {
-  const { service, workers, records } = deps;
+  const { service, workers } = deps;
   const resolveInOrg = deps.resolveInOrg ?? sameOrgOnly;
 
   /** Outside the org: 404 (never reveal the org exists). Inside without the scope: 403. */
@@ -182,7 +181,7 @@ export function registerTaskRoutes(app: FastifyInstance, registry: RouteRegistry
     params: taskParams,
     handler: async ({ principal: caller, params }) => {
       const principal = await memberWithTasksScope(caller, params.orgId);
-      const record = await records.get(params.taskId);
+      const record = await service.read(params.taskId);
       const visible =
         record !== null &&
         record.orgId === params.orgId &&
@@ -256,7 +255,7 @@ export function registerTaskRoutes(app: FastifyInstance, registry: RouteRegistry
       params: workerTaskParams,
       body: status === 'done' ? doneBody : failedBody,
       bodyLimit: BODY_LIMIT,
-      handler: async ({ principal, params, body }) => {
+      handler: async ({ principal, params, body, request }) => {
         const worker = await loadWorker(principal, params.workerId);
         let outcome;
         if (status === 'done') {
@@ -267,7 +266,7 @@ export function registerTaskRoutes(app: FastifyInstance, registry: RouteRegistry
           const error = (body as z.infer<typeof failedBody>).error;
           outcome = { status, ...(error === undefined ? {} : { error }) } as const;
         }
-        const finished = await service.finish(worker, params.taskId, outcome);
+        const finished = await service.finish(worker, params.taskId, outcome, { actor: auditActor(principal), requestId: request.id });
         if (!finished.ok) {
           throw new AppError('conflict', { message: 'This worker no longer holds the task (its lease lapsed and it was requeued).', details: { reason: 'not_held' } });
         }

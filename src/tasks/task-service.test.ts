@@ -214,3 +214,158 @@ describe('workers, leases and requeue', () => {
     expect(beat.held).toEqual([]);
   });
 });
+
+describe('finishes and requeues are audited through the outbox', () => {
+  async function relayAll(setup: TaskTestSetup) {
+    const run = await setup.tasks.relay?.runOnce();
+    return { run, written: setup.sink.written };
+  }
+
+  it('done and failed each write one task.finish record, without the result or the error text', async () => {
+    const setup = createTaskTestSetup();
+    const { workers, service } = setup.tasks;
+    let worker = await workers.register('wrk-principal', 2);
+    const first = await service.submit(submitRequest({ input: { secret: 'input-never-audited' } }));
+    const second = await service.submit(submitRequest());
+    if (!first.ok || !second.ok) throw new Error('submit refused');
+    worker = (await service.claim(worker)).worker;
+    worker = (await service.claim(worker)).worker;
+    setup.clock.advance(1_000);
+    const done = await service.finish(worker, first.taskId, { status: 'done', result: { answer: 'result-never-audited' } }, { actor: 'key:key_worker', requestId: 'req_done' });
+    expect(done.ok).toBe(true);
+    const failed = await service.finish(worker, second.taskId, { status: 'failed', error: 'error-text-never-audited' });
+    expect(failed.ok).toBe(true);
+
+    const { run, written } = await relayAll(setup);
+    expect(run).toMatchObject({ relayed: 4, duplicates: 0, invalid: 0 });
+    const finishes = written.filter((event) => event.action === 'task.finish');
+    expect(finishes).toEqual([
+      {
+        actor: 'key:key_worker',
+        orgId: 'org_a',
+        action: 'task.finish',
+        target: first.taskId,
+        outcome: 'success',
+        details: { eventId: expect.stringMatching(/^evt_/) as unknown, status: 'done', workerId: worker.id, taskType: 'summarize', attempts: 1, requestId: 'req_done', finishedAt: new Date(setup.clock.now()).toISOString() },
+      },
+      {
+        // Without a context, the worker's principal.
+        actor: 'wrk-principal',
+        orgId: 'org_a',
+        action: 'task.finish',
+        target: second.taskId,
+        outcome: 'failure',
+        details: { eventId: expect.stringMatching(/^evt_/) as unknown, status: 'failed', workerId: worker.id, taskType: 'summarize', attempts: 1, finishedAt: new Date(setup.clock.now()).toISOString() },
+      },
+    ]);
+    expect(JSON.stringify(written)).not.toMatch(/never-audited/);
+    expect((await relayAll(setup)).run?.relayed).toBe(0);
+  });
+
+  it('a refused report writes nothing; a lapsed lease writes one task.requeue record; the trail is enqueue, requeue, finish', async () => {
+    const setup = createTaskTestSetup({ healthyMs: 10_000, leaseMs: 20_000 });
+    const { workers, service } = setup.tasks;
+    const a = await workers.register('p1', 1);
+    const b = await workers.register('p2', 1);
+    const submitted = await service.submit(submitRequest());
+    if (!submitted.ok) throw new Error('submit refused');
+    const claimedByA = await service.claim(a);
+    setup.clock.advance(25_000);
+    expect(await service.requeueExpired()).toBe(1);
+    // Nothing more lapsed: no second record for the same lapse.
+    expect(await service.requeueExpired()).toBe(0);
+    const bNow = (await workers.heartbeat(b)).record;
+    const claimedByB = await service.claim(bNow);
+    expect(claimedByB.task?.attempts).toBe(2);
+    expect(await service.finish(claimedByA.worker, submitted.taskId, { status: 'done' })).toEqual({ ok: false, reason: 'not_held' });
+    expect((await service.finish(claimedByB.worker, submitted.taskId, { status: 'done' })).ok).toBe(true);
+    expect((await service.finish(claimedByB.worker, submitted.taskId, { status: 'done' })).ok).toBe(false);
+
+    const { written } = await relayAll(setup);
+    expect(written.map((event) => [event.action, event.target, event.outcome])).toEqual([
+      ['task.enqueue', submitted.taskId, 'success'],
+      ['task.requeue', submitted.taskId, 'success'],
+      ['task.finish', submitted.taskId, 'success'],
+    ]);
+    expect(written[1]).toEqual({
+      actor: 'system',
+      orgId: 'org_a',
+      action: 'task.requeue',
+      target: submitted.taskId,
+      outcome: 'success',
+      details: {
+        eventId: `rq_${submitted.taskId}_1`,
+        reason: 'lease_lapsed',
+        workerId: a.id,
+        attempts: 1,
+        taskType: 'summarize',
+        requeuedAt: new Date(setup.clock.now()).toISOString(),
+      },
+    });
+    expect(written[2]?.details).toMatchObject({ workerId: b.id, attempts: 2 });
+  });
+
+  it('a requeue record lost between write and ack is not written twice', async () => {
+    const setup = createTaskTestSetup({ leaseMs: 20_000 });
+    const { workers, service } = setup.tasks;
+    const a = await workers.register('p1', 1);
+    await service.submit(submitRequest());
+    await service.claim(a);
+    await setup.tasks.relay?.runOnce();
+    setup.clock.advance(25_000);
+    await service.requeueExpired();
+    const realAck = setup.memory.ackOutbox.bind(setup.memory);
+    setup.memory.ackOutbox = async () => {
+      throw new Error('injected ack failure');
+    };
+    await expect(setup.tasks.relay?.runOnce()).rejects.toThrow(/ack failure/);
+    setup.memory.ackOutbox = realAck;
+    expect(await setup.tasks.relay?.runOnce()).toMatchObject({ relayed: 0, duplicates: 1 });
+    expect(setup.sink.written.map((event) => event.action)).toEqual(['task.enqueue', 'task.requeue']);
+    expect(await setup.memory.readOutbox(TASK_QUEUE, 10)).toEqual([]);
+  });
+
+  it('a requeue whose task record is gone is still audited, without an org', async () => {
+    const setup = createTaskTestSetup({ leaseMs: 20_000 });
+    const { workers, service, records } = setup.tasks;
+    const a = await workers.register('p1', 1);
+    const submitted = await service.submit(submitRequest());
+    if (!submitted.ok) throw new Error('submit refused');
+    await service.claim(a);
+    await records.delete(submitted.taskId);
+    setup.clock.advance(25_000);
+    await service.requeueExpired();
+    await setup.tasks.relay?.runOnce();
+    expect(setup.sink.written.find((event) => event.action === 'task.requeue')).toMatchObject({ orgId: null, target: submitted.taskId, details: { workerId: a.id, attempts: 1 } });
+  });
+});
+
+describe('status of a requeued task', () => {
+  it('reads queued from the moment its lease lapsed and it was requeued, running again once claimed', async () => {
+    const setup = createTaskTestSetup({ healthyMs: 10_000, leaseMs: 20_000 });
+    const { workers, service } = setup.tasks;
+    const a = await workers.register('p1', 1);
+    const b = await workers.register('p2', 1);
+    const submitted = await service.submit(submitRequest());
+    if (!submitted.ok) throw new Error('submit refused');
+    expect((await service.read(submitted.taskId))?.status).toBe('queued');
+    const claimedByA = await service.claim(a);
+    expect(await service.read(submitted.taskId)).toMatchObject({ status: 'running', workerId: a.id, attempts: 1 });
+    setup.clock.advance(25_000);
+    // Lapsed but not requeued: A may still finish it, so it is still running.
+    expect((await service.read(submitted.taskId))?.status).toBe('running');
+    expect(await service.requeueExpired()).toBe(1);
+    const requeued = await service.read(submitted.taskId);
+    expect(requeued).toMatchObject({ status: 'queued', attempts: 1 });
+    expect(requeued?.workerId).toBeUndefined();
+    expect(requeued?.startedAt).toBeUndefined();
+
+    const claimedByB = await service.claim((await workers.heartbeat(b)).record);
+    expect(await service.read(submitted.taskId)).toMatchObject({ status: 'running', workerId: b.id, attempts: 2 });
+    expect(await service.finish(claimedByA.worker, submitted.taskId, { status: 'failed' })).toEqual({ ok: false, reason: 'not_held' });
+    expect((await service.read(submitted.taskId))?.status).toBe('running');
+    expect((await service.finish(claimedByB.worker, submitted.taskId, { status: 'done', result: 1 })).ok).toBe(true);
+    expect(await service.read(submitted.taskId)).toMatchObject({ status: 'done', result: 1, workerId: b.id, attempts: 2 });
+    expect(await service.read('tsk_unknown')).toBeNull();
+  });
+});

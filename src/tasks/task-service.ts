@@ -1,10 +1,17 @@
 /**
  * The task lifecycle over the hot-state queue: submit (the atomic enqueue, last gate of the
- * admission order), claim, and finish. Routes translate; this file decides.
+ * admission order), claim, finish and requeue. Routes translate; this file decides.
  *
  * Submit puts the task and its decision event into the store in ONE call (`enqueue` with the
  * event as the outbox entry and the final capacity check as the guard): there is no point in this
  * code between "task written" and "event written" where a fault could leave one without the other.
+ * Finish does the same with `complete` and its finish event, and requeueExpired asks the store to
+ * write a note for each lapsed lease it moves back: every change of who holds a task is audited
+ * by the outbox relay, exactly when it happened.
+ *
+ * Status: the record is written after the store's step (claim → running, finish → done/failed),
+ * but a requeue happens in the store alone. So `read` takes the queue's word over a `running`
+ * record: an item the store has back in the queue reads `queued`, from the moment of the requeue.
  */
 import { newId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
@@ -14,7 +21,7 @@ import type { HotState } from '../store/state/index.js';
 import type { TaskRecords} from './records.js';
 import { TASK_QUEUE, initialRecord, parseQueuedTask, type QueuedTask, type TaskRecord } from './records.js';
 import type { WorkerRecord, WorkerRegistry } from './workers.js';
-import { TASK_EVENT_TYPE, type TaskEvent } from './events.js';
+import { TASK_EVENT_TYPE, TASK_FINISH_EVENT_TYPE, type EnqueueEvent, type FinishEvent } from './events.js';
 
 export interface TaskServiceOptions {
   state: HotState;
@@ -51,6 +58,13 @@ export interface ClaimedTask {
 }
 
 export type FinishOutcome = { status: 'done'; result?: unknown } | { status: 'failed'; error?: string };
+
+/** Who reported a finish, for its audit record. */
+export interface FinishContext {
+  /** The worker's credential as the audit log names it (`auditActor`); default: the worker's principal id. */
+  actor?: string;
+  requestId?: string;
+}
 
 /** How a principal is named in the audit log (see audit/sink.ts). */
 export function auditActor(principal: Principal): string {
@@ -89,7 +103,7 @@ export class TaskService {
       input: request.input,
       createdAt,
     };
-    const event: TaskEvent = {
+    const event: EnqueueEvent = {
       v: 1,
       eventId: newId('evt'),
       type: TASK_EVENT_TYPE,
@@ -167,12 +181,32 @@ export class TaskService {
   /**
    * Reports a held task done or failed. Refused (`not_held`) when the store says this worker no
    * longer holds it — its lease lapsed and the task went back to the queue — so each task is
-   * completed exactly once.
+   * completed exactly once. The finish event goes into the outbox in the same step as the
+   * completion, so a refused report writes none and an accepted one exactly one.
    */
-  async finish(worker: WorkerRecord, taskId: string, outcome: FinishOutcome): Promise<{ ok: true; record: TaskRecord | null } | { ok: false; reason: 'not_held' }> {
+  async finish(
+    worker: WorkerRecord,
+    taskId: string,
+    outcome: FinishOutcome,
+    context: FinishContext = {},
+  ): Promise<{ ok: true; record: TaskRecord | null } | { ok: false; reason: 'not_held' }> {
     const previous = await this.#records.get(taskId);
-    const completed = await this.#state.complete(TASK_QUEUE, taskId, worker.id);
+    // Store time, read once for the event and the record (the audit record's own time is the relay's).
     const now = await this.#state.now();
+    const event: FinishEvent = {
+      v: 1,
+      eventId: newId('evt'),
+      type: TASK_FINISH_EVENT_TYPE,
+      taskId,
+      orgId: previous?.orgId ?? null,
+      actor: context.actor ?? worker.principalId,
+      workerId: worker.id,
+      status: outcome.status,
+      ...(previous === null ? {} : { taskType: previous.type, attempts: previous.attempts }),
+      ...(context.requestId === undefined ? {} : { requestId: context.requestId }),
+      at: now,
+    };
+    const completed = await this.#state.complete(TASK_QUEUE, taskId, worker.id, JSON.stringify(event));
     await this.#workers.save({ ...worker, lastSeenAt: now, held: worker.held.filter((id) => id !== taskId) });
     if (!completed) return { ok: false, reason: 'not_held' };
     if (previous === null) return { ok: true, record: null };
@@ -189,8 +223,25 @@ export class TaskService {
     return { ok: true, record };
   }
 
-  /** Puts tasks whose lease lapsed back at the head of the queue; returns how many. */
+  /**
+   * Puts tasks whose lease lapsed back at the head of the queue; returns how many. The store
+   * writes a requeue note into the outbox for each, in the same step.
+   */
   async requeueExpired(): Promise<number> {
-    return this.#state.requeueExpired(TASK_QUEUE);
+    return this.#state.requeueExpired(TASK_QUEUE, { outbox: true });
+  }
+
+  /**
+   * The task's record as its owner should see it: a `running` record whose item the store has put
+   * back in the queue (its lease lapsed) reads `queued`, without the lapsed worker. The stored
+   * record is left for the next claim to overwrite (writing here could undo a claim in between).
+   */
+  async read(taskId: string): Promise<TaskRecord | null> {
+    const record = await this.#records.get(taskId);
+    if (record?.status !== 'running') return record;
+    const item = await this.#state.queueItemState(TASK_QUEUE, taskId);
+    if (item.state !== 'queued') return record;
+    const { workerId: _workerId, startedAt: _startedAt, ...rest } = record;
+    return { ...rest, status: 'queued' };
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Tasks on a real Redis, with two hot-state connections standing for two gateway replicas: a
  * worker that disappears mid-task loses it to the other worker, and every task completes exactly
- * once; the decision events of accepted tasks are relayed once even with both replicas relaying.
+ * once; the lifecycle events (enqueue, requeue, finish) are relayed once even with both replicas
+ * relaying, and a task requeued on one replica reads queued on the other.
  * Fails (never skips) when Redis is unreachable. Everything lives under a prefix unique to this
  * run and is deleted at the end.
  */
@@ -72,8 +73,12 @@ describe('tasks across two replicas on Redis', () => {
       return (await replicaB.service.requeueExpired()) === 1;
     }, 10_000);
     expect(await replicaB.workerCapacity()).toBe(1);
+    // Requeued on replica B: read on replica A, the task is queued again, though A's record said running.
+    expect((await replicaA.records.get(submitted.taskId))?.status).toBe('running');
+    expect(await replicaA.service.read(submitted.taskId)).toMatchObject({ status: 'queued', attempts: 1 });
 
     const claimedByB = await replicaB.service.claim(bRecord);
+    expect(await replicaA.service.read(submitted.taskId)).toMatchObject({ status: 'running', attempts: 2, workerId: b.id });
     expect(claimedByB.task).toMatchObject({ taskId: submitted.taskId, attempts: 2 });
     const [late, fresh] = await Promise.all([
       replicaA.service.finish(claimedByA.worker, submitted.taskId, { status: 'done', result: 'a' }),
@@ -148,8 +153,18 @@ describe('tasks across two replicas on Redis', () => {
       await Promise.all([replicaA.relay?.runOnce(), replicaB.relay?.runOnce()]);
       return (await stateA.readOutbox(TASK_QUEUE, 100)).length === 0;
     }, 10_000);
-    const targets = sink.written.slice(before).map((event) => event.target);
+    const written = sink.written.slice(before);
+    const targets = written.filter((event) => event.action === 'task.enqueue').map((event) => event.target);
     expect(targets).toHaveLength(13);
     expect(new Set(targets).size).toBe(13);
+    // Each task finished once, each audited once; the dead workers' refused reports left nothing.
+    const finished = written.filter((event) => event.action === 'task.finish').map((event) => event.target);
+    expect(finished.sort()).toEqual([...targets].sort());
+    // The lapsed leases: the first test's one and the four the dead worker held, at least.
+    const requeues = written.filter((event) => event.action === 'task.requeue');
+    expect(requeues.length).toBeGreaterThanOrEqual(5);
+    expect(requeues.every((event) => event.actor === 'system' && event.orgId === 'org_a')).toBe(true);
+    const eventIds = written.map((event) => String(event.details?.eventId));
+    expect(new Set(eventIds).size).toBe(written.length);
   }, 30_000);
 });

@@ -10,6 +10,7 @@ import { MemoryHotState } from './memory/memory-hot-state.js';
 import type { HotState } from './port.js';
 
 export type * from './port.js';
+export { REQUEUE_OUTBOX_TYPE } from './port.js';
 export { HotStateUnavailable, isHotStateUnavailable } from './errors.js';
 export { LIMITS as HOT_STATE_LIMITS } from './validation.js';
 export { MemoryHotState, type MemoryHotStateOptions } from './memory/memory-hot-state.js';

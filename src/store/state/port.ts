@@ -155,6 +155,21 @@ export interface OutboxEntry {
   event: string;
 }
 
+/** The outbox entry `requeueExpired(queue, { outbox: true })` writes for each item it moves back. */
+export interface RequeueOutboxEvent {
+  type: typeof REQUEUE_OUTBOX_TYPE;
+  itemId: string;
+  /** The worker whose lease lapsed. */
+  workerId: string;
+  /** Claims of the item so far (the lapsed claim was the last); with itemId, unique per requeue. */
+  attempts: number;
+  /** Store time (ms) of the requeue. */
+  at: number;
+}
+export const REQUEUE_OUTBOX_TYPE = 'queue.requeue';
+
+export type QueueItemState = { state: 'queued' } | { state: 'held'; workerId: string } | { state: 'absent' };
+
 export type MessageHandler = (message: string) => void;
 
 export interface HotState {
@@ -260,10 +275,17 @@ export interface HotState {
   /**
    * Removes a claimed item for good; false when the worker no longer holds it. A lapsed lease that
    * has not been requeued yet is still held: finishing late is better than running the work twice.
+   * `outboxEvent` is written to the outbox in the same atomic step, and only when the item was removed.
    */
-  complete(queue: string, itemId: string, workerId: string): Promise<boolean>;
-  /** Puts items whose lease has passed back at the head of the queue; returns how many. */
-  requeueExpired(queue: string): Promise<number>;
+  complete(queue: string, itemId: string, workerId: string, outboxEvent?: string): Promise<boolean>;
+  /**
+   * Puts items whose lease has passed back at the head of the queue; returns how many. With
+   * `outbox: true`, each item moved also gets an outbox entry in the same atomic step: the JSON of a
+   * `RequeueOutboxEvent` (the store writes it, since only the store knows which leases lapsed).
+   */
+  requeueExpired(queue: string, options?: { outbox?: boolean }): Promise<number>;
+  /** Where an item is: waiting in the queue, held by a worker, or not in the queue (never enqueued or completed). */
+  queueItemState(queue: string, itemId: string): Promise<QueueItemState>;
   queueLoad(queue: string): Promise<{ queued: number; inFlight: number }>;
 
   /**

@@ -136,7 +136,11 @@ export function checkQueueItem(item: QueueItem, guard: EnqueueGuard | undefined,
   checkKey(item.id, 'item id');
   checkValue(item.payload, LIMITS.payloadBytes, 'payload');
   if (guard !== undefined) checkNonNegativeInteger(guard.maxLoad, 'maxLoad');
-  if (outboxEvent !== undefined) checkValue(outboxEvent, LIMITS.payloadBytes, 'outbox event');
+  if (outboxEvent !== undefined) checkOutboxEvent(outboxEvent);
+}
+
+export function checkOutboxEvent(outboxEvent: string): void {
+  checkValue(outboxEvent, LIMITS.payloadBytes, 'outbox event');
 }
 
 export function checkOutboxBatch(count: number, what: string): void {

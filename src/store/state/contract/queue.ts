@@ -1,5 +1,6 @@
 /** Contract: the leased work queue. */
 import { describe, expect, it } from 'vitest';
+import { REQUEUE_OUTBOX_TYPE, type RequeueOutboxEvent } from '../port.js';
 import { expectInvalidArgument, unique, type ContractContext } from './context.js';
 
 export function queueContract(ctx: ContractContext): void {
@@ -78,6 +79,26 @@ export function queueContract(ctx: ContractContext): void {
       expect(await ctx.state.queueLoad(q)).toEqual({ queued: 0, inFlight: 0 });
     });
 
+    it('tells where an item is: queued, held by its worker, back in the queue after a lapse, absent once completed', async () => {
+      const q = unique('queue');
+      expect(await ctx.state.queueItemState(q, 'x')).toEqual({ state: 'absent' });
+      await ctx.state.enqueue(q, { id: 'x', payload: '' });
+      expect(await ctx.state.queueItemState(q, 'x')).toEqual({ state: 'queued' });
+      await ctx.state.claim(q, 'w1', 100);
+      expect(await ctx.state.queueItemState(q, 'x')).toEqual({ state: 'held', workerId: 'w1' });
+      await ctx.advance(200);
+      // Lapsed but not requeued: still held (the holder may still finish it).
+      expect(await ctx.state.queueItemState(q, 'x')).toEqual({ state: 'held', workerId: 'w1' });
+      expect(await ctx.state.requeueExpired(q)).toBe(1);
+      expect(await ctx.state.queueItemState(q, 'x')).toEqual({ state: 'queued' });
+      await ctx.state.claim(q, 'w2', 60_000);
+      expect(await ctx.state.queueItemState(q, 'x')).toEqual({ state: 'held', workerId: 'w2' });
+      expect(await ctx.state.complete(q, 'x', 'w2')).toBe(true);
+      expect(await ctx.state.queueItemState(q, 'x')).toEqual({ state: 'absent' });
+      await expectInvalidArgument(ctx.state.queueItemState('q{x}', 'x'));
+      await expectInvalidArgument(ctx.state.queueItemState(q, ''));
+    });
+
     it('hands each item to exactly one of many concurrent claimers', async () => {
       const q = unique('queue');
       for (let i = 0; i < 20; i += 1) await ctx.state.enqueue(q, { id: `i${i}`, payload: '' });
@@ -109,6 +130,46 @@ export function outboxContract(ctx: ContractContext): void {
       const entries = await ctx.state.readOutbox(q, 10);
       expect(entries.map((e) => e.event)).toEqual(['event-a', 'event-d']);
       expect(new Set(entries.map((e) => e.id)).size).toBe(2);
+    });
+
+    it('writes a completion event only when the completion happens', async () => {
+      const q = unique('queue');
+      await ctx.state.enqueue(q, { id: 'a', payload: 'p' });
+      await ctx.state.claim(q, 'w1', 60_000);
+      expect(await ctx.state.complete(q, 'a', 'w2', 'done-by-w2')).toBe(false);
+      expect(await ctx.state.complete(q, 'a', 'w1', 'done-by-w1')).toBe(true);
+      expect(await ctx.state.complete(q, 'a', 'w1', 'done-again')).toBe(false);
+      expect((await ctx.state.readOutbox(q, 10)).map((e) => e.event)).toEqual(['done-by-w1']);
+      await expectInvalidArgument(ctx.state.complete(q, 'a', 'w1', 'x'.repeat(256 * 1024 + 1)));
+    });
+
+    it('writes one requeue event per lapsed item moved back, only when asked, in lapse order', async () => {
+      const q = unique('queue');
+      for (const id of ['first', 'second', 'kept']) await ctx.state.enqueue(q, { id, payload: 'p' });
+      await ctx.state.claim(q, 'w1', 100);
+      await ctx.state.claim(q, 'w2', 150);
+      await ctx.state.claim(q, 'w3', 60_000);
+      const before = await ctx.state.now();
+      await ctx.advance(250);
+      expect(await ctx.state.requeueExpired(q, { outbox: true })).toBe(2);
+      // Nothing left to move: no further entries.
+      expect(await ctx.state.requeueExpired(q, { outbox: true })).toBe(0);
+      const events = (await ctx.state.readOutbox(q, 10)).map((e) => JSON.parse(e.event) as RequeueOutboxEvent);
+      expect(events.map(({ at: _at, ...rest }) => rest)).toEqual([
+        { type: REQUEUE_OUTBOX_TYPE, itemId: 'first', workerId: 'w1', attempts: 1 },
+        { type: REQUEUE_OUTBOX_TYPE, itemId: 'second', workerId: 'w2', attempts: 1 },
+      ]);
+      for (const event of events) expect(Number.isSafeInteger(event.at) && event.at >= before + 250).toBe(true);
+      // The next lapse of the same item is a new requeue with a higher attempt count.
+      await ctx.state.claim(q, 'w4', 100);
+      await ctx.advance(200);
+      expect(await ctx.state.requeueExpired(q)).toBe(1);
+      expect(await ctx.state.readOutbox(q, 10)).toHaveLength(2);
+      await ctx.state.claim(q, 'w5', 100);
+      await ctx.advance(200);
+      expect(await ctx.state.requeueExpired(q, { outbox: true })).toBe(1);
+      const last = (await ctx.state.readOutbox(q, 10)).map((e) => JSON.parse(e.event) as RequeueOutboxEvent)[2];
+      expect(last).toMatchObject({ itemId: 'first', workerId: 'w5', attempts: 3 });
     });
 
     it('keeps entries until acknowledged, oldest first, bounded per read', async () => {

@@ -18,6 +18,7 @@ import type {
   OutboxEntry,
   PresenceMember,
   QueueItem,
+  QueueItemState,
   ReserveRequest,
   ReserveResult,
   SettleManyResult,
@@ -33,6 +34,7 @@ import {
   checkKey,
   checkNonNegativeInteger,
   checkOutboxBatch,
+  checkOutboxEvent,
   checkQueueItem,
   checkReserve,
   checkScope,
@@ -301,18 +303,26 @@ export class MemoryHotState implements HotState {
     return this.queues.renew(this.clock.now(), queue, itemId, workerId, leaseMs);
   }
 
-  async complete(queue: string, itemId: string, workerId: string): Promise<boolean> {
+  async complete(queue: string, itemId: string, workerId: string, outboxEvent?: string): Promise<boolean> {
     this.open();
     checkScope(queue, 'queue');
     checkKey(itemId, 'item id');
     checkKey(workerId, 'workerId');
-    return this.queues.complete(queue, itemId, workerId);
+    if (outboxEvent !== undefined) checkOutboxEvent(outboxEvent);
+    return this.queues.complete(queue, itemId, workerId, outboxEvent);
   }
 
-  async requeueExpired(queue: string): Promise<number> {
+  async requeueExpired(queue: string, options: { outbox?: boolean } = {}): Promise<number> {
     this.open();
     checkScope(queue, 'queue');
-    return this.queues.requeueExpired(this.clock.now(), queue);
+    return this.queues.requeueExpired(this.clock.now(), queue, options.outbox === true);
+  }
+
+  async queueItemState(queue: string, itemId: string): Promise<QueueItemState> {
+    this.open();
+    checkScope(queue, 'queue');
+    checkKey(itemId, 'item id');
+    return this.queues.itemState(queue, itemId);
   }
 
   async queueLoad(queue: string): Promise<{ queued: number; inFlight: number }> {

@@ -1,5 +1,5 @@
 /** In-process work queues with leases: the reference for the Redis queue scripts. */
-import type { ClaimedItem, EnqueueGuard, EnqueueResult, OutboxEntry, QueueItem } from '../port.js';
+import { REQUEUE_OUTBOX_TYPE, type ClaimedItem, type EnqueueGuard, type EnqueueResult, type OutboxEntry, type QueueItem, type QueueItemState, type RequeueOutboxEvent } from '../port.js';
 import { LIMITS } from '../validation.js';
 
 interface Entry {
@@ -29,10 +29,7 @@ export class MemoryQueues {
     if (guard !== undefined && load + 1 > guard.maxLoad) return { ok: false, reason: 'full', load };
     q.items.set(item.id, { payload: item.payload, attempts: 0 });
     q.ready.push(item.id);
-    if (outboxEvent !== undefined) {
-      q.outboxSeq += 1;
-      q.outbox.push({ id: String(q.outboxSeq).padStart(16, '0'), event: outboxEvent });
-    }
+    if (outboxEvent !== undefined) this.appendOutbox(q, outboxEvent);
     return { ok: true, depth: q.ready.length };
   }
 
@@ -56,16 +53,17 @@ export class MemoryQueues {
     return true;
   }
 
-  complete(name: string, itemId: string, workerId: string): boolean {
+  complete(name: string, itemId: string, workerId: string, outboxEvent: string | undefined): boolean {
     const q = this.queue(name);
     const entry = q.items.get(itemId);
     if (entry?.holder !== workerId) return false;
     q.items.delete(itemId);
     q.inFlight -= 1;
+    if (outboxEvent !== undefined) this.appendOutbox(q, outboxEvent);
     return true;
   }
 
-  requeueExpired(now: number, name: string): number {
+  requeueExpired(now: number, name: string, outbox: boolean): number {
     const q = this.queue(name);
     const lapsed: [string, number][] = [];
     for (const [id, entry] of q.items) {
@@ -77,12 +75,22 @@ export class MemoryQueues {
     for (const [id] of batch) {
       const entry = q.items.get(id);
       if (entry === undefined) continue;
+      if (outbox && entry.holder !== undefined) {
+        const event: RequeueOutboxEvent = { type: REQUEUE_OUTBOX_TYPE, itemId: id, workerId: entry.holder, attempts: entry.attempts, at: now };
+        this.appendOutbox(q, JSON.stringify(event));
+      }
       delete entry.holder;
       delete entry.leaseExpiresAt;
       q.inFlight -= 1;
     }
     q.ready.unshift(...batch.map(([id]) => id));
     return batch.length;
+  }
+
+  itemState(name: string, itemId: string): QueueItemState {
+    const entry = this.queues.get(name)?.items.get(itemId);
+    if (entry === undefined) return { state: 'absent' };
+    return entry.holder === undefined ? { state: 'queued' } : { state: 'held', workerId: entry.holder };
   }
 
   readOutbox(name: string, max: number): OutboxEntry[] {
@@ -101,6 +109,11 @@ export class MemoryQueues {
   load(name: string): { queued: number; inFlight: number } {
     const q = this.queues.get(name);
     return { queued: q?.ready.length ?? 0, inFlight: q?.inFlight ?? 0 };
+  }
+
+  private appendOutbox(q: Queue, event: string): void {
+    q.outboxSeq += 1;
+    q.outbox.push({ id: String(q.outboxSeq).padStart(16, '0'), event });
   }
 
   private queue(name: string): Queue {

@@ -14,7 +14,7 @@ export interface QueueKeys {
   lease: string;
   holder: string;
   attempts: string;
-  /** A stream of events written together with enqueues (transactional outbox). */
+  /** A stream of events written together with enqueues, completions and requeues (transactional outbox). */
   outbox: string;
 }
 

@@ -4,7 +4,7 @@
  *
  * KEYS (every script): ready (list, head = next), items (hash id -> payload), lease (sorted set
  * id -> lease expiry), holder (hash id -> worker), attempts (hash id -> claims so far), outbox
- * (stream of events written with enqueues).
+ * (stream of events written with enqueues, completions and requeues).
  */
 import { LUA_PRELUDE, LuaScript } from './lua-script.js';
 
@@ -61,7 +61,10 @@ return 1
 `,
 );
 
-/** ARGV: id, worker. Returns 1 when removed. */
+/**
+ * ARGV: id, worker, has event ('1' | '0'), event. Returns 1 when removed; the outbox event is
+ * written only with a removal.
+ */
 export const completeScript = new LuaScript(
   'complete',
   `
@@ -71,22 +74,51 @@ redis.call('HDEL', items, ARGV[1])
 redis.call('HDEL', holder, ARGV[1])
 redis.call('HDEL', attempts, ARGV[1])
 redis.call('ZREM', lease, ARGV[1])
+if ARGV[3] == '1' then redis.call('XADD', KEYS[6], '*', 'e', ARGV[4]) end
 return 1
 `,
 );
 
-/** ARGV: batch size. Puts lapsed items back at the head, earliest lapse first; returns how many. */
+/**
+ * ARGV: batch size, write outbox entries ('1' | '0'), the entry type. Puts lapsed items back at
+ * the head, earliest lapse first; returns how many. With outbox entries, each moved item gets one
+ * (a RequeueOutboxEvent: type, itemId, workerId, attempts, at), in lapse order.
+ */
 export const requeueScript = new LuaScript(
   'requeue',
   `${LUA_PRELUDE}
-local ready, lease, holder = KEYS[1], KEYS[3], KEYS[4]
-local ids = redis.call('ZRANGEBYSCORE', lease, '-inf', int(now_ms()), 'LIMIT', 0, tonumber(ARGV[1]))
+local ready, lease, holder, attempts = KEYS[1], KEYS[3], KEYS[4], KEYS[5]
+local now = now_ms()
+local ids = redis.call('ZRANGEBYSCORE', lease, '-inf', int(now), 'LIMIT', 0, tonumber(ARGV[1]))
+if ARGV[2] == '1' then
+  for i = 1, #ids do
+    local worker = redis.call('HGET', holder, ids[i])
+    if worker then
+      local n = tonumber(redis.call('HGET', attempts, ids[i]) or '0')
+      local event = '{"type":' .. cjson.encode(ARGV[3]) .. ',"itemId":' .. cjson.encode(ids[i]) ..
+        ',"workerId":' .. cjson.encode(worker) .. ',"attempts":' .. int(n) .. ',"at":' .. int(now) .. '}'
+      redis.call('XADD', KEYS[6], '*', 'e', event)
+    end
+  end
+end
 for i = #ids, 1, -1 do
   redis.call('ZREM', lease, ids[i])
   redis.call('HDEL', holder, ids[i])
   redis.call('LPUSH', ready, ids[i])
 end
 return #ids
+`,
+);
+
+/** ARGV: id. Returns {'held', worker} | {'queued'} | {'absent'}. */
+export const itemStateScript = new LuaScript(
+  'queue_item_state',
+  `
+local items, holder = KEYS[2], KEYS[4]
+local worker = redis.call('HGET', holder, ARGV[1])
+if worker then return { 'held', worker } end
+if redis.call('HEXISTS', items, ARGV[1]) == 1 then return { 'queued' } end
+return { 'absent' }
 `,
 );
 

@@ -6,6 +6,7 @@
 import type { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { invalidArgument, storeFailure } from '../errors.js';
+import { REQUEUE_OUTBOX_TYPE } from '../port.js';
 import type {
   AdmitRequest,
   AdmitResult,
@@ -18,6 +19,7 @@ import type {
   OutboxEntry,
   PresenceMember,
   QueueItem,
+  QueueItemState,
   ReserveRequest,
   ReserveResult,
   SettleManyResult,
@@ -33,6 +35,7 @@ import {
   checkKey,
   checkNonNegativeInteger,
   checkOutboxBatch,
+  checkOutboxEvent,
   checkQueueItem,
   checkReserve,
   checkScope,
@@ -48,7 +51,7 @@ import { reapScript, reserveScript, settleManyScript, settleScript } from './bud
 import { connectClient, guarded, redisClientOptions, type RedisConnectionOptions } from './connection.js';
 import { incrementScript } from './counter-script.js';
 import { queueKeyList, RedisKeys } from './keys.js';
-import { claimScript, completeScript, enqueueScript, loadScript, renewScript, requeueScript } from './queue-scripts.js';
+import { claimScript, completeScript, enqueueScript, itemStateScript, loadScript, renewScript, requeueScript } from './queue-scripts.js';
 import { RedisSubscriber } from './subscriber.js';
 import { asArray, asInt, asString } from './replies.js';
 import { hitWindowsScript } from './window-script.js';
@@ -278,18 +281,31 @@ export class RedisHotState implements HotState {
     return asInt(await guarded(() => renewScript.run(this.redis, keys, [itemId, workerId, leaseMs]))) === 1;
   }
 
-  async complete(queue: string, itemId: string, workerId: string): Promise<boolean> {
+  async complete(queue: string, itemId: string, workerId: string, outboxEvent?: string): Promise<boolean> {
     checkScope(queue, 'queue');
     checkKey(itemId, 'item id');
     checkKey(workerId, 'workerId');
+    if (outboxEvent !== undefined) checkOutboxEvent(outboxEvent);
     const keys = queueKeyList(this.keys.queue(queue));
-    return asInt(await guarded(() => completeScript.run(this.redis, keys, [itemId, workerId]))) === 1;
+    const args = [itemId, workerId, outboxEvent === undefined ? '0' : '1', outboxEvent ?? ''];
+    return asInt(await guarded(() => completeScript.run(this.redis, keys, args))) === 1;
   }
 
-  async requeueExpired(queue: string): Promise<number> {
+  async requeueExpired(queue: string, options: { outbox?: boolean } = {}): Promise<number> {
     checkScope(queue, 'queue');
     const keys = queueKeyList(this.keys.queue(queue));
-    return asInt(await guarded(() => requeueScript.run(this.redis, keys, [LIMITS.requeueBatch])));
+    const args = [LIMITS.requeueBatch, options.outbox === true ? '1' : '0', REQUEUE_OUTBOX_TYPE];
+    return asInt(await guarded(() => requeueScript.run(this.redis, keys, args)));
+  }
+
+  async queueItemState(queue: string, itemId: string): Promise<QueueItemState> {
+    checkScope(queue, 'queue');
+    checkKey(itemId, 'item id');
+    const keys = queueKeyList(this.keys.queue(queue));
+    const reply = asArray(await guarded(() => itemStateScript.run(this.redis, keys, [itemId])));
+    const state = asString(reply[0]);
+    if (state === 'held') return { state: 'held', workerId: asString(reply[1]) };
+    return state === 'queued' ? { state: 'queued' } : { state: 'absent' };
   }
 
   async queueLoad(queue: string): Promise<{ queued: number; inFlight: number }> {
