@@ -149,6 +149,8 @@ export class ModelGateway {
       if (!reply.raw.writableFinished) abort.abort();
     };
     reply.raw.once('close', onClose);
+    // The client may have gone while admission was decided: its 'close' is past, so abandon now.
+    if (reply.raw.destroyed) abort.abort();
     const metered = (served: CatalogueModel): MeteredCall => ({ principal: call.principal, model: served, estimate, ticket });
     try {
       const attempt = await this.#attempt(call, chain, abort);

@@ -53,10 +53,12 @@ describe('stream relay', () => {
     app = undefined;
   });
 
-  async function serve(response: UpstreamResponse, abort = new UpstreamAbort()) {
+  /** `clientGoneFirst`: the relay starts only after the client's connection has closed. */
+  async function serve(response: UpstreamResponse, abort = new UpstreamAbort(), clientGoneFirst = false) {
     const ends: { usage: Usage | null; outcome: SettleOutcome | null }[] = [];
     app = Fastify();
-    app.post('/stream', (_request, reply) => {
+    app.post('/stream', async (request, reply) => {
+      if (clientGoneFirst) await new Promise((resolve) => request.raw.socket.once('close', resolve));
       relayStream(response, openAiAdapter('openai').streamUsage('chat', false), reply, abort, async (usage, outcome) => {
         ends.push({ usage, outcome });
       });
@@ -107,5 +109,21 @@ describe('stream relay', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(ends).toEqual([{ usage: null, outcome: { kind: 'unmetered', reason: 'client_abort' } }]);
     expect(abort.aborted).toBe(true);
+  });
+
+  it('a client gone before the relay starts is settled at once as client_abort, not left waiting for a drain that never comes', async () => {
+    const fake = fakeStream(100_000, chunkEvent);
+    const { url, ends, abort } = await serve(fake.response, new UpstreamAbort(), true);
+    const controller = new AbortController();
+    const answer = request(`${url}/stream`, { method: 'POST', signal: controller.signal }).catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    controller.abort();
+    await answer;
+    const deadline = Date.now() + 2000;
+    while (ends.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(ends).toEqual([{ usage: null, outcome: { kind: 'unmetered', reason: 'client_abort' } }]);
+    expect(abort.aborted).toBe(true);
+    expect(fake.sent()).toBeLessThan(100);
   });
 });

@@ -76,10 +76,19 @@ export function relayStream(response: UpstreamResponse, observer: StreamObserver
     void end(observer.usage(), outcome);
   };
   const raw = openEventStream(reply);
-  raw.once('close', () => {
-    if (raw.writableFinished) return;
+  const clientGone = (): void => {
     abort.abort();
     settleOnce({ kind: 'unmetered', reason: 'client_abort' });
+  };
+  // A client already gone has emitted its 'close': nothing would abort the call, and a write to it
+  // waits for a 'drain' that never comes.
+  if (raw.destroyed) {
+    response.discard();
+    clientGone();
+    return;
+  }
+  raw.once('close', () => {
+    if (!raw.writableFinished) clientGone();
   });
   // A slow client: the provider's socket stays paused until the client has taken what we wrote.
   const resumeOnDrain = (): void => response.resume();
