@@ -34,27 +34,29 @@ export const TASK_RELAYED_AUDIT_ACTIONS = [TASK_AUDIT_ACTION, TASK_FINISH_AUDIT_
 /** The actor of what the platform does on its own. */
 const SYSTEM_ACTOR = 'system';
 
-export const enqueueEventSchema = z.object({
+/** What every lifecycle event carries; `at` is the store time (ms) of the change it records. */
+const lifecycleFields = {
   v: z.literal(1),
   eventId: z.string().min(1).max(64),
-  type: z.literal(TASK_EVENT_TYPE),
   taskId: z.string().min(1).max(64),
+  at: z.number().int(),
+};
+
+export const enqueueEventSchema = z.object({
+  ...lifecycleFields,
+  type: z.literal(TASK_EVENT_TYPE),
   orgId: z.string().min(1).max(64),
   actor: z.string().min(1).max(256),
   principalId: z.string().min(1).max(256),
   route: z.string().max(256),
   requestId: z.string().max(128),
   taskType: z.string().max(128),
-  /** Store time (ms) of the enqueue. */
-  at: z.number().int(),
 });
 export type EnqueueEvent = z.infer<typeof enqueueEventSchema>;
 
 export const finishEventSchema = z.object({
-  v: z.literal(1),
-  eventId: z.string().min(1).max(64),
+  ...lifecycleFields,
   type: z.literal(TASK_FINISH_EVENT_TYPE),
-  taskId: z.string().min(1).max(64),
   /** Null only when the task record was already gone (its org is then unknown). */
   orgId: z.string().min(1).max(64).nullable(),
   /** The worker's credential, named as in the rest of the audit log. */
@@ -64,29 +66,25 @@ export const finishEventSchema = z.object({
   taskType: z.string().max(128).optional(),
   attempts: z.number().int().min(0).optional(),
   requestId: z.string().max(128).optional(),
-  /** Store time (ms) of the completion. */
-  at: z.number().int(),
 });
 export type FinishEvent = z.infer<typeof finishEventSchema>;
 
 export const requeueEventSchema = z.object({
-  v: z.literal(1),
-  eventId: z.string().min(1).max(64),
+  ...lifecycleFields,
   type: z.literal(TASK_REQUEUE_EVENT_TYPE),
-  taskId: z.string().min(1).max(64),
   orgId: z.string().min(1).max(64).nullable(),
   /** The worker whose lease lapsed. */
   workerId: z.string().min(1).max(64),
   /** Claims so far; the lapsed one was the last. */
   attempts: z.number().int().min(0),
   taskType: z.string().max(128).optional(),
-  /** Store time (ms) of the requeue. */
-  at: z.number().int(),
 });
 export type RequeueEvent = z.infer<typeof requeueEventSchema>;
 
-/** The events the relay writes; `enqueue` and `finish` are written as such by the task service. */
-export type TaskEvent = EnqueueEvent | FinishEvent | RequeueEvent;
+/** The events the task service writes into the outbox as they are. */
+export type ServiceEvent = EnqueueEvent | FinishEvent;
+/** The events the relay writes: the service's, and requeues it completes from the store's notes. */
+export type TaskEvent = ServiceEvent | RequeueEvent;
 
 const serviceEventSchema = z.discriminatedUnion('type', [enqueueEventSchema, finishEventSchema]);
 
@@ -99,7 +97,7 @@ const storeRequeueSchema = z.object({
 });
 
 /** What one outbox entry holds: an event as written, or the store's note of a requeue to complete. */
-export type OutboxItem = { kind: 'event'; event: TaskEvent } | { kind: 'requeue'; requeue: RequeueOutboxEvent };
+export type OutboxItem = { kind: 'event'; event: ServiceEvent } | { kind: 'requeue'; requeue: RequeueOutboxEvent };
 
 export function parseOutboxItem(raw: string): OutboxItem | null {
   let json: unknown;
@@ -115,9 +113,9 @@ export function parseOutboxItem(raw: string): OutboxItem | null {
 }
 
 /** An enqueue or finish event as written by the task service; null for anything else. */
-export function parseTaskEvent(raw: string): EnqueueEvent | FinishEvent | null {
+export function parseTaskEvent(raw: string): ServiceEvent | null {
   const item = parseOutboxItem(raw);
-  return item?.kind === 'event' && item.event.type !== TASK_REQUEUE_EVENT_TYPE ? item.event : null;
+  return item?.kind === 'event' ? item.event : null;
 }
 
 /** The requeue event for the store's note, with the org and type the task record names (if any). */

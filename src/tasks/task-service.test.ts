@@ -11,6 +11,16 @@ function submitRequest(overrides: Partial<SubmitRequest> = {}): SubmitRequest {
   return { principal: owner, orgId: 'org_a', ownerId: 'usr_owner', type: 'summarize', input: { doc: 1 }, requestId: 'req_1', route: '/api/orgs/:orgId/tasks', ...overrides };
 }
 
+/** Two workers of one slot each and one submitted task, on a clock the test advances past leases. */
+async function twoWorkersAndATask() {
+  const setup = createTaskTestSetup({ healthyMs: 10_000, leaseMs: 20_000 });
+  const a = await setup.tasks.workers.register('p1', 1);
+  const b = await setup.tasks.workers.register('p2', 1);
+  const submitted = await setup.tasks.service.submit(submitRequest());
+  if (!submitted.ok) throw new Error('submit refused');
+  return { setup, a, b, submitted };
+}
+
 async function queueAndOutbox(setup: TaskTestSetup) {
   const load = await setup.memory.queueLoad(TASK_QUEUE);
   const outbox = await setup.memory.readOutbox(TASK_QUEUE, 1000);
@@ -130,12 +140,8 @@ describe('workers, leases and requeue', () => {
   });
 
   it('a worker killed while holding a task: the task is requeued, completed once, and the stale completion is refused', async () => {
-    const setup = createTaskTestSetup({ healthyMs: 10_000, leaseMs: 20_000 });
+    const { setup, a, b, submitted } = await twoWorkersAndATask();
     const { workers, service, records } = setup.tasks;
-    const a = await workers.register('p1', 1);
-    const b = await workers.register('p2', 1);
-    const submitted = await service.submit(submitRequest());
-    if (!submitted.ok) throw new Error('submit refused');
 
     const claimedByA = await service.claim(a);
     expect(claimedByA.task?.taskId).toBe(submitted.taskId);
@@ -263,12 +269,8 @@ describe('finishes and requeues are audited through the outbox', () => {
   });
 
   it('a refused report writes nothing; a lapsed lease writes one task.requeue record; the trail is enqueue, requeue, finish', async () => {
-    const setup = createTaskTestSetup({ healthyMs: 10_000, leaseMs: 20_000 });
+    const { setup, a, b, submitted } = await twoWorkersAndATask();
     const { workers, service } = setup.tasks;
-    const a = await workers.register('p1', 1);
-    const b = await workers.register('p2', 1);
-    const submitted = await service.submit(submitRequest());
-    if (!submitted.ok) throw new Error('submit refused');
     const claimedByA = await service.claim(a);
     setup.clock.advance(25_000);
     expect(await service.requeueExpired()).toBe(1);
@@ -342,12 +344,8 @@ describe('finishes and requeues are audited through the outbox', () => {
 
 describe('status of a requeued task', () => {
   it('reads queued from the moment its lease lapsed and it was requeued, running again once claimed', async () => {
-    const setup = createTaskTestSetup({ healthyMs: 10_000, leaseMs: 20_000 });
+    const { setup, a, b, submitted } = await twoWorkersAndATask();
     const { workers, service } = setup.tasks;
-    const a = await workers.register('p1', 1);
-    const b = await workers.register('p2', 1);
-    const submitted = await service.submit(submitRequest());
-    if (!submitted.ok) throw new Error('submit refused');
     expect((await service.read(submitted.taskId))?.status).toBe('queued');
     const claimedByA = await service.claim(a);
     expect(await service.read(submitted.taskId)).toMatchObject({ status: 'running', workerId: a.id, attempts: 1 });
