@@ -21,8 +21,7 @@ import { LocalBreaker } from './local-breaker.js';
 export interface StoreBreakers {
   readonly hotState: LocalBreaker;
   readonly records: LocalBreaker;
-  /** The hot state with every call but `close` behind the hot-state breaker. */
-  /** The hot state behind its breaker (Redis); the in-process store is returned as it is. */
+  /** The hot state with every call but `close` behind the hot-state breaker (Redis); the in-process store is returned as it is. */
   guardHotState(state: HotState): HotState;
   /** An object of record-store reads (e.g. the identity cache's records) behind the record-store breaker. */
   guardRecords<T extends object>(records: T): T;
