@@ -29,7 +29,7 @@ import { isHotStateUnavailable, type HotStateUnavailable } from '../store/state/
 import type { AdmitRequest, AdmitResult, HotState, WindowSpec } from '../store/state/port.js';
 import type { AdmissionConfig } from './config.js';
 import { createBackpressureGate, hardCap, overloaded, replicaSlotCap, type SyncLoad } from './gates/backpressure.js';
-import { CircuitBreakers } from './gates/circuit.js';
+import { CircuitBreakers, type CircuitPass } from './gates/circuit.js';
 import { rateLimitHeaders, rateLimitRefusal, windowsFor, type LimitResolver } from './gates/rate-limit.js';
 import { InFlightSlots, type SlotClaim } from './gates/slots.js';
 import { createAdmissionMetrics, type AdmissionMetrics } from './metrics.js';
@@ -92,6 +92,59 @@ function breakerOutcome(outcome: SettleOutcome): 'success' | 'failure' | null {
 
 /** The settlement of a request that had nothing to give back to a store. */
 const SETTLED: Promise<void> = Promise.resolve();
+/** The reservations of a request without budget lines (or refused before them); never mutated. */
+const NO_RESERVATIONS: AdmitRequest['reservations'] = [];
+
+/** The pipeline's side of settling a ticket (Ticket below). */
+interface SettlementSteps {
+  /** The synchronous part (counters, the slot); returns the breaker report still to make, if any. */
+  begin(request: AdmissionRequest, prepared: Prepared, outcome: SettleOutcome): (() => Promise<void>) | undefined;
+  /** One step that may fail on its own: logged, never thrown, so it never skips the others. */
+  step(request: AdmissionRequest, what: string, run: () => Promise<void>): Promise<void>;
+}
+
+/**
+ * An admitted request's ticket. One object per request (not a set of closures): it is on every
+ * model call. The first `settle` wins; later calls (e.g. a disconnect racing the end of a stream)
+ * await the same settlement.
+ */
+class Ticket implements AdmissionTicket {
+  #settling: Promise<void> | undefined;
+
+  constructor(
+    private readonly request: AdmissionRequest,
+    private readonly prepared: Prepared,
+    private readonly settleEconomics: ((outcome: SettleOutcome) => Promise<void>) | undefined,
+    private readonly steps: SettlementSteps,
+  ) {}
+
+  get requestId(): string {
+    return this.request.requestId;
+  }
+
+  get settled(): boolean {
+    return this.#settling !== undefined;
+  }
+
+  settle(outcome: SettleOutcome): Promise<void> {
+    this.#settling ??= this.#run(outcome);
+    return this.#settling;
+  }
+
+  #run(outcome: SettleOutcome): Promise<void> {
+    const report = this.steps.begin(this.request, this.prepared, outcome);
+    const economics = this.settleEconomics;
+    // The common ending (no budget line, a success of a closed dependency) has nothing to wait for.
+    if (report === undefined) return economics === undefined ? SETTLED : this.steps.step(this.request, 'economics', () => economics(outcome));
+    if (economics === undefined) return this.steps.step(this.request, 'circuit', report);
+    return this.#both(outcome, economics, report);
+  }
+
+  async #both(outcome: SettleOutcome, economics: (outcome: SettleOutcome) => Promise<void>, report: () => Promise<void>): Promise<void> {
+    await this.steps.step(this.request, 'economics', () => economics(outcome));
+    await this.steps.step(this.request, 'circuit', report);
+  }
+}
 
 function sessionGate(request: AdmissionRequest): Refusal | null {
   const { principal } = request;
@@ -164,41 +217,60 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       .catch((error: unknown) => deps.logger?.warn({ err: error }, 'admission decision event not recorded'));
   }
 
-  /** The in-process gates, in order; stops at the first refusal (later gates are not consulted). */
-  async function prepare(request: AdmissionRequest, config: AdmissionConfig, throttled: boolean): Promise<Prepared> {
+  /** A gate's read of the hot state; a store that is unavailable refuses the request at once. */
+  async function reading<T>(prepared: Prepared, gate: GateName, read: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await read();
+    } catch (error) {
+      if (!isHotStateUnavailable(error)) throw error;
+      prepared.failed = unavailable(gate, error);
+      return undefined;
+    }
+  }
+
+  /**
+   * The in-process gates, in order; stops at the first refusal (later gates are not consulted).
+   * Without a promise unless a gate reads the hot state (a task's platform load, a half-open
+   * probe): most requests decide here synchronously.
+   */
+  function prepare(request: AdmissionRequest, config: AdmissionConfig, throttled: boolean): Prepared | Promise<Prepared> {
     const prepared: Prepared = { windows: undefined, failed: null, early: null, plan: undefined, probe: null, slot: undefined, late: null, enqueueMaxLoad: undefined };
-    const reading = async <T>(gate: GateName, read: () => Promise<T>): Promise<T | undefined> => {
-      try {
-        return await read();
-      } catch (error) {
-        if (!isHotStateUnavailable(error)) throw error;
-        prepared.failed = unavailable(gate, error);
-        return undefined;
-      }
-    };
     if (throttled) prepared.windows = windowsFor(deps.limits(request.principal));
-    let taskCapacity = 0;
-    if (throttled && request.kind === 'sync') {
-      prepared.early = backpressure.sync(request, config);
-    } else if (request.kind === 'task') {
-      // Task work is never throttle-exempt (see admit), so this always runs for it.
-      const judged = await reading('backpressure', () => backpressure.task(request, config));
-      if (judged === undefined) return prepared;
-      prepared.early = judged.refusal;
-      taskCapacity = judged.capacity;
-    }
+    // Task work is never throttle-exempt (see admit), so its load check always runs.
+    if (request.kind === 'task') return prepareTask(request, config, prepared);
+    if (throttled) prepared.early = backpressure.sync(request, config);
     if (prepared.early !== null) return prepared;
+    return afterLoad(request, config, prepared, 0);
+  }
+
+  async function prepareTask(request: AdmissionRequest, config: AdmissionConfig, prepared: Prepared): Promise<Prepared> {
+    const judged = await reading(prepared, 'backpressure', () => backpressure.task(request, config));
+    if (judged === undefined) return prepared;
+    prepared.early = judged.refusal;
+    if (prepared.early !== null) return prepared;
+    return afterLoad(request, config, prepared, judged.capacity);
+  }
+
+  /** The circuit gate, then the rest; a promise only when the breaker took a probe in the store. */
+  function afterLoad(request: AdmissionRequest, config: AdmissionConfig, prepared: Prepared, taskCapacity: number): Prepared | Promise<Prepared> {
     const dependency = request.dependency;
-    if (dependency !== undefined) {
-      const checked = breakers.check(dependency);
-      const circuit = checked instanceof Promise ? await reading('circuit', () => checked) : checked;
-      if (circuit === undefined) return prepared;
-      if (!circuit.ok) {
-        prepared.early = circuit.refusal;
-        return prepared;
-      }
-      prepared.probe = circuit.probe;
+    if (dependency === undefined) return planAndSlot(request, config, prepared, taskCapacity);
+    const checked = breakers.check(dependency);
+    if (!(checked instanceof Promise)) return afterCircuit(request, config, prepared, taskCapacity, checked);
+    return reading(prepared, 'circuit', () => checked).then((circuit) => (circuit === undefined ? prepared : afterCircuit(request, config, prepared, taskCapacity, circuit)));
+  }
+
+  function afterCircuit(request: AdmissionRequest, config: AdmissionConfig, prepared: Prepared, taskCapacity: number, circuit: CircuitPass): Prepared {
+    if (!circuit.ok) {
+      prepared.early = circuit.refusal;
+      return prepared;
     }
+    prepared.probe = circuit.probe;
+    return planAndSlot(request, config, prepared, taskCapacity);
+  }
+
+  /** The economics plan (in-process, from its cache), then the in-flight slot or the enqueue cap. */
+  function planAndSlot(request: AdmissionRequest, config: AdmissionConfig, prepared: Prepared, taskCapacity: number): Prepared {
     const plan = deps.economics?.plan(request);
     if (plan !== undefined && !plan.ok) {
       prepared.early = plan.refusal;
@@ -241,94 +313,92 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
   }
 
+  function refuse(request: AdmissionRequest, refusal: Refusal, throttled: boolean, started: number, headers: Record<string, string>): AdmissionResult {
+    passed(request, refusal.gate, throttled);
+    recordRefusal(request, refusal);
+    metrics?.latency.observe({ result: 'refuse' }, (performance.now() - started) / 1000);
+    return { ok: false, refusal, headers };
+  }
+
+  /** The one hot-state step: the windows and every reservation, checked and taken together. */
+  function counterStep(request: AdmissionRequest, prepared: Prepared, reservations: AdmitRequest['reservations']): AdmitRequest {
+    const step: AdmitRequest = { reservations };
+    if (prepared.windows !== undefined) step.windows = { key: request.principal.id, specs: prepared.windows };
+    if (prepared.early !== null) step.refusedAfter = 'windows';
+    else if (prepared.late !== null) step.refusedAfter = 'reservations';
+    return step;
+  }
+
   async function admit(request: AdmissionRequest): Promise<AdmissionResult> {
     const started = performance.now();
-    const headers: Record<string, string> = {};
-    const refuse = (refusal: Refusal, throttled: boolean): AdmissionResult => {
-      passed(request, refusal.gate, throttled);
-      recordRefusal(request, refusal);
-      metrics?.latency.observe({ result: 'refuse' }, (performance.now() - started) / 1000);
-      return { ok: false, refusal, headers };
-    };
+    let headers: Record<string, string> = {};
 
     const denied = sessionGate(request);
-    if (denied !== null) return refuse(denied, false);
+    if (denied !== null) return refuse(request, denied, false, started, {});
     const config = deps.config();
     // Task work is never throttle-exempt, whatever route it came through.
     const throttled = !(routes.classify(request.route) === 'bypass' && request.kind !== 'task');
 
-    const prepared = await prepare(request, config, throttled);
+    const preparing = prepare(request, config, throttled);
+    const prepared = preparing instanceof Promise ? await preparing : preparing;
     if (prepared.failed !== null) {
       giveBack(request, prepared);
-      return refuse(prepared.failed, throttled);
+      return refuse(request, prepared.failed, throttled, started, {});
     }
 
-    const reservations = prepared.early === null ? (prepared.plan?.reservations ?? []) : [];
+    const reservations = prepared.early === null ? (prepared.plan?.reservations ?? NO_RESERVATIONS) : NO_RESERVATIONS;
     let result: AdmitResult | undefined;
     if (prepared.windows !== undefined || reservations.length > 0) {
-      const step: AdmitRequest = {
-        reservations,
-        ...(prepared.windows === undefined ? {} : { windows: { key: request.principal.id, specs: prepared.windows } }),
-        ...(prepared.early !== null ? { refusedAfter: 'windows' as const } : prepared.late !== null ? { refusedAfter: 'reservations' as const } : {}),
-      };
       try {
-        result = await deps.state.admit(admissionScope(request.principal), step);
+        result = await deps.state.admit(admissionScope(request.principal), counterStep(request, prepared, reservations));
       } catch (error) {
         giveBack(request, prepared);
         if (!isHotStateUnavailable(error)) throw error;
         prepared.plan?.refused({ refusedBy: 'unavailable' });
-        return refuse(unavailable(prepared.windows === undefined ? 'economics' : 'rate_limit', error), throttled);
+        return refuse(request, unavailable(prepared.windows === undefined ? 'economics' : 'rate_limit', error), throttled, started, {});
       }
-      if (prepared.windows !== undefined && result.windows !== undefined) Object.assign(headers, rateLimitHeaders(prepared.windows, result.windows));
+      if (prepared.windows !== undefined && result.windows !== undefined) headers = rateLimitHeaders(prepared.windows, result.windows);
     }
 
     const refusal = verdict(prepared, result);
     if (refusal !== null) {
       giveBack(request, prepared);
-      return refuse(refusal, throttled);
+      return refuse(request, refusal, throttled, started, headers);
     }
     prepared.slot?.confirm();
     passed(request, null, throttled);
     const settleEconomics = prepared.plan?.held(result?.reaped ?? 0);
     const ticket = createTicket(request, prepared, settleEconomics);
     metrics?.latency.observe({ result: 'admit' }, (performance.now() - started) / 1000);
-    return { ok: true, ticket, headers, ...(prepared.enqueueMaxLoad === undefined ? {} : { enqueueMaxLoad: prepared.enqueueMaxLoad }) };
+    const admitted: AdmissionResult = { ok: true, ticket, headers };
+    if (prepared.enqueueMaxLoad !== undefined) admitted.enqueueMaxLoad = prepared.enqueueMaxLoad;
+    return admitted;
   }
 
   function createTicket(request: AdmissionRequest, prepared: Prepared, settleEconomics: ((outcome: SettleOutcome) => Promise<void>) | undefined): AdmissionTicket {
-    let settling: Promise<void> | undefined;
-    const step = async (what: string, run: () => Promise<void>): Promise<void> => {
-      try {
-        await run();
-      } catch (error) {
-        deps.logger?.warn({ err: error, requestId: request.requestId, step: what }, 'admission settlement step failed');
-      }
-    };
-    const steps = (outcome: SettleOutcome): Promise<void> => {
+    return new Ticket(request, prepared, settleEconomics, settlementSteps);
+  }
+
+  /** What settling a ticket does; each step on its own, so one failing never skips the others. */
+  const settlementSteps: SettlementSteps = {
+    begin(request, prepared, outcome) {
       metrics?.settlements.inc({ outcome: outcome.kind });
       prepared.slot?.release();
       const verdictOf = breakerOutcome(outcome);
       const dependency = request.dependency;
-      const report = dependency !== undefined && verdictOf !== null && !breakers.ignores(dependency, prepared.probe, verdictOf) ? () => breakers.report(dependency, prepared.probe, verdictOf) : undefined;
-      // The common ending (no budget line, a success of a closed dependency) has nothing to wait for.
-      if (settleEconomics === undefined && report === undefined) return SETTLED;
-      return (async () => {
-        if (settleEconomics !== undefined) await step('economics', () => settleEconomics(outcome));
-        if (report !== undefined) await step('circuit', report);
-      })();
-    };
-    return {
-      requestId: request.requestId,
-      get settled() {
-        return settling !== undefined;
-      },
-      // The first call wins; later calls (e.g. a disconnect racing the end of a stream) await the same settlement.
-      settle(outcome) {
-        settling ??= steps(outcome);
-        return settling;
-      },
-    };
-  }
+      if (dependency === undefined || verdictOf === null || breakers.ignores(dependency, prepared.probe, verdictOf)) return undefined;
+      return () => breakers.report(dependency, prepared.probe, verdictOf);
+    },
+    step(request, what, run) {
+      const failed = (error: unknown): void => deps.logger?.warn({ err: error, requestId: request.requestId, step: what }, 'admission settlement step failed');
+      try {
+        return run().catch(failed);
+      } catch (error) {
+        failed(error);
+        return SETTLED;
+      }
+    },
+  };
 
   return { admit, routes, breakers, slots };
 }

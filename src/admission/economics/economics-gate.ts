@@ -29,6 +29,10 @@ import { ScopeTracker } from './reconciler.js';
 const LINES_PER_GROUP = 8;
 export const DEFAULT_RESERVATION_TTL_MS = 10 * 60 * 1000;
 
+/** Shared by every plan without budget lines; never mutated. */
+const NO_GROUPS: Group[] = [];
+const NOTHING_TO_SETTLE: Promise<void> = Promise.resolve();
+
 export interface BudgetRules {
   rulesFor(orgId: string, kind: SubjectKind, id: string): readonly BudgetRule[];
 }
@@ -123,8 +127,9 @@ export class Economics implements EconomicsGate {
         this.metrics.decisions.inc({ result: 'admitted' });
         if (groups.length > 0) this.tracker.touch(scope);
         let settling: Promise<void> | undefined;
-        // Exactly once per plan; the hot state is idempotent by reservation id as well.
-        return (outcome) => (settling ??= this.settle(request.requestId, groups, scope, orgId, lines, outcome));
+        // Exactly once per plan; the hot state is idempotent by reservation id as well. Nothing
+        // reserved and nothing to audit (the common ending) needs no promise chain.
+        return (outcome) => (settling ??= groups.length === 0 && outcome.kind !== 'unmetered' ? NOTHING_TO_SETTLE : this.settle(request.requestId, groups, scope, orgId, lines, outcome));
       },
     };
   }
@@ -146,6 +151,8 @@ export class Economics implements EconomicsGate {
   }
 
   private groups(request: AdmissionRequest, lines: ResolvedLine[]): Group[] {
+    // Most callers have no budget line at all: nothing to group, on every priced request.
+    if (lines.length === 0) return NO_GROUPS;
     const amounts: Record<Metric, number | undefined> = {
       cost: request.cost?.maxMicros,
       tokens: request.cost?.maxTokens,

@@ -10,11 +10,6 @@
  * before; slots of a replica that dies leave with its heartbeat.
  */
 
-interface Slot {
-  expiresAt: number;
-  confirmed: boolean;
-}
-
 export interface SlotClaim {
   /** The request was admitted: the slot now counts as load until released. */
   confirm(): void;
@@ -23,6 +18,30 @@ export interface SlotClaim {
 }
 
 export type SlotTake = { ok: true; claim: SlotClaim } | { ok: false; reason: 'full' | 'duplicate'; held: number };
+
+/** One taken slot, and its own claim: one object per request rather than a record and two closures. */
+class Slot implements SlotClaim {
+  confirmed = false;
+  released = false;
+
+  constructor(
+    private readonly owner: InFlightSlots,
+    readonly requestId: string,
+    readonly expiresAt: number,
+  ) {}
+
+  confirm(): void {
+    if (this.released || this.confirmed || !this.owner.holds(this)) return;
+    this.confirmed = true;
+    this.owner.countConfirmed();
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.owner.drop(this);
+  }
+}
 
 export class InFlightSlots {
   private readonly slots = new Map<string, Slot>();
@@ -37,34 +56,30 @@ export class InFlightSlots {
     if (this.slots.size >= cap) this.sweep(now);
     if (this.slots.has(requestId)) return { ok: false, reason: 'duplicate', held: this.slots.size };
     if (this.slots.size >= cap) return { ok: false, reason: 'full', held: this.slots.size };
-    const slot: Slot = { expiresAt: now + ttlMs, confirmed: false };
+    const slot = new Slot(this, requestId, now + ttlMs);
     this.slots.set(requestId, slot);
-    let released = false;
-    return {
-      ok: true,
-      claim: {
-        confirm: () => {
-          if (released || slot.confirmed || this.slots.get(requestId) !== slot) return;
-          slot.confirmed = true;
-          this.confirmedCount += 1;
-        },
-        release: () => {
-          if (released) return;
-          released = true;
-          this.drop(requestId, slot);
-        },
-      },
-    };
+    return { ok: true, claim: slot };
   }
 
   /** Frees slots past their ttl (called when the cap is reached and on every heartbeat). */
   sweep(now: number): void {
-    for (const [id, slot] of this.slots) if (slot.expiresAt <= now) this.drop(id, slot);
+    for (const slot of this.slots.values()) if (slot.expiresAt <= now) this.drop(slot);
   }
 
-  private drop(requestId: string, slot: Slot): void {
-    if (this.slots.get(requestId) !== slot) return;
-    this.slots.delete(requestId);
+  // holds, countConfirmed and drop are the slots' side of their claims (Slot above); not for callers.
+
+  /** Whether this slot still counts (a sweep may have dropped it). */
+  holds(slot: Slot): boolean {
+    return this.slots.get(slot.requestId) === slot;
+  }
+
+  countConfirmed(): void {
+    this.confirmedCount += 1;
+  }
+
+  drop(slot: Slot): void {
+    if (!this.holds(slot)) return;
+    this.slots.delete(slot.requestId);
     if (slot.confirmed) this.confirmedCount -= 1;
   }
 }

@@ -42,8 +42,10 @@ export function admitStep(now: number, scope: string, request: AdmitRequest, win
   return withWindows({ ok: true, reaped, now }, decision);
 }
 
+/** Adds the window decision to a result built just above (one object per decision, no copy). */
 function withWindows(result: AdmitResult, windows: WindowDecision | undefined): AdmitResult {
-  return windows === undefined ? result : { ...result, windows };
+  if (windows !== undefined) result.windows = windows;
+  return result;
 }
 
 export function settleStep(now: number, scope: string, settlements: Settlement[], budgets: MemoryBudgets): SettleManyResult {
