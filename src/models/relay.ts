@@ -33,8 +33,10 @@ export async function relayJson(response: UpstreamResponse, adapter: ProviderAda
       usage = null;
     }
   }
+  // Settled before the answer goes out, so a caller's next request sees this one's spend.
   await end(usage, usage === null ? { kind: 'unmetered', reason: 'no_usage' } : null);
-  await reply.code(200).type(contentType === '' ? 'application/json' : contentType).send(body);
+  // Not awaited: awaiting a reply waits for the response to finish, which nothing here needs.
+  void reply.code(200).type(contentType === '' ? 'application/json' : contentType).send(body);
 }
 
 export async function relayClientError(response: UpstreamResponse, apiKey: string | null, reply: FastifyReply): Promise<void> {

@@ -105,7 +105,8 @@ export function registerModelRoutes(app: FastifyInstance, registry: RouteRegistr
         const model = modelName(body.model);
         const limited = gateway.limitFreeTraffic(model, request.ip);
         if (limited !== undefined) await limited;
-        const principal = await callerOf(request, authenticateRequest, route.anthropic);
+        const caller = callerOf(request, authenticateRequest, route.anthropic);
+        const principal = caller instanceof Promise ? await caller : caller;
         const stream = route.operation !== 'embeddings' && body.stream === true;
         await gateway.serve(
           {
