@@ -3,8 +3,9 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 
 /** Constant-time comparison of two strings or buffers; unequal lengths return false without early exit on content. */
 export function constantTimeEqual(a: string | Uint8Array, b: string | Uint8Array): boolean {
-  const left = typeof a === 'string' ? Buffer.from(a, 'utf8') : Buffer.from(a);
-  const right = typeof b === 'string' ? Buffer.from(b, 'utf8') : Buffer.from(b);
+  // timingSafeEqual reads byte views as they are: only strings need encoding.
+  const left = typeof a === 'string' ? Buffer.from(a, 'utf8') : a;
+  const right = typeof b === 'string' ? Buffer.from(b, 'utf8') : b;
   if (left.length !== right.length) {
     // Compare against itself so the time spent does not depend on where the inputs differ.
     timingSafeEqual(left, left);

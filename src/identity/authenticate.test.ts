@@ -138,6 +138,28 @@ describe('authenticate', () => {
     expect(authB(bearer(key), ctx)).toEqual({ ok: false, code: 'token_revoked' });
   });
 
+  it('reuses a warm key verdict only for the same address, never lets it be changed, and still checks the deny-list first', async () => {
+    await addUser('usr_reuse', { role: 'member' });
+    const key = await keyFor('usr_reuse');
+    await authB(bearer(key), ctx);
+    const here = authB(bearer(key), ctx);
+    const there = authB(bearer(key), { ...ctx, ip: '198.51.100.7' });
+    const hereAgain = authB(bearer(key), ctx);
+    if (here instanceof Promise || there instanceof Promise || hereAgain instanceof Promise) throw new Error('a warm key took the slow path');
+    expect(here.ok && here.principal?.ip).toBe(ctx.ip);
+    expect(there.ok && there.principal?.ip).toBe('198.51.100.7');
+    expect(hereAgain.ok && hereAgain.principal?.ip).toBe(ctx.ip);
+    // Shared between requests, so frozen: a handler that tried to change it would fail loudly.
+    const principal = hereAgain.ok ? hereAgain.principal : null;
+    expect(principal !== null && Object.isFrozen(principal)).toBe(true);
+    expect(() => {
+      if (principal !== null) Object.assign(principal, { role: 'owner' });
+    }).toThrow(TypeError);
+    // A revocation is checked before any reuse.
+    await events.revokeKey('key_usr_reuse', new Date(Date.now() + 60_000));
+    await eventually(async () => codeOf(await authB(bearer(key), ctx)) === 'token_revoked');
+  });
+
   it('narrows a demoted member key at once and kills a removed member key', async () => {
     await addUser('usr_bob', { role: 'admin' });
     const key = await keyFor('usr_bob');

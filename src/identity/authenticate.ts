@@ -96,6 +96,25 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   }
 
   /**
+   * The last verdict per verified key, reused while the key's user record and role are the same
+   * cache entries (the cache replaces an entry when it reloads or is told of a change) and the
+   * caller's address is the same: a busy key then costs no new principal per request. Frozen, so
+   * nothing downstream can change what later requests see.
+   */
+  const lastKeyVerdicts = new WeakMap<ApiKeyClaims, { user: CachedUser; role: OrgRole | null; ip: string; verdict: AuthenticateResult }>();
+
+  function keyVerdict(claims: ApiKeyClaims, user: CachedUser, role: OrgRole | null, ip: string): AuthenticateResult {
+    const last = lastKeyVerdicts.get(claims);
+    if (last !== undefined && last.user === user && last.role === role && last.ip === ip) return last.verdict;
+    const verdict = principalOfKey(claims, user, role, ip);
+    if (verdict.ok && verdict.principal !== null) {
+      Object.freeze(verdict.principal);
+      lastKeyVerdicts.set(claims, { user, role, ip, verdict: Object.freeze(verdict) });
+    }
+    return verdict;
+  }
+
+  /**
    * The hot path: a key verified before (memoised) whose user and role are fresh in the cache is
    * decided without a promise — the same checks, in the same order. Undefined: take the slow path.
    */
@@ -110,7 +129,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     if (user === undefined) return undefined;
     if (user === null || user.disabled) return refuse('token_revoked');
     const role = deps.identity.peekRole(claims.org, claims.sub);
-    return role === undefined ? undefined : principalOfKey(claims, user, role, ip);
+    return role === undefined ? undefined : keyVerdict(claims, user, role, ip);
   }
 
   async function principalForCapability(token: string, resolver: CapabilityPrincipalResolver, ctx: AuthenticateContext): Promise<AuthenticateResult> {
