@@ -60,13 +60,17 @@ describe('budget cache', () => {
     await bus.publish(BUDGETS_CHANNEL, ORG);
     await settle();
     expect(cache.rulesFor(ORG, 'org', ORG)).toEqual([]);
+    expect(cache.hasRules(ORG)).toBe(false);
     await cache.reloadAll();
     expect(cache.rulesFor(ORG, 'org', ORG)[0]?.cap).toBe(300);
+    // Requests of an org without budgets skip resolving lines: the answer must follow the rows.
+    expect(cache.hasRules(ORG)).toBe(true);
     bus.dropping = false;
     loader.rows = [];
     await bus.publish(BUDGETS_CHANNEL, ORG);
     await settle();
     expect(cache.rulesFor(ORG, 'org', ORG)).toEqual([]);
+    expect(cache.hasRules(ORG)).toBe(false);
     // Anything that is not an org id is ignored.
     await bus.publish(BUDGETS_CHANNEL, 'not an id {}');
     await cache.stop();

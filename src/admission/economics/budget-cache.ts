@@ -100,6 +100,11 @@ export class BudgetCache {
     return this.orgs.get(orgId)?.rules.get(subjectKey(kind, id)) ?? [];
   }
 
+  /** Whether any subject of the org has a budget (most orgs have none). */
+  hasRules(orgId: string): boolean {
+    return (this.orgs.get(orgId)?.rules.size ?? 0) > 0;
+  }
+
   async reloadAll(): Promise<void> {
     const loadNo = this.nextLoad++;
     const byOrg = group(await this.loader.all());

@@ -340,6 +340,16 @@ describe('economics gate: leaks and outages', () => {
     expect(failed.values.find((v) => v.labels.result === 'failed')?.value).toBe(1);
   });
 
+  it('an org without budgets reserves nothing; a budget given to it later applies to its next request', async () => {
+    const h = harness();
+    const other = 'org_without_budgets';
+    const p = budgetPrincipal(other);
+    expect(h.economics.plan(modelRequest(p, { maxMicros: TEN_CENTS, maxTokens: 1 }))).toMatchObject({ ok: true, reservations: [] });
+    h.rules.set(other, 'user', p.userId ?? '', [costRule('month', TEN_CENTS)]);
+    const plan = h.economics.plan(modelRequest(p, { maxMicros: TEN_CENTS, maxTokens: 1 }));
+    expect(plan.ok && plan.reservations.map((r) => r.amount)).toEqual([TEN_CENTS]);
+  });
+
   it('anonymous callers have no org and no budget lines', async () => {
     const h = harness();
     const anon = { ...budgetPrincipal(ORG), orgId: null, userId: null, kind: 'anonymous' as const };

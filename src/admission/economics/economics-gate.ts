@@ -30,11 +30,15 @@ const LINES_PER_GROUP = 8;
 export const DEFAULT_RESERVATION_TTL_MS = 10 * 60 * 1000;
 
 /** Shared by every plan without budget lines; never mutated. */
+const NO_LINES: ResolvedLine[] = [];
 const NO_GROUPS: Group[] = [];
+const NO_RESERVATIONS: ReserveRequest[] = [];
 const NOTHING_TO_SETTLE: Promise<void> = Promise.resolve();
 
 export interface BudgetRules {
   rulesFor(orgId: string, kind: SubjectKind, id: string): readonly BudgetRule[];
+  /** Whether any subject of the org has an explicit budget; false lets a request skip resolving lines. */
+  hasRules(orgId: string): boolean;
 }
 
 export interface EconomicsOptions {
@@ -74,11 +78,14 @@ export class Economics implements EconomicsGate {
   readonly tracker: ScopeTracker;
   readonly reservationTtlMs: number;
   private readonly alerts: BudgetAlerts;
+  /** Config defaults apply to every subject, so with any of them every request resolves lines. */
+  private readonly hasDefaults: boolean;
 
   constructor(private readonly options: EconomicsOptions) {
     this.metrics = options.metrics ?? new EconomicsMetrics();
     this.tracker = options.tracker ?? new ScopeTracker(options.clock);
     this.reservationTtlMs = options.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS;
+    this.hasDefaults = options.defaults.org.length + options.defaults.user.length + options.defaults.key.length > 0;
     this.alerts = new BudgetAlerts({
       state: options.state,
       audit: options.audit,
@@ -110,12 +117,12 @@ export class Economics implements EconomicsGate {
     const scope = admissionScope(request.principal);
     const orgId = request.principal.orgId;
     // Anonymous callers belong to no org and have no budget: rate limits and free models bound them.
-    const lines = orgId === null ? [] : this.linesFor(request, orgId);
+    const lines = orgId === null || (!this.hasDefaults && !this.options.rules.hasRules(orgId)) ? NO_LINES : this.linesFor(request, orgId);
     const groups = this.groups(request, lines);
     return {
       ok: true,
       scope,
-      reservations: groups.map((g): ReserveRequest => ({
+      reservations: groups === NO_GROUPS ? NO_RESERVATIONS : groups.map((g): ReserveRequest => ({
         reservationId: g.reservationId,
         amount: g.amount,
         ttlMs: this.reservationTtlMs,

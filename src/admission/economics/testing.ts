@@ -36,9 +36,16 @@ export function modelRequest(principal: Principal, cost?: Partial<CostEstimate>,
 export class StaticRules implements BudgetRules {
   private readonly rules = new Map<string, BudgetRule[]>();
 
+  private readonly orgs = new Set<string>();
+
   set(orgId: string, kind: SubjectKind, id: string, rules: BudgetRule[]): this {
     this.rules.set(`${orgId}\u0000${kind}\u0000${id}`, rules);
+    if (rules.length > 0) this.orgs.add(orgId);
     return this;
+  }
+
+  hasRules(orgId: string): boolean {
+    return this.orgs.has(orgId);
   }
 
   rulesFor(orgId: string, kind: SubjectKind, id: string): readonly BudgetRule[] {

@@ -60,11 +60,12 @@ export function checkValue(value: string, maxBytes: number = LIMITS.valueBytes, 
 
 export function checkWindows(windows: WindowSpec[], cost: number): void {
   if (windows.length === 0 || windows.length > LIMITS.windowsPerHit) throw invalidArgument('window count out of range');
-  const names = new Set<string>();
-  for (const w of windows) {
+  for (let i = 0; i < windows.length; i += 1) {
+    const w = windows[i];
+    if (w === undefined) throw invalidArgument('window missing');
     if (!LIMITS.windowNamePattern.test(w.name)) throw invalidArgument('window name must match [A-Za-z0-9_-]{1,64}');
-    if (names.has(w.name)) throw invalidArgument('window names must be unique');
-    names.add(w.name);
+    // A handful of windows at most (bounded above): comparing pairs costs less than a set per request.
+    for (let j = 0; j < i; j += 1) if (windows[j]?.name === w.name) throw invalidArgument('window names must be unique');
     if (!Number.isSafeInteger(w.limit) || w.limit < 1) throw invalidArgument('window limit must be a positive integer');
     if (!Number.isSafeInteger(w.windowMs) || w.windowMs < 1 || w.windowMs > LIMITS.maxWindowMs) {
       throw invalidArgument('window length out of range');
@@ -90,9 +91,16 @@ export function checkAdmit(request: AdmitRequest): void {
     checkWindows(request.windows.specs, request.windows.cost ?? 1);
   }
   if (request.reservations.length > LIMITS.reservationsPerStep) throw invalidArgument('reservation count out of range');
+  if (request.reservations.length > 0) checkReservations(request.reservations);
+  if (request.refusedAfter !== undefined && request.refusedAfter !== 'windows' && request.refusedAfter !== 'reservations') {
+    throw invalidArgument('refusedAfter must be windows or reservations');
+  }
+}
+
+function checkReservations(reservations: ReserveRequest[]): void {
   const ids = new Set<string>();
   const lines = new Set<string>();
-  for (const reservation of request.reservations) {
+  for (const reservation of reservations) {
     checkReserve(reservation);
     if (ids.has(reservation.reservationId)) throw invalidArgument('reservation ids must be unique');
     ids.add(reservation.reservationId);
@@ -101,9 +109,6 @@ export function checkAdmit(request: AdmitRequest): void {
       if (lines.has(line.key)) throw invalidArgument('line keys must be unique across reservations');
       lines.add(line.key);
     }
-  }
-  if (request.refusedAfter !== undefined && request.refusedAfter !== 'windows' && request.refusedAfter !== 'reservations') {
-    throw invalidArgument('refusedAfter must be windows or reservations');
   }
 }
 

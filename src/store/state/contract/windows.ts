@@ -114,6 +114,7 @@ export function windowsContract(ctx: ContractContext): void {
       await expectInvalidArgument(ctx.state.hitWindows('s', 'k', []));
       await expectInvalidArgument(ctx.state.hitWindows('s', 'k', [{ name: 'bad name', limit: 1, windowMs: 1000 }]));
       await expectInvalidArgument(ctx.state.hitWindows('s', 'k', [{ name: 'w', limit: 0, windowMs: 1000 }]));
+      await expectInvalidArgument(ctx.state.hitWindows('s', 'k', [{ name: 'a', limit: 1, windowMs: 1000 }, { name: 'b', limit: 1, windowMs: 2000 }, { name: 'a', limit: 2, windowMs: 3000 }]));
       await expectInvalidArgument(ctx.state.hitWindows('s', 'k', windows, -1));
       await expectInvalidArgument(ctx.state.hitWindows('s', 'k', windows, 1.5));
     });
