@@ -6,8 +6,10 @@
  * - `--liftoff-only`: the embedded record store is PostgreSQL compiled to WebAssembly. V8's
  *   optimising tier recompiles its hot functions in the background and keeps about 90 MB of
  *   machine code and compiler memory for a store that is off the request path (usage flushes,
- *   admin calls), where the baseline compiler's code is fast enough. Nothing else here is
- *   WebAssembly, so the distributed deployment is unaffected.
+ *   admin calls), where the baseline compiler's code is fast enough. The HTTP client's response
+ *   parser (undici's llhttp) is WebAssembly too and so also runs baseline code; measured side by
+ *   side on the distributed deployment, which has no PGlite, the optimising tier made no difference
+ *   beyond noise and cost about 20 MB (bench/README.md).
  * - `--heap-growing-percent`: after a full collection V8 lets the heap grow to about twice what
  *   survived before collecting again; the gateway's survivors are small (caches, open calls), so a
  *   tighter bound keeps peak memory down at the cost of a few more, short, collections.
