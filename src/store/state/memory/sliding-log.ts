@@ -66,11 +66,12 @@ export class HitLog {
  */
 export function refuseWindows(now: number, windows: WindowSpec[], logs: HitLog[], cost: number): WindowDecision | undefined {
   let refusal: WindowDecision | undefined;
-  windows.forEach((spec, i) => {
+  for (let i = 0; i < windows.length; i += 1) {
+    const spec = windows[i];
     const log = logs[i];
-    if (log === undefined) return;
+    if (spec === undefined || log === undefined) continue;
     const used = log.total;
-    if (used + cost <= spec.limit) return;
+    if (used + cost <= spec.limit) continue;
     // A cost above the limit can never pass; report a whole window so callers back off.
     const freedAt = cost > spec.limit ? undefined : log.freedAfter(used + cost - spec.limit);
     const resetAt = freedAt === undefined ? now + spec.windowMs : freedAt + spec.windowMs;
@@ -86,35 +87,34 @@ export function refuseWindows(now: number, windows: WindowSpec[], logs: HitLog[]
         now,
       };
     }
-  });
+  }
   return refusal;
 }
 
 /**
  * The tightest (least remaining) window of a hit every window allows, after consuming `cost` from
  * each when `consume` is set, or as things stand when not (a peek, or a hit another gate refused).
+ * On every admitted request: loops, and one decision object for the window reported.
  */
 export function tightestWindow(now: number, windows: WindowSpec[], logs: HitLog[], cost: number, consume: boolean): WindowDecision {
-  let tightest: WindowDecision | undefined;
-  windows.forEach((spec, i) => {
+  let tightest = -1;
+  let tightestRemaining = 0;
+  for (let i = 0; i < windows.length; i += 1) {
+    const spec = windows[i];
     const log = logs[i];
-    if (log === undefined) return;
+    if (spec === undefined || log === undefined) continue;
     if (consume && cost > 0) log.add(now, cost);
     const remaining = spec.limit - log.total;
-    const oldest = log.oldestAt();
-    const decision: WindowDecision = {
-      allowed: true,
-      window: spec.name,
-      limit: spec.limit,
-      remaining,
-      resetAt: oldest === undefined ? now : oldest + spec.windowMs,
-      retryAfterMs: 0,
-      now,
-    };
-    if (tightest === undefined || remaining < tightest.remaining) tightest = decision;
-  });
-  // windows is never empty (validated), so tightest is set; the fallback only satisfies the types.
-  return tightest ?? { allowed: true, window: '', limit: 0, remaining: 0, resetAt: now, retryAfterMs: 0, now };
+    if (tightest === -1 || remaining < tightestRemaining) {
+      tightest = i;
+      tightestRemaining = remaining;
+    }
+  }
+  const spec = windows[tightest];
+  const oldest = logs[tightest]?.oldestAt();
+  // windows is never empty (validated), so a window is found; the fallback only satisfies the types.
+  if (spec === undefined) return { allowed: true, window: '', limit: 0, remaining: 0, resetAt: now, retryAfterMs: 0, now };
+  return { allowed: true, window: spec.name, limit: spec.limit, remaining: tightestRemaining, resetAt: oldest === undefined ? now : oldest + spec.windowMs, retryAfterMs: 0, now };
 }
 
 /** Decides one multi-window hit, consuming only when every window allows. */
