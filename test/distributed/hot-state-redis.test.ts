@@ -12,6 +12,8 @@ import { describeHotStateContract } from '../../src/store/state/contract.js';
 import { createHotState, HotStateUnavailable, isHotStateUnavailable } from '../../src/store/state/index.js';
 import { RedisHotState } from '../../src/store/state/redis/redis-hot-state.js';
 import { LuaScript } from '../../src/store/state/redis/lua-script.js';
+import { RedisKeys } from '../../src/store/state/redis/keys.js';
+import { LIMITS } from '../../src/store/state/validation.js';
 
 const PREFIX = `pc-test-${randomBytes(5).toString('hex')}`;
 
@@ -81,6 +83,19 @@ describe('RedisHotState against a real server', () => {
     // Cluster hashes only the text between the first braces, so one tag means one slot.
     const tags = new Set(keys.map((k) => /\{([^}]*)\}/.exec(k)?.[1]));
     expect([...tags]).toEqual(['org_1']);
+  });
+
+  it('remembers a settled reservation for the retry horizon, not for its whole ttl', async () => {
+    const month = Date.now() + 30 * 24 * 3600 * 1000;
+    await state.reserve('org_2', { reservationId: 'settled', amount: 10, lines: [{ key: 'cost', cap: 1000, expiresAt: month }], ttlMs: 600_000 });
+    const key = `${new RedisKeys(prefix).reservationPrefix('org_2')}settled`;
+    // Held: kept until its line is over (the reaper's safety net).
+    expect(await state.client.pttl(key)).toBeGreaterThan(600_000);
+    expect(await state.commit('org_2', 'settled', 5)).toEqual({ ok: true, state: 'committed', amount: 5 });
+    const ttl = await state.client.pttl(key);
+    expect(ttl).toBeGreaterThan(LIMITS.settledRecordMs - 5000);
+    expect(ttl).toBeLessThanOrEqual(LIMITS.settledRecordMs);
+    expect(await state.commit('org_2', 'settled', 9)).toEqual({ ok: true, state: 'already_committed', amount: 5 });
   });
 
   it('stays exact across three replicas (connections) hitting the same keys at once', async () => {

@@ -3,11 +3,13 @@
  * method runs to completion without awaiting, which is what makes it atomic in one process.
  *
  * State is kept per scope, with the unsettled reservations of a scope in their own set, so reaping
- * looks only at what is still held. Settled reservations are remembered for their ttl (for
- * idempotent settlement) and forgotten through a queue ordered by when they may go, so cleanup
- * costs in proportion to what expires, not to everything remembered.
+ * looks only at what is still held. Settled reservations are remembered for a while (for
+ * idempotent settlement: `LIMITS.settledRecordMs`, at most their ttl) and forgotten through a queue
+ * ordered by when they may go, so cleanup costs in proportion to what expires, not to everything
+ * remembered.
  */
 import type { BudgetUsage, ReserveRequest, ReserveResult, SettleResult } from '../port.js';
+import { LIMITS } from '../validation.js';
 
 interface Line {
   used: number;
@@ -46,10 +48,40 @@ export interface SettledLines {
 
 const COMPACT_AFTER = 4096;
 
+/** When records may be forgotten, in the order they were queued; trimming advances a head. */
+class ForgetQueue {
+  private entries: { at: number; scope: string; id: string }[] = [];
+  private head = 0;
+
+  push(at: number, scope: string, id: string): void {
+    this.entries.push({ at, scope, id });
+  }
+
+  /**
+   * Hands every entry due by `now` to `visit`, stopping at the first one not due yet: an entry
+   * due later than those queued after it delays them, by at most the spread of the times this
+   * queue is given (which is why held and settled reservations have a queue each).
+   */
+  drain(now: number, visit: (scope: string, id: string) => void): void {
+    while (this.head < this.entries.length) {
+      const next = this.entries[this.head];
+      if (next === undefined || next.at > now) break;
+      this.head += 1;
+      visit(next.scope, next.id);
+    }
+    if (this.head > COMPACT_AFTER && this.head * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
 export class MemoryBudgets {
   private readonly scopes = new Map<string, ScopeBudgets>();
-  private forgetQueue: { at: number; scope: string; id: string }[] = [];
-  private forgetHead = 0;
+  /** Held reservations, due when their last line is over: the safety net for one nobody settles or reaps. */
+  private readonly heldForgets = new ForgetQueue();
+  /** Settled reservations, due `LIMITS.settledRecordMs` after settlement: the queue that keeps memory bounded. */
+  private readonly settledForgets = new ForgetQueue();
 
   /** Whether the reservation fits, without changing anything. */
   check(now: number, scope: string, request: ReserveRequest): ReserveRefusal | null {
@@ -90,7 +122,7 @@ export class MemoryBudgets {
     };
     budgets.reservations.set(request.reservationId, reservation);
     budgets.held.add(request.reservationId);
-    this.forgetLater(reservation.forgetAt, scope, request.reservationId);
+    this.heldForgets.push(reservation.forgetAt, scope, request.reservationId);
   }
 
   reserve(now: number, scope: string, request: ReserveRequest): ReserveResult {
@@ -121,9 +153,9 @@ export class MemoryBudgets {
     }
     r.state = actual === null ? 'released' : 'committed';
     r.settled = actual ?? r.amount;
-    r.forgetAt = now + r.ttlMs;
+    r.forgetAt = now + Math.min(r.ttlMs, LIMITS.settledRecordMs);
     budgets.held.delete(id);
-    this.forgetLater(r.forgetAt, scope, id);
+    this.settledForgets.push(r.forgetAt, scope, id);
     return { result: { ok: true, state: r.state, amount: r.settled }, used };
   }
 
@@ -149,26 +181,14 @@ export class MemoryBudgets {
 
   /** Forgets settled reservations whose time has come and expired lines; called now and then. */
   sweep(now: number): void {
-    while (this.forgetHead < this.forgetQueue.length) {
-      const next = this.forgetQueue[this.forgetHead];
-      if (next === undefined || next.at > now) break;
-      this.forgetHead += 1;
-      // The record may have been settled since (a later forgetAt); reservation() decides on its own time.
-      this.reservation(now, next.scope, next.id);
-    }
-    if (this.forgetHead > COMPACT_AFTER && this.forgetHead * 2 > this.forgetQueue.length) {
-      this.forgetQueue = this.forgetQueue.slice(this.forgetHead);
-      this.forgetHead = 0;
-    }
+    // The record may have been settled since (a later forgetAt); reservation() decides on its own time.
+    const visit = (scope: string, id: string): void => void this.reservation(now, scope, id);
+    this.settledForgets.drain(now, visit);
+    this.heldForgets.drain(now, visit);
     for (const [name, budgets] of this.scopes) {
       for (const [key, line] of budgets.lines) if (line.expiresAt <= now) budgets.lines.delete(key);
       if (budgets.lines.size === 0 && budgets.reservations.size === 0) this.scopes.delete(name);
     }
-  }
-
-  private forgetLater(at: number, scope: string, id: string): void {
-    // Mostly in order (one ttl for most reservations); an entry due later than its successors only delays them.
-    this.forgetQueue.push({ at, scope, id });
   }
 
   private budgets(scope: string): ScopeBudgets {

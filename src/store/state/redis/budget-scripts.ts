@@ -9,6 +9,7 @@
  * Settlement reaches line keys named inside the reservation rather than in KEYS; they share the
  * scope's hash tag with the declared keys, so every script still touches exactly one Cluster slot.
  */
+import { LIMITS } from '../validation.js';
 import { LUA_PRELUDE, LuaScript } from './lua-script.js';
 
 /**
@@ -49,8 +50,9 @@ local function settle(rkey, idx, id, mode, actual, line_prefix, now, used_out)
   local settled = r[2]
   if mode == 'c' then settled = actual end
   redis.call('HSET', rkey, 'st', mode, 'set', settled)
-  -- Remembered for a full ttl after settlement, so late retries still get the first answer.
-  redis.call('PEXPIRE', rkey, r[4])
+  -- Remembered for a while after settlement (at most its ttl), so a retried settlement still gets
+  -- the first answer; not for the whole ttl, which would keep every call of a busy gateway.
+  redis.call('PEXPIRE', rkey, math.min(tonumber(r[4]), ${LIMITS.settledRecordMs}))
   redis.call('ZREM', idx, id)
   if mode == 'c' then return { 'committed', settled } end
   return { 'released', settled }
