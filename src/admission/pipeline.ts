@@ -368,15 +368,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     prepared.slot?.confirm();
     passed(request, null, throttled);
     const settleEconomics = prepared.plan?.held(result?.reaped ?? 0);
-    const ticket = createTicket(request, prepared, settleEconomics);
+    const ticket = new Ticket(request, prepared, settleEconomics, settlementSteps);
     metrics?.latency.observe({ result: 'admit' }, (performance.now() - started) / 1000);
     const admitted: AdmissionResult = { ok: true, ticket, headers };
     if (prepared.enqueueMaxLoad !== undefined) admitted.enqueueMaxLoad = prepared.enqueueMaxLoad;
     return admitted;
-  }
-
-  function createTicket(request: AdmissionRequest, prepared: Prepared, settleEconomics: ((outcome: SettleOutcome) => Promise<void>) | undefined): AdmissionTicket {
-    return new Ticket(request, prepared, settleEconomics, settlementSteps);
   }
 
   /** What settling a ticket does; each step on its own, so one failing never skips the others. */

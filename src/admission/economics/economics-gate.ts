@@ -122,7 +122,7 @@ export class Economics implements EconomicsGate {
     return {
       ok: true,
       scope,
-      reservations: groups === NO_GROUPS ? NO_RESERVATIONS : groups.map((g): ReserveRequest => ({
+      reservations: groups.length === 0 ? NO_RESERVATIONS : groups.map((g): ReserveRequest => ({
         reservationId: g.reservationId,
         amount: g.amount,
         ttlMs: this.reservationTtlMs,
@@ -134,9 +134,8 @@ export class Economics implements EconomicsGate {
         this.metrics.decisions.inc({ result: 'admitted' });
         if (groups.length > 0) this.tracker.touch(scope);
         let settling: Promise<void> | undefined;
-        // Exactly once per plan; the hot state is idempotent by reservation id as well. Nothing
-        // reserved and nothing to audit (the common ending) needs no promise chain.
-        return (outcome) => (settling ??= groups.length === 0 && outcome.kind !== 'unmetered' ? NOTHING_TO_SETTLE : this.settle(request.requestId, groups, scope, orgId, lines, outcome));
+        // Exactly once per plan; the hot state is idempotent by reservation id as well.
+        return (outcome) => (settling ??= this.settle(request.requestId, groups, scope, orgId, lines, outcome));
       },
     };
   }
@@ -199,7 +198,13 @@ export class Economics implements EconomicsGate {
     if (count > 0) this.metrics.reaped.inc(count);
   }
 
-  private async settle(requestId: string, groups: Group[], scope: string, orgId: string | null, lines: ResolvedLine[], outcome: SettleOutcome): Promise<void> {
+  private settle(requestId: string, groups: Group[], scope: string, orgId: string | null, lines: ResolvedLine[], outcome: SettleOutcome): Promise<void> {
+    // Nothing reserved and nothing to audit (the common ending) needs no promise chain.
+    if (outcome.kind !== 'unmetered' && (groups.length === 0 || orgId === null)) return NOTHING_TO_SETTLE;
+    return this.settleReserved(requestId, groups, scope, orgId, lines, outcome);
+  }
+
+  private async settleReserved(requestId: string, groups: Group[], scope: string, orgId: string | null, lines: ResolvedLine[], outcome: SettleOutcome): Promise<void> {
     if (outcome.kind === 'unmetered') {
       this.metrics.unmetered.inc({ reason: outcome.reason });
       // Audited even without budget lines: an unmetered call is a billing blind spot either way.

@@ -4,9 +4,10 @@
  *
  * State is kept per scope, with the unsettled reservations of a scope in their own set, so reaping
  * looks only at what is still held. Settled reservations are remembered for a while (for
- * idempotent settlement: `LIMITS.settledRecordMs`, at most their ttl) and forgotten through a queue
- * ordered by when they may go, so cleanup costs in proportion to what expires, not to everything
- * remembered.
+ * idempotent settlement: `LIMITS.settledRecordMs`, at most their ttl) and forgotten through
+ * queues ordered by when they may go (one for held, one for settled reservations, so a held one's
+ * far-off time never delays the settled ones), so cleanup costs in proportion to what expires, not
+ * to everything remembered.
  */
 import type { BudgetUsage, ReserveRequest, ReserveResult, SettleResult } from '../port.js';
 import { LIMITS } from '../validation.js';
