@@ -12,11 +12,11 @@ import { asArray, asInt, asString } from './replies.js';
 
 const REFUSED_AFTER = { windows: 'w', reservations: 'r' } as const;
 
-export function encodeAdmit(keys: RedisKeys, scope: string, request: AdmitRequest): { keys: string[]; args: ScriptArg[] } {
+/** Appends one admit step's keys and arguments to a batch (the layout is the admit script's). */
+export function appendAdmit(keys: RedisKeys, scope: string, request: AdmitRequest, scriptKeys: string[], args: ScriptArg[]): void {
   const windows = request.windows;
   const specs = windows?.specs ?? [];
-  const scriptKeys: string[] = [];
-  const args: ScriptArg[] = [
+  args.push(
     specs.length,
     windows?.cost ?? 1,
     request.refusedAfter === undefined ? '' : REFUSED_AFTER[request.refusedAfter],
@@ -24,17 +24,18 @@ export function encodeAdmit(keys: RedisKeys, scope: string, request: AdmitReques
     LIMITS.reapOnRefusal,
     keys.reservationPrefix(scope),
     keys.linePrefix(scope),
-  ];
+  );
   for (const w of specs) {
     scriptKeys.push(keys.windowLog(scope, w.name, windows?.key ?? ''), keys.windowTotal(scope, w.name, windows?.key ?? ''));
     args.push(w.limit, w.windowMs);
   }
   scriptKeys.push(keys.reservationIndex(scope));
   for (const r of request.reservations) {
-    scriptKeys.push(keys.reservationPrefix(scope) + r.reservationId, ...r.lines.map((line) => keys.linePrefix(scope) + line.key));
-    args.push(r.reservationId, r.amount, r.ttlMs, r.lines.length, ...r.lines.flatMap((line) => [line.key, line.cap, line.expiresAt]));
+    scriptKeys.push(keys.reservationPrefix(scope) + r.reservationId);
+    for (const line of r.lines) scriptKeys.push(keys.linePrefix(scope) + line.key);
+    args.push(r.reservationId, r.amount, r.ttlMs, r.lines.length);
+    for (const line of r.lines) args.push(line.key, line.cap, line.expiresAt);
   }
-  return { keys: scriptKeys, args };
 }
 
 export function decodeAdmit(request: AdmitRequest, raw: unknown): AdmitResult {

@@ -4,14 +4,18 @@
  * gate in between refused) every reservation; only when everything passes are the windows
  * consumed and the reservations held. All keys share the scope's hash tag: one Cluster slot.
  *
- * KEYS: per window: log, total; then the reservation index; then per reservation: its key, then
- *       its line keys.
- * ARGV: 1 window count, 2 cost, 3 refused after ('' | 'w' | 'r'), 4 reservation count, 5 reap batch,
- *       6 reservation key prefix, 7 line key prefix; per window: limit, windowMs; per reservation:
- *       id, amount, ttlMs, line count, then per line: line key name, cap, expiresAt.
- * Returns { outcome ('ok' | 'windows' | 'caller' | 'duplicate' | 'exceeded'), reaped, now,
- *           window index (0: none), window allowed 0|1, remaining, resetAt, retryAfterMs,
- *           reservation index, line index, used, reserved }.
+ * One call carries a batch of such steps (admit-batch.ts), run one after the other at the same
+ * server time exactly as separate calls would be: a later step sees what an earlier one consumed.
+ *
+ * KEYS: per step: per window: log, total; then the reservation index; then per reservation: its
+ *       key, then its line keys.
+ * ARGV: 1 step count; then per step: window count, cost, refused after ('' | 'w' | 'r'),
+ *       reservation count, reap batch, reservation key prefix, line key prefix; per window: limit,
+ *       windowMs; per reservation: id, amount, ttlMs, line count, then per line: line key name,
+ *       cap, expiresAt.
+ * Returns one reply per step, in order: { outcome ('ok' | 'windows' | 'caller' | 'duplicate' |
+ *           'exceeded'), reaped, now, window index (0: none), window allowed 0|1, remaining,
+ *           resetAt, retryAfterMs, reservation index, line index, used, reserved }.
  */
 import { BUDGET_LUA } from './budget-scripts.js';
 import { LUA_PRELUDE, LuaScript } from './lua-script.js';
@@ -20,57 +24,74 @@ import { WINDOWS_LUA } from './window-script.js';
 export const admitScript = new LuaScript(
   'admit',
   `${LUA_PRELUDE}${WINDOWS_LUA}${BUDGET_LUA}
-local now = now_ms()
-local nw, cost, stop, nr = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
-local idx = KEYS[2 * nw + 1]
-
-local reservations = {}
-local kpos, apos = 2 * nw + 2, 8 + 2 * nw
-for j = 1, nr do
-  local n = tonumber(ARGV[apos + 3])
-  reservations[j] = { id = ARGV[apos], amount = ARGV[apos + 1], ttl = ARGV[apos + 2], n = n, kb = kpos, ab = apos + 3 }
-  kpos = kpos + 1 + n
-  apos = apos + 4 + 3 * n
-end
-
-local totals = {}
-if nw > 0 then
-  local refused, remaining, reset
-  totals, refused, remaining, reset = windows_check(now, 0, 7, nw, cost)
-  if refused then return { 'windows', 0, now, refused, 0, remaining, reset, reset - now, 0, 0, 0, 0 } end
-end
-
-local reaped, tried_reap = 0, false
--- Nothing consumed: the windows are reported as they stand.
-local function stopped(outcome, j, line, used, reserved)
-  local best, remaining, reset = 0, 0, now
-  if nw > 0 then best, remaining, reset = windows_tightest(now, 0, 7, nw, cost, totals, false) end
-  return { outcome, reaped, now, best, 1, remaining, reset, 0, j, line, int(used), int(reserved) }
-end
-
-if stop == 'w' then return stopped('caller', 0, 0, 0, 0) end
-for j = 1, nr do
-  local r = reservations[j]
-  if redis.call('EXISTS', KEYS[r.kb]) == 1 then return stopped('duplicate', j, 0, 0, 0) end
-  local amount = tonumber(r.amount)
-  local bad, used, reserved = lines_check(r.kb, r.ab, r.n, amount)
-  -- Held reservations may be leaks past their deadline: free them once and look again.
-  if bad and reserved > 0 and not tried_reap then
-    tried_reap = true
-    reaped = reap_due(idx, ARGV[6], ARGV[7], now, tonumber(ARGV[5]))
-    if reaped > 0 then bad, used, reserved = lines_check(r.kb, r.ab, r.n, amount) end
+-- The reservations of the step whose keys follow KEYS[kb] and whose arguments follow ARGV[ab],
+-- and where the next step's keys and arguments begin.
+local function admit_layout(kb, ab)
+  local nw, nr = tonumber(ARGV[ab + 1]), tonumber(ARGV[ab + 4])
+  local reservations = {}
+  local kpos, apos = kb + 2 * nw + 2, ab + 8 + 2 * nw
+  for j = 1, nr do
+    local n = tonumber(ARGV[apos + 3])
+    reservations[j] = { id = ARGV[apos], amount = ARGV[apos + 1], ttl = ARGV[apos + 2], n = n, kb = kpos, ab = apos + 3 }
+    kpos = kpos + 1 + n
+    apos = apos + 4 + 3 * n
   end
-  if bad then return stopped('exceeded', j, bad, used, reserved) end
+  return reservations, kpos - 1, apos - 1
 end
-if stop == 'r' then return stopped('caller', 0, 0, 0, 0) end
 
-for j = 1, nr do
-  local r = reservations[j]
-  reserve_hold(now, KEYS[r.kb], idx, r.id, r.amount, r.ttl, r.kb, r.ab, r.n)
+local function admit_one(now, kb, ab, reservations)
+  local nw, cost, stop, nr = tonumber(ARGV[ab + 1]), tonumber(ARGV[ab + 2]), ARGV[ab + 3], tonumber(ARGV[ab + 4])
+  local wa = ab + 7
+  local idx = KEYS[kb + 2 * nw + 1]
+
+  local totals = {}
+  if nw > 0 then
+    local refused, remaining, reset
+    totals, refused, remaining, reset = windows_check(now, kb, wa, nw, cost)
+    if refused then return { 'windows', 0, now, refused, 0, remaining, reset, reset - now, 0, 0, 0, 0 } end
+  end
+
+  local reaped, tried_reap = 0, false
+  -- Nothing consumed: the windows are reported as they stand.
+  local function stopped(outcome, j, line, used, reserved)
+    local best, remaining, reset = 0, 0, now
+    if nw > 0 then best, remaining, reset = windows_tightest(now, kb, wa, nw, cost, totals, false) end
+    return { outcome, reaped, now, best, 1, remaining, reset, 0, j, line, int(used), int(reserved) }
+  end
+
+  if stop == 'w' then return stopped('caller', 0, 0, 0, 0) end
+  for j = 1, nr do
+    local r = reservations[j]
+    if redis.call('EXISTS', KEYS[r.kb]) == 1 then return stopped('duplicate', j, 0, 0, 0) end
+    local amount = tonumber(r.amount)
+    local bad, used, reserved = lines_check(r.kb, r.ab, r.n, amount)
+    -- Held reservations may be leaks past their deadline: free them once and look again.
+    if bad and reserved > 0 and not tried_reap then
+      tried_reap = true
+      reaped = reap_due(idx, ARGV[ab + 6], ARGV[ab + 7], now, tonumber(ARGV[ab + 5]))
+      if reaped > 0 then bad, used, reserved = lines_check(r.kb, r.ab, r.n, amount) end
+    end
+    if bad then return stopped('exceeded', j, bad, used, reserved) end
+  end
+  if stop == 'r' then return stopped('caller', 0, 0, 0, 0) end
+
+  for j = 1, nr do
+    local r = reservations[j]
+    reserve_hold(now, KEYS[r.kb], idx, r.id, r.amount, r.ttl, r.kb, r.ab, r.n)
+  end
+  local best, remaining, reset = 0, 0, now
+  if nw > 0 then best, remaining, reset = windows_tightest(now, kb, wa, nw, cost, totals, true) end
+  return { 'ok', reaped, now, best, 1, remaining, reset, 0, 0, 0, 0, 0 }
 end
-local best, remaining, reset = 0, 0, now
-if nw > 0 then best, remaining, reset = windows_tightest(now, 0, 7, nw, cost, totals, true) end
-return { 'ok', reaped, now, best, 1, remaining, reset, 0, 0, 0, 0, 0 }
+
+local now = now_ms()
+local replies, kb, ab = {}, 0, 1
+for i = 1, tonumber(ARGV[1]) do
+  local reservations, next_kb, next_ab = admit_layout(kb, ab)
+  replies[i] = admit_one(now, kb, ab, reservations)
+  kb, ab = next_kb, next_ab
+end
+return replies
 `,
 );
 

@@ -45,7 +45,8 @@ import {
   checkWindows,
   LIMITS,
 } from '../validation.js';
-import { decodeAdmit, decodeSettlements, decodeSettleResult, decodeWindow, encodeAdmit, encodeSettlements } from './admit-codec.js';
+import { AdmitBatcher } from './admit-batch.js';
+import { decodeSettlements, decodeSettleResult, decodeWindow, encodeSettlements } from './admit-codec.js';
 import { admitScript, heartbeatScript } from './admit-script.js';
 import { reapScript, reserveScript, settleManyScript, settleScript } from './budget-scripts.js';
 import { connectClient, guarded, redisClientOptions, type RedisConnectionOptions } from './connection.js';
@@ -65,6 +66,7 @@ export interface RedisHotStateOptions extends RedisConnectionOptions {
 export class RedisHotState implements HotState {
   readonly kind = 'redis' as const;
   readonly keys: RedisKeys;
+  readonly #admits: AdmitBatcher;
 
   private constructor(
     private readonly redis: Redis,
@@ -72,6 +74,7 @@ export class RedisHotState implements HotState {
     prefix: string,
   ) {
     this.keys = new RedisKeys(prefix);
+    this.#admits = new AdmitBatcher(this.keys, (keys, args) => guarded(() => admitScript.run(redis, keys, args)));
   }
 
   /** Connects and waits until Redis answers; throws HotStateUnavailable when it cannot. */
@@ -111,11 +114,11 @@ export class RedisHotState implements HotState {
     return asInt(await guarded(() => incrementScript.run(this.redis, [this.keys.counter(scope, key)], [by, ttlMs])));
   }
 
+  /** Batched with the other admit steps of the scope made in this turn of the event loop (admit-batch.ts). */
   async admit(scope: string, request: AdmitRequest): Promise<AdmitResult> {
     checkScope(scope);
     checkAdmit(request);
-    const { keys, args } = encodeAdmit(this.keys, scope, request);
-    return decodeAdmit(request, await guarded(() => admitScript.run(this.redis, keys, args)));
+    return this.#admits.admit(scope, request);
   }
 
   async settleReservations(scope: string, settlements: Settlement[]): Promise<SettleManyResult> {

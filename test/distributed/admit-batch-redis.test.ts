@@ -1,0 +1,115 @@
+/**
+ * Batched admit steps against a real Redis: steps of one scope made in one turn of the event loop
+ * leave as one script call, and each still gets exactly the answer it would have had alone, in
+ * the order the steps were made. The script calls are counted at the runner, which is the real
+ * admit script on a real connection.
+ */
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deletePrefix, REDIS_URL } from '../support/redis.js';
+import { isHotStateUnavailable, type AdmitRequest, type AdmitResult } from '../../src/store/state/index.js';
+import { AdmitBatcher, MAX_KEYS_PER_CALL, MAX_STEPS_PER_CALL } from '../../src/store/state/redis/admit-batch.js';
+import { admitScript } from '../../src/store/state/redis/admit-script.js';
+import { guarded } from '../../src/store/state/redis/connection.js';
+import { RedisKeys } from '../../src/store/state/redis/keys.js';
+import { RedisHotState } from '../../src/store/state/redis/redis-hot-state.js';
+
+const PREFIX = `pc-test-batch-${randomBytes(5).toString('hex')}`;
+const HOUR = 3_600_000;
+
+describe('admit steps batched per turn of the event loop (real Redis)', () => {
+  let redis: Redis;
+  let calls: number;
+  let batcher: AdmitBatcher;
+
+  beforeAll(async () => {
+    redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await redis.connect();
+    batcher = new AdmitBatcher(new RedisKeys(PREFIX), (keys, args) => {
+      calls += 1;
+      return guarded(() => admitScript.run(redis, keys, args));
+    });
+  });
+  afterAll(async () => {
+    await redis.quit();
+    await deletePrefix(PREFIX);
+  });
+
+  const scope = (): string => `s-${randomBytes(4).toString('hex')}`;
+  const windowed = (key: string, limit: number): AdmitRequest => ({ windows: { key, specs: [{ name: 'burst', limit, windowMs: 60_000 }] }, reservations: [] });
+
+  it('sends the steps of one turn as one call per 32, each answered in the order made', async () => {
+    calls = 0;
+    const s = scope();
+    const results = await Promise.all(Array.from({ length: 40 }, () => batcher.admit(s, windowed('caller', 25))));
+    expect(calls).toBe(Math.ceil(40 / MAX_STEPS_PER_CALL));
+    // Exactly the first 25 made were admitted, as 40 separate calls in that order would be.
+    expect(results.map((r) => r.ok)).toEqual([...Array<boolean>(25).fill(true), ...Array<boolean>(15).fill(false)]);
+    expect(results.slice(25).every((r) => !r.ok && r.refusedBy === 'windows')).toBe(true);
+    expect(results.map((r) => r.windows?.remaining)).toEqual(Array.from({ length: 40 }, (_, i) => Math.max(0, 24 - i)));
+  });
+
+  it('keeps steps of separate turns and of separate scopes in separate calls', async () => {
+    calls = 0;
+    const a = scope();
+    const b = scope();
+    await Promise.all([batcher.admit(a, windowed('k', 5)), batcher.admit(b, windowed('k', 5)), batcher.admit(a, windowed('k', 5))]);
+    expect(calls).toBe(2);
+    calls = 0;
+    for (let i = 0; i < 3; i++) await batcher.admit(a, windowed('k', 5));
+    expect(calls).toBe(3);
+    // Two in the first turn and three since: the fifth hit was the last one allowed.
+    expect((await batcher.admit(a, windowed('k', 5))).ok).toBe(false);
+  });
+
+  it('closes a batch once it names 256 keys, however few steps it has', async () => {
+    calls = 0;
+    const s = scope();
+    // Eight windows: 17 keys a step (log and total per window, and the reservation index).
+    const specs = Array.from({ length: 8 }, (_, i) => ({ name: `w${i}`, limit: 100, windowMs: 60_000 }));
+    const steps = 20;
+    const results = await Promise.all(Array.from({ length: steps }, (_, i) => batcher.admit(s, { windows: { key: `c${i}`, specs }, reservations: [] })));
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(calls).toBe(Math.ceil(steps / Math.ceil(MAX_KEYS_PER_CALL / 17)));
+  });
+
+  it('lets a later step of the batch see what an earlier one reserved', async () => {
+    calls = 0;
+    const s = scope();
+    const lines = [{ key: 'org-cost', cap: 250, expiresAt: Date.now() + HOUR }];
+    const reserve = (id: string): AdmitRequest => ({ reservations: [{ reservationId: id, amount: 100, lines, ttlMs: 60_000 }] });
+    const [first, second, again, third] = await Promise.all([batcher.admit(s, reserve('r1')), batcher.admit(s, reserve('r2')), batcher.admit(s, reserve('r1')), batcher.admit(s, reserve('r3'))]);
+    expect(calls).toBe(1);
+    expect(first.ok).toBe(true);
+    expect(second.ok).toBe(true);
+    expect(again).toMatchObject({ ok: false, refusedBy: 'duplicate', reservation: 0 });
+    expect(third).toMatchObject({ ok: false, refusedBy: 'exceeded', key: 'org-cost', cap: 250, used: 0, reserved: 200 });
+  });
+
+  it('rejects every step of a batch whose call fails, with the store unavailable', async () => {
+    const closed = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+    await closed.connect();
+    closed.disconnect();
+    const unreachable = new AdmitBatcher(new RedisKeys(PREFIX), (keys, args) => guarded(() => admitScript.run(closed, keys, args)));
+    const s = scope();
+    const outcomes = await Promise.allSettled(Array.from({ length: 5 }, () => unreachable.admit(s, windowed('k', 5))));
+    expect(outcomes.map((o) => o.status)).toEqual(Array<string>(5).fill('rejected'));
+    for (const o of outcomes) if (o.status === 'rejected') expect(isHotStateUnavailable(o.reason)).toBe(true);
+  });
+});
+
+describe('RedisHotState.admit under concurrency (batched)', () => {
+  it('admits exactly the limit across two replicas making steps at once', async () => {
+    const replicas = await Promise.all([1, 2].map(() => RedisHotState.connect({ url: REDIS_URL, prefix: PREFIX })));
+    try {
+      const s = `multi-${randomBytes(3).toString('hex')}`;
+      const request: AdmitRequest = { windows: { key: 'caller', specs: [{ name: 'burst', limit: 70, windowMs: 60_000 }] }, reservations: [] };
+      const results: AdmitResult[] = await Promise.all(Array.from({ length: 200 }, (_, i) => replicas[i % 2]!.admit(s, request)));
+      expect(results.filter((r) => r.ok)).toHaveLength(70);
+      expect(results.filter((r) => !r.ok && r.refusedBy === 'windows')).toHaveLength(130);
+    } finally {
+      await Promise.all(replicas.map((r) => r.close()));
+    }
+  });
+});
