@@ -4,10 +4,13 @@ import type { StreamObserver } from './providers/index.js';
 import { adapterFor } from './providers/index.js';
 import { EventSplitter, MAX_EVENT_LENGTH } from './sse-events.js';
 
+/** An observer that may read anything: every event goes to it. */
+const everywhere = (bytes: Buffer, from: number): number => (from < bytes.length ? from : -1);
+
 /** Keeps every event, records what it saw. */
 function recorder(): StreamObserver & { seen: string[] } {
   const seen: string[] = [];
-  return { seen, carries: () => true, onEvent: (event) => (seen.push(event), true), usage: () => null };
+  return { seen, find: everywhere, onEvent: (event) => (seen.push(event), true), usage: () => null };
 }
 
 function splitAt(bytes: Buffer, cuts: number[]): Buffer[] {
@@ -41,8 +44,29 @@ describe('server-sent event splitting', () => {
     );
   });
 
+  it('hands the observer exactly the events around the places it points at, and drops only what it drops (property)', () => {
+    const marker = Buffer.from('MARK{');
+    const event = fc.record({ marked: fc.boolean(), drop: fc.boolean(), text: fc.string({ unit: fc.constantFrom('a', 'é', ' ', '\n', 'M', '{') }) }).map(({ marked, drop, text }) => ({
+      marked,
+      drop: marked && drop,
+      wire: `data: ${text.replace(/\n+/g, '\n').replace(/\n$/, '').replaceAll('MARK{', '')}${marked ? ` MARK{${drop ? 'drop' : ''}` : ''}\n\n`,
+    }));
+    fc.assert(
+      fc.property(fc.array(event, { minLength: 1, maxLength: 8 }), fc.array(fc.nat(), { maxLength: 8 }), (events, cuts) => {
+        const seen: string[] = [];
+        const splitter = new EventSplitter({ find: (bytes, from) => bytes.indexOf(marker, from), onEvent: (text) => (seen.push(text), !text.includes('drop')), usage: () => null });
+        const out: Buffer[] = [];
+        for (const piece of splitAt(Buffer.from(events.map((e) => e.wire).join('')), cuts)) out.push(splitter.feed(piece) ?? Buffer.from('REFUSED'));
+        out.push(splitter.rest());
+        expect(seen).toEqual(events.filter((e) => e.marked).map((e) => e.wire));
+        expect(Buffer.concat(out).toString()).toBe(events.filter((e) => !e.drop).map((e) => e.wire).join(''));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   it('passes on a trailing event without its blank line at the end, and drops what the observer drops', () => {
-    const splitter = new EventSplitter({ carries: () => true, onEvent: (event) => !event.includes('drop'), usage: () => null });
+    const splitter = new EventSplitter({ find: everywhere, onEvent: (event) => !event.includes('drop'), usage: () => null });
     expect(splitter.feed(Buffer.from('data: keep\n\ndata: drop\n\ndata: tail'))?.toString()).toBe('data: keep\n\n');
     expect(splitter.rest().toString()).toBe('data: tail');
   });
@@ -67,7 +91,7 @@ describe('server-sent event splitting', () => {
   it('passes the bytes of events the observer does not read through as they came, and reads only the usage event', () => {
     const observer = adapterFor('openai').streamUsage('chat', false);
     const read: string[] = [];
-    const watching: StreamObserver = { carries: (bytes) => observer.carries(bytes), onEvent: (event) => (read.push(event), observer.onEvent(event)), usage: () => observer.usage() };
+    const watching: StreamObserver = { find: (bytes, from) => observer.find(bytes, from), onEvent: (event) => (read.push(event), observer.onEvent(event)), usage: () => observer.usage() };
     const content = ['{"choices":[{"delta":{"content":"caf\u00e9 \u20ac"}}],"usage":null}', '{"choices":[{"delta":{"content":"\\"usage\\":{ in text"}}],"usage":null}'].map((data) => `data: ${data}\n\n`).join('');
     const usage = 'data: {"choices":[],"usage" : {"prompt_tokens":3,"completion_tokens":4}}\n\n';
     const splitter = new EventSplitter(watching);

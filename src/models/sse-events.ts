@@ -60,14 +60,15 @@ export class EventSplitter {
     if (bytes.length === 0) return NOTHING;
     const last = this.#parts.at(-1);
     const endsAcross = last !== undefined && last[last.length - 1] === LF && bytes[0] === LF;
-    if (!endsAcross && !bytes.includes(EVENT_END)) {
+    const lastEnd = bytes.lastIndexOf(EVENT_END);
+    if (!endsAcross && lastEnd === -1) {
       // No event ends in this chunk: keep it and look again when one does.
       this.#parts.push(bytes);
       this.#partsLength += bytes.length;
       return this.#partsLength > MAX_EVENT_LENGTH ? null : NOTHING;
     }
     const pending = this.#parts.length === 0 ? bytes : Buffer.concat([...this.#parts, bytes]);
-    const complete = pending.lastIndexOf(EVENT_END) + EVENT_END.length;
+    const complete = (lastEnd === -1 ? pending.lastIndexOf(EVENT_END) : pending.length - bytes.length + lastEnd) + EVENT_END.length;
     const rest = pending.subarray(complete);
     this.#parts = rest.length === 0 ? [] : [rest];
     this.#partsLength = rest.length;
@@ -83,22 +84,33 @@ export class EventSplitter {
     this.#partsLength = 0;
     this.#carriage = false;
     if (rest.length === 0) return NOTHING;
-    return !this.observer.carries(rest) || this.observer.onEvent(rest.toString('utf8')) ? rest : NOTHING;
+    return this.observer.find(rest, 0) === -1 || this.observer.onEvent(rest.toString('utf8')) ? rest : NOTHING;
   }
 
-  /** Complete events: those the observer reads go to it; the kept bytes are answered. */
+  /**
+   * Complete events: each event around a place the observer points at goes to it (found from that
+   * place, so the events between are never looked at one by one); the kept bytes are answered.
+   */
   #observe(events: Buffer): Buffer {
-    if (!this.observer.carries(events)) return events;
+    let at = this.observer.find(events, 0);
+    if (at === -1) return events;
     const kept: Buffer[] = [];
     let droppedAny = false;
     let start = 0;
-    while (start < events.length) {
-      const end = events.indexOf(EVENT_END, start) + EVENT_END.length;
-      const event = events.subarray(start, end);
-      start = end;
-      if (!this.observer.carries(event) || this.observer.onEvent(event.toString('utf8'))) kept.push(event);
+    while (at !== -1) {
+      // The event begins after the last blank line that ends before `at` (never before `start`).
+      const before = at >= EVENT_END.length ? events.lastIndexOf(EVENT_END, at - EVENT_END.length) : -1;
+      const eventStart = Math.max(start, before === -1 ? 0 : before + EVENT_END.length);
+      const end = events.indexOf(EVENT_END, eventStart) + EVENT_END.length;
+      if (eventStart > start) kept.push(events.subarray(start, eventStart));
+      const event = events.subarray(eventStart, end);
+      if (this.observer.onEvent(event.toString('utf8'))) kept.push(event);
       else droppedAny = true;
+      start = end;
+      at = start < events.length ? this.observer.find(events, start) : -1;
     }
-    return droppedAny ? Buffer.concat(kept) : events;
+    if (!droppedAny) return events;
+    kept.push(events.subarray(start));
+    return Buffer.concat(kept);
   }
 }

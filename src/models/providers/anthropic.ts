@@ -3,7 +3,7 @@
  * `message_start` (input, cache reads/writes) and `message_delta` (cumulative output).
  */
 import { tokenCount, type Usage } from '../pricing.js';
-import { eventData, hasUsageKey, isRecord, type BuildInput, type ProviderAdapter, type StreamObserver, type UpstreamRequest } from './types.js';
+import { eventData, usageKeyAt, isRecord, type BuildInput, type ProviderAdapter, type StreamObserver, type UpstreamRequest } from './types.js';
 
 export const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
 
@@ -16,8 +16,8 @@ function inputUsage(usage: Record<string, unknown>): { input: number; cached: nu
 class MessagesStreamObserver implements StreamObserver {
   #input: { input: number; cached: number } | null = null;
   #output: number | null = null;
-  carries(bytes: Buffer): boolean {
-    return hasUsageKey(bytes);
+  find(bytes: Buffer, from: number): number {
+    return usageKeyAt(bytes, from);
   }
   onEvent(event: string): boolean {
     const data = eventData(event);

@@ -4,7 +4,7 @@
  * `stream_options.include_usage`; when the client did not ask, the usage-only chunk is dropped.
  */
 import { tokenCount, type Usage } from '../pricing.js';
-import { eventData, hasUsageObject, isRecord, type BuildInput, type Operation, type ProviderAdapter, type StreamObserver, type UpstreamRequest } from './types.js';
+import { eventData, usageObjectAt, isRecord, type BuildInput, type Operation, type ProviderAdapter, type StreamObserver, type UpstreamRequest } from './types.js';
 
 const PATHS: Partial<Record<Operation, string>> = {
   chat: '/chat/completions',
@@ -58,8 +58,8 @@ class ChatStreamObserver implements StreamObserver {
   #usage: Usage | null = null;
   constructor(private readonly clientWantsUsage: boolean) {}
   /** Only the final chunk carries a usage object; the others say `"usage":null` or nothing. */
-  carries(bytes: Buffer): boolean {
-    return hasUsageObject(bytes);
+  find(bytes: Buffer, from: number): number {
+    return usageObjectAt(bytes, from);
   }
   onEvent(event: string): boolean {
     const data = eventData(event);
@@ -76,8 +76,8 @@ class ChatStreamObserver implements StreamObserver {
 
 class ResponsesStreamObserver implements StreamObserver {
   #usage: Usage | null = null;
-  carries(bytes: Buffer): boolean {
-    return hasUsageObject(bytes);
+  find(bytes: Buffer, from: number): number {
+    return usageObjectAt(bytes, from);
   }
   onEvent(event: string): boolean {
     const data = eventData(event);

@@ -29,16 +29,18 @@ describe('OpenAI adapter', () => {
     expect(openai.streamUsage('chat', false).usage()).toBeNull();
   });
 
-  it('tells the relay which bytes may hold usage: an object value, with or without spaces, never `null` or quoted text', () => {
+  it('tells the relay where usage may sit: an object value, with or without spaces, never `null` or quoted text', () => {
     const observer = openai.streamUsage('chat', true);
-    const carries = (text: string): boolean => observer.carries(Buffer.from(text));
-    expect(carries('data: {"usage":{"prompt_tokens":1}}')).toBe(true);
-    expect(carries('data: {"usage" :\n {"prompt_tokens":1}}')).toBe(true);
-    expect(carries('data: {"usage":null,"x":{"usage":{}}}')).toBe(true);
-    expect(carries('data: {"usage":null}')).toBe(false);
-    expect(carries('data: {"choices":[{"delta":{"content":"\\"usage\\":{"}}]}')).toBe(false);
-    expect(carries('data: {"choices":[]}')).toBe(false);
-    expect(adapterFor('anthropic').streamUsage('messages', false).carries(Buffer.from('data: {"type":"ping"}'))).toBe(false);
+    const at = (text: string, from = 0): number => observer.find(Buffer.from(text), from);
+    expect(at('data: {"usage":{"prompt_tokens":1}}')).toBe(7);
+    expect(at('data: {"usage" :\n {"prompt_tokens":1}}')).toBe(7);
+    expect(at('data: {"usage":null,"x":{"usage":{}}}')).toBe(25);
+    expect(at('data: {"usage":{}}\n\ndata: {"usage":{}}', 8)).toBe(27);
+    expect(at('data: {"usage":null}')).toBe(-1);
+    expect(at('data: {"choices":[{"delta":{"content":"\\"usage\\":{"}}]}')).toBe(-1);
+    expect(at('data: {"choices":[]}')).toBe(-1);
+    expect(adapterFor('anthropic').streamUsage('messages', false).find(Buffer.from('data: {"type":"ping"}'), 0)).toBe(-1);
+    expect(adapterFor('anthropic').streamUsage('messages', false).find(Buffer.from('data: {"usage":{}}'), 0)).toBe(7);
   });
 
   it('reads Responses usage from response.completed', () => {

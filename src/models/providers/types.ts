@@ -28,10 +28,11 @@ export interface UpstreamRequest {
 /** What a stream observer decides about one server-sent event. */
 export interface StreamObserver {
   /**
-   * Whether these bytes (one or more whole events) may hold an event the observer must read. Usage
-   * sits in few events: the rest pass to the client untouched and are never decoded.
+   * Where, at or after `from`, these bytes (one or more whole events) may hold something the
+   * observer must read (-1: nowhere). Usage sits in few events: only the event around each such
+   * place is decoded; the rest pass to the client untouched.
    */
-  carries(bytes: Buffer): boolean;
+  find(bytes: Buffer, from: number): number;
   /** Looks at one complete event (its raw text); false drops it from what the client receives. */
   onEvent(event: string): boolean;
   /** Usage seen so far, or null when the provider never reported it. */
@@ -64,23 +65,23 @@ function skipWhitespace(bytes: Buffer, from: number): number {
 }
 
 /**
- * Whether a `"usage"` key with an object value appears in these bytes (`"usage":null`, which
- * OpenAI puts on every chunk of a stream that asked for usage, does not count). JSON may put
- * whitespace around the colon, and compatible servers differ in whether they do.
+ * Where the first `"usage"` key with an object value at or after `from` begins (-1: none;
+ * `"usage":null`, which OpenAI puts on every chunk of a stream that asked for usage, does not
+ * count). JSON may put whitespace around the colon, and compatible servers differ in whether they do.
  */
-export function hasUsageObject(bytes: Buffer): boolean {
-  let key = bytes.indexOf(USAGE_KEY);
+export function usageObjectAt(bytes: Buffer, from: number): number {
+  let key = bytes.indexOf(USAGE_KEY, from);
   while (key !== -1) {
     const colon = skipWhitespace(bytes, key + USAGE_KEY.length);
-    if (bytes[colon] === COLON && bytes[skipWhitespace(bytes, colon + 1)] === OPEN_BRACE) return true;
+    if (bytes[colon] === COLON && bytes[skipWhitespace(bytes, colon + 1)] === OPEN_BRACE) return key;
     key = bytes.indexOf(USAGE_KEY, key + USAGE_KEY.length);
   }
-  return false;
+  return -1;
 }
 
-/** Whether a `"usage"` key appears at all (Anthropic's events carry it only where it counts). */
-export function hasUsageKey(bytes: Buffer): boolean {
-  return bytes.includes(USAGE_KEY);
+/** Where the first `"usage"` key at or after `from` begins (Anthropic's events carry it only where it counts). */
+export function usageKeyAt(bytes: Buffer, from: number): number {
+  return bytes.indexOf(USAGE_KEY, from);
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {
