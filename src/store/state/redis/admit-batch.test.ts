@@ -10,7 +10,7 @@ import { AdmitBatcher } from './admit-batch.js';
 import { RedisKeys } from './keys.js';
 
 const request: AdmitRequest = { windows: { key: 'k', specs: [{ name: 'burst', limit: 5, windowMs: 1000 }] }, reservations: [] };
-const okReply = ['ok', 0, 1_000, 1, 1, 4, 2_000, 0, 0, 0, 0, 0];
+const okReply = ['ok', 0, 1_000, 1, 1, 4, 2_000, 0];
 
 function batcherAnswering(reply: unknown): AdmitBatcher {
   return new AdmitBatcher(new RedisKeys('pc'), () => Promise.resolve(reply));

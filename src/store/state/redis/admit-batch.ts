@@ -10,7 +10,7 @@
  */
 import type { AdmitRequest, AdmitResult } from '../port.js';
 import { storeFailure } from '../errors.js';
-import { appendAdmit, decodeAdmit } from './admit-codec.js';
+import { admitBatchHead, appendAdmit, decodeAdmit } from './admit-codec.js';
 import type { RedisKeys } from './keys.js';
 import type { ScriptArg } from './lua-script.js';
 import { asArray } from './replies.js';
@@ -30,11 +30,16 @@ interface PendingStep {
 }
 
 class Batch {
-  readonly keys: string[] = [];
+  readonly keys: string[];
   /** ARGV[1] is the step count, filled in when the batch leaves. */
-  readonly args: ScriptArg[] = [0];
+  readonly args: ScriptArg[];
   readonly steps: PendingStep[] = [];
   sent = false;
+
+  constructor(head: { keys: string[]; args: ScriptArg[] }) {
+    this.keys = head.keys;
+    this.args = head.args;
+  }
 
   get full(): boolean {
     return this.steps.length >= MAX_STEPS_PER_CALL || this.keys.length >= MAX_KEYS_PER_CALL;
@@ -53,7 +58,7 @@ export class AdmitBatcher {
   admit(scope: string, request: AdmitRequest): Promise<AdmitResult> {
     let batch = this.#open.get(scope);
     if (batch === undefined) {
-      batch = new Batch();
+      batch = new Batch(admitBatchHead(this.keys, scope));
       this.#open.set(scope, batch);
       setImmediate(closeAtTurnEnd, this, scope, batch);
     }

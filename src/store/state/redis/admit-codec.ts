@@ -12,24 +12,21 @@ import { asArray, asInt, asString } from './replies.js';
 
 const REFUSED_AFTER = { windows: 'w', reservations: 'r' } as const;
 
-/** Appends one admit step's keys and arguments to a batch (the layout is the admit script's). */
+/** The keys and arguments an admit batch of `scope` starts with (the layout is the admit script's). */
+export function admitBatchHead(keys: RedisKeys, scope: string): { keys: string[]; args: ScriptArg[] } {
+  // The step count (ARGV[1]) is filled in when the batch leaves.
+  return { keys: [keys.reservationIndex(scope)], args: [0, LIMITS.reapOnRefusal, keys.reservationPrefix(scope), keys.linePrefix(scope)] };
+}
+
+/** Appends one admit step's keys and arguments to a batch of its scope. */
 export function appendAdmit(keys: RedisKeys, scope: string, request: AdmitRequest, scriptKeys: string[], args: ScriptArg[]): void {
   const windows = request.windows;
   const specs = windows?.specs ?? [];
-  args.push(
-    specs.length,
-    windows?.cost ?? 1,
-    request.refusedAfter === undefined ? '' : REFUSED_AFTER[request.refusedAfter],
-    request.reservations.length,
-    LIMITS.reapOnRefusal,
-    keys.reservationPrefix(scope),
-    keys.linePrefix(scope),
-  );
+  args.push(specs.length, windows?.cost ?? 1, request.refusedAfter === undefined ? '' : REFUSED_AFTER[request.refusedAfter], request.reservations.length);
   for (const w of specs) {
     scriptKeys.push(keys.windowLog(scope, w.name, windows?.key ?? ''), keys.windowTotal(scope, w.name, windows?.key ?? ''));
     args.push(w.limit, w.windowMs);
   }
-  scriptKeys.push(keys.reservationIndex(scope));
   for (const r of request.reservations) {
     scriptKeys.push(keys.reservationPrefix(scope) + r.reservationId);
     for (const line of r.lines) scriptKeys.push(keys.linePrefix(scope) + line.key);

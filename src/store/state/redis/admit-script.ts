@@ -7,15 +7,16 @@
  * One call carries a batch of such steps (admit-batch.ts), run one after the other at the same
  * server time exactly as separate calls would be: a later step sees what an earlier one consumed.
  *
- * KEYS: per step: per window: log, total; then the reservation index; then per reservation: its
- *       key, then its line keys.
- * ARGV: 1 step count; then per step: window count, cost, refused after ('' | 'w' | 'r'),
- *       reservation count, reap batch, reservation key prefix, line key prefix; per window: limit,
- *       windowMs; per reservation: id, amount, ttlMs, line count, then per line: line key name,
- *       cap, expiresAt.
+ * KEYS: 1 the scope's reservation index; then per step: per window: log, total; then per
+ *       reservation: its key, then its line keys.
+ * ARGV: 1 step count, 2 reap batch, 3 reservation key prefix, 4 line key prefix (the same for every
+ *       step of a scope, so sent once); then per step: window count, cost, refused after
+ *       ('' | 'w' | 'r'), reservation count; per window: limit, windowMs; per reservation: id,
+ *       amount, ttlMs, line count, then per line: line key name, cap, expiresAt.
  * Returns one reply per step, in order: { outcome ('ok' | 'windows' | 'caller' | 'duplicate' |
  *           'exceeded'), reaped, now, window index (0: none), window allowed 0|1, remaining,
- *           resetAt, retryAfterMs, reservation index, line index, used, reserved }.
+ *           resetAt, retryAfterMs, then for 'duplicate' and 'exceeded': reservation index, line
+ *           index, used, reserved }.
  */
 import { BUDGET_LUA } from './budget-scripts.js';
 import { LUA_PRELUDE, LuaScript } from './lua-script.js';
@@ -29,7 +30,7 @@ export const admitScript = new LuaScript(
 local function admit_layout(kb, ab)
   local nw, nr = tonumber(ARGV[ab + 1]), tonumber(ARGV[ab + 4])
   local reservations = {}
-  local kpos, apos = kb + 2 * nw + 2, ab + 8 + 2 * nw
+  local kpos, apos = kb + 2 * nw + 1, ab + 5 + 2 * nw
   for j = 1, nr do
     local n = tonumber(ARGV[apos + 3])
     reservations[j] = { id = ARGV[apos], amount = ARGV[apos + 1], ttl = ARGV[apos + 2], n = n, kb = kpos, ab = apos + 3 }
@@ -39,16 +40,17 @@ local function admit_layout(kb, ab)
   return reservations, kpos - 1, apos - 1
 end
 
+local idx, reap_batch, reservation_prefix, line_prefix = KEYS[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+
 local function admit_one(now, kb, ab, reservations)
   local nw, cost, stop, nr = tonumber(ARGV[ab + 1]), tonumber(ARGV[ab + 2]), ARGV[ab + 3], tonumber(ARGV[ab + 4])
-  local wa = ab + 7
-  local idx = KEYS[kb + 2 * nw + 1]
+  local wa = ab + 4
 
   local totals = {}
   if nw > 0 then
     local refused, remaining, reset
     totals, refused, remaining, reset = windows_check(now, kb, wa, nw, cost)
-    if refused then return { 'windows', 0, now, refused, 0, remaining, reset, reset - now, 0, 0, 0, 0 } end
+    if refused then return { 'windows', 0, now, refused, 0, remaining, reset, reset - now } end
   end
 
   local reaped, tried_reap = 0, false
@@ -68,7 +70,7 @@ local function admit_one(now, kb, ab, reservations)
     -- Held reservations may be leaks past their deadline: free them once and look again.
     if bad and reserved > 0 and not tried_reap then
       tried_reap = true
-      reaped = reap_due(idx, ARGV[ab + 6], ARGV[ab + 7], now, tonumber(ARGV[ab + 5]))
+      reaped = reap_due(idx, reservation_prefix, line_prefix, now, reap_batch)
       if reaped > 0 then bad, used, reserved = lines_check(r.kb, r.ab, r.n, amount) end
     end
     if bad then return stopped('exceeded', j, bad, used, reserved) end
@@ -81,11 +83,11 @@ local function admit_one(now, kb, ab, reservations)
   end
   local best, remaining, reset = 0, 0, now
   if nw > 0 then best, remaining, reset = windows_tightest(now, kb, wa, nw, cost, totals, true) end
-  return { 'ok', reaped, now, best, 1, remaining, reset, 0, 0, 0, 0, 0 }
+  return { 'ok', reaped, now, best, 1, remaining, reset, 0 }
 end
 
 local now = now_ms()
-local replies, kb, ab = {}, 0, 1
+local replies, kb, ab = {}, 1, 4
 for i = 1, tonumber(ARGV[1]) do
   local reservations, next_kb, next_ab = admit_layout(kb, ab)
   replies[i] = admit_one(now, kb, ab, reservations)
