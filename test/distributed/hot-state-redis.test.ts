@@ -11,7 +11,8 @@ import { deletePrefix, REDIS_URL } from '../support/redis.js';
 import { describeHotStateContract } from '../../src/store/state/contract.js';
 import { createHotState, HotStateUnavailable, isHotStateUnavailable } from '../../src/store/state/index.js';
 import { RedisHotState } from '../../src/store/state/redis/redis-hot-state.js';
-import { LuaScript } from '../../src/store/state/redis/lua-script.js';
+import { LUA_PRELUDE, LuaScript } from '../../src/store/state/redis/lua-script.js';
+import { WINDOWS_LUA } from '../../src/store/state/redis/window-script.js';
 import { RedisKeys } from '../../src/store/state/redis/keys.js';
 import { LIMITS } from '../../src/store/state/validation.js';
 
@@ -177,5 +178,19 @@ describe('RedisHotState against a real server', () => {
     expect(await state.client.script('EXISTS', script.sha)).toEqual([0]);
     expect(await script.run(state.client, [], ['hello'])).toBe('hello');
     expect(await state.client.script('EXISTS', script.sha)).toEqual([1]);
+  });
+
+  it('keeps two hits of the same millisecond and total apart, as after the server clock stepped back', async () => {
+    const probe = new LuaScript('log_hit_probe', `${LUA_PRELUDE}${WINDOWS_LUA}
+log_hit(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+return redis.call('ZRANGE', KEYS[1], 0, -1)`);
+    const log = `${prefix}:{clock}:log`;
+    await probe.run(state.client, [log], [1_000, 5, 2]);
+    const members = (await probe.run(state.client, [log], [1_000, 5, 2])) as string[];
+    expect(members).toHaveLength(2);
+    expect(new Set(members).size).toBe(2);
+    // Both still say their cost, which is all a window reads from a member.
+    for (const member of members) expect(member.endsWith(':2')).toBe(true);
+    expect(await state.client.zcount(log, 1_000, 1_000)).toBe(2);
   });
 });

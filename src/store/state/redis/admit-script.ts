@@ -46,18 +46,21 @@ local function admit_one(now, kb, ab, reservations)
   local nw, cost, stop, nr = tonumber(ARGV[ab + 1]), tonumber(ARGV[ab + 2]), ARGV[ab + 3], tonumber(ARGV[ab + 4])
   local wa = ab + 4
 
-  local totals = {}
+  local totals, dirty = {}, {}
   if nw > 0 then
     local refused, remaining, reset
-    totals, refused, remaining, reset = windows_check(now, kb, wa, nw, cost)
-    if refused then return { 'windows', 0, now, refused, 0, remaining, reset, reset - now } end
+    totals, refused, remaining, reset, dirty = windows_check(now, kb, wa, nw, cost)
+    if refused then
+      windows_keep(kb, wa, nw, totals, dirty)
+      return { 'windows', 0, now, refused, 0, remaining, reset, reset - now }
+    end
   end
 
   local reaped, tried_reap = 0, false
   -- Nothing consumed: the windows are reported as they stand.
   local function stopped(outcome, j, line, used, reserved)
     local best, remaining, reset = 0, 0, now
-    if nw > 0 then best, remaining, reset = windows_tightest(now, kb, wa, nw, cost, totals, false) end
+    if nw > 0 then best, remaining, reset = windows_tightest(now, kb, wa, nw, cost, totals, dirty, false) end
     return { outcome, reaped, now, best, 1, remaining, reset, 0, j, line, int(used), int(reserved) }
   end
 
@@ -82,7 +85,7 @@ local function admit_one(now, kb, ab, reservations)
     reserve_hold(now, KEYS[r.kb], idx, r.id, r.amount, r.ttl, r.kb, r.ab, r.n)
   end
   local best, remaining, reset = 0, 0, now
-  if nw > 0 then best, remaining, reset = windows_tightest(now, kb, wa, nw, cost, totals, true) end
+  if nw > 0 then best, remaining, reset = windows_tightest(now, kb, wa, nw, cost, totals, dirty, true) end
   return { 'ok', reaped, now, best, 1, remaining, reset, 0 }
 end
 
