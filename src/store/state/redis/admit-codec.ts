@@ -1,25 +1,44 @@
 /**
- * Encoding of the admit and settle-many steps into script KEYS/ARGV and decoding of their replies
- * (the layouts are documented with the scripts). A reply of an unexpected shape is a bug, reported
- * as an internal error.
+ * Encoding of the admit and settle steps into batches of script KEYS/ARGV and decoding of each
+ * step's reply (the layouts are documented with the scripts; batching is step-batch.ts). A reply of
+ * an unexpected shape is a bug, reported as an internal error.
  */
 import { storeFailure } from '../errors.js';
 import type { AdmitRequest, AdmitResult, SettleManyResult, SettleResult, Settlement, WindowDecision, WindowSpec } from '../port.js';
 import { LIMITS } from '../validation.js';
 import type { RedisKeys } from './keys.js';
 import type { ScriptArg } from './lua-script.js';
+import type { BatchedSteps } from './step-batch.js';
 import { asArray, asInt, asString } from './replies.js';
 
 const REFUSED_AFTER = { windows: 'w', reservations: 'r' } as const;
 
-/** The keys and arguments an admit batch of `scope` starts with (the layout is the admit script's). */
-export function admitBatchHead(keys: RedisKeys, scope: string): { keys: string[]; args: ScriptArg[] } {
-  // The step count (ARGV[1]) is filled in when the batch leaves.
-  return { keys: [keys.reservationIndex(scope)], args: [0, LIMITS.reapOnRefusal, keys.reservationPrefix(scope), keys.linePrefix(scope)] };
+/** Admit steps (requests' windows and reservations) as the admit script takes them in batches. */
+export function admitSteps(keys: RedisKeys): BatchedSteps<AdmitRequest, AdmitResult> {
+  return {
+    head: (scope) => ({ keys: [keys.reservationIndex(scope)], args: [0, LIMITS.reapOnRefusal, keys.reservationPrefix(scope), keys.linePrefix(scope)] }),
+    append: (scope, request, scriptKeys, args) => appendAdmit(keys, scope, request, scriptKeys, args),
+    decode: decodeAdmit,
+  };
+}
+
+/** Settlement steps (one call's reservations each) as the settle script takes them in batches. */
+export function settleSteps(keys: RedisKeys): BatchedSteps<Settlement[], SettleManyResult> {
+  return {
+    head: (scope) => ({ keys: [keys.reservationIndex(scope)], args: [0, keys.linePrefix(scope)] }),
+    append(scope, settlements, scriptKeys, args) {
+      args.push(settlements.length);
+      for (const s of settlements) {
+        scriptKeys.push(keys.reservationPrefix(scope) + s.reservationId);
+        args.push(s.reservationId, s.commit === null ? 'x' : 'c', s.commit ?? 0);
+      }
+    },
+    decode: (_settlements, reply) => decodeSettlements(reply),
+  };
 }
 
 /** Appends one admit step's keys and arguments to a batch of its scope. */
-export function appendAdmit(keys: RedisKeys, scope: string, request: AdmitRequest, scriptKeys: string[], args: ScriptArg[]): void {
+function appendAdmit(keys: RedisKeys, scope: string, request: AdmitRequest, scriptKeys: string[], args: ScriptArg[]): void {
   const windows = request.windows;
   const specs = windows?.specs ?? [];
   args.push(specs.length, windows?.cost ?? 1, request.refusedAfter === undefined ? '' : REFUSED_AFTER[request.refusedAfter], request.reservations.length);
@@ -77,13 +96,6 @@ export function decodeWindow(specs: WindowSpec[], index: unknown, fields: unknow
     resetAt: asInt(fields[2]),
     retryAfterMs: asInt(fields[3]),
     now,
-  };
-}
-
-export function encodeSettlements(keys: RedisKeys, scope: string, settlements: Settlement[]): { keys: string[]; args: ScriptArg[] } {
-  return {
-    keys: [keys.reservationIndex(scope), ...settlements.map((s) => keys.reservationPrefix(scope) + s.reservationId)],
-    args: [keys.linePrefix(scope), ...settlements.flatMap((s) => [s.reservationId, s.commit === null ? 'x' : 'c', s.commit ?? 0])],
   };
 }
 

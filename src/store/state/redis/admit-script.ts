@@ -4,7 +4,7 @@
  * gate in between refused) every reservation; only when everything passes are the windows
  * consumed and the reservations held. All keys share the scope's hash tag: one Cluster slot.
  *
- * One call carries a batch of such steps (admit-batch.ts), run one after the other at the same
+ * One call carries a batch of such steps (step-batch.ts), run one after the other at the same
  * server time exactly as separate calls would be: a later step sees what an earlier one consumed.
  *
  * KEYS: 1 the scope's reservation index; then per step: per window: log, total; then per

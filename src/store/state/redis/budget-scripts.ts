@@ -134,22 +134,32 @@ return settle(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], now_ms(), ni
 );
 
 /**
- * KEYS: index, then one reservation key per settlement
- * ARGV: line prefix, then per settlement: reservation id, mode ('c' | 'x'), actual
- * Returns { {state1, amount1, state2, amount2, ...}, {line name, used, ...} }
+ * Settlements in batches of steps (step-batch.ts), one step per call being settled, run one after
+ * the other at one server time as separate calls would be.
+ * KEYS: 1 the scope's reservation index, then per step: one reservation key per settlement
+ * ARGV: 1 step count, 2 line prefix, then per step: settlement count, then per settlement:
+ *       reservation id, mode ('c' | 'x'), actual
+ * Returns per step, in order: { {state1, amount1, state2, amount2, ...}, {line name, used, ...} }
  */
 export const settleManyScript = new LuaScript(
   'settle_many',
   `${LUA_PRELUDE}${BUDGET_LUA}
 local now = now_ms()
-local states, used = {}, {}
-for j = 1, #KEYS - 1 do
-  local a = 2 + 3 * (j - 1)
-  local r = settle(KEYS[1 + j], KEYS[1], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[1], now, used)
-  states[#states + 1] = r[1]
-  states[#states + 1] = r[2]
+local idx, line_prefix = KEYS[1], ARGV[2]
+local replies, kb, ab = {}, 1, 2
+for i = 1, tonumber(ARGV[1]) do
+  local n = tonumber(ARGV[ab + 1])
+  local states, used = {}, {}
+  for j = 1, n do
+    local a = ab + 2 + 3 * (j - 1)
+    local r = settle(KEYS[kb + j], idx, ARGV[a], ARGV[a + 1], ARGV[a + 2], line_prefix, now, used)
+    states[#states + 1] = r[1]
+    states[#states + 1] = r[2]
+  end
+  replies[i] = { states, used }
+  kb, ab = kb + n, ab + 1 + 3 * n
 end
-return { states, used }
+return replies
 `,
 );
 

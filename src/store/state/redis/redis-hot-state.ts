@@ -45,8 +45,7 @@ import {
   checkWindows,
   LIMITS,
 } from '../validation.js';
-import { AdmitBatcher } from './admit-batch.js';
-import { decodeSettlements, decodeSettleResult, decodeWindow, encodeSettlements } from './admit-codec.js';
+import { admitSteps, decodeSettleResult, decodeWindow, settleSteps } from './admit-codec.js';
 import { admitScript, heartbeatScript } from './admit-script.js';
 import { reapScript, reserveScript, settleManyScript, settleScript } from './budget-scripts.js';
 import { connectClient, guarded, redisClientOptions, type RedisConnectionOptions } from './connection.js';
@@ -55,6 +54,7 @@ import { queueKeyList, RedisKeys } from './keys.js';
 import { claimScript, completeScript, enqueueScript, itemStateScript, loadScript, renewScript, requeueScript } from './queue-scripts.js';
 import { RedisSubscriber } from './subscriber.js';
 import { asArray, asInt, asString } from './replies.js';
+import { StepBatcher } from './step-batch.js';
 import { hitWindowsScript } from './window-script.js';
 
 export interface RedisHotStateOptions extends RedisConnectionOptions {
@@ -66,7 +66,8 @@ export interface RedisHotStateOptions extends RedisConnectionOptions {
 export class RedisHotState implements HotState {
   readonly kind = 'redis' as const;
   readonly keys: RedisKeys;
-  readonly #admits: AdmitBatcher;
+  readonly #admits: StepBatcher<AdmitRequest, AdmitResult>;
+  readonly #settlements: StepBatcher<Settlement[], SettleManyResult>;
 
   private constructor(
     private readonly redis: Redis,
@@ -74,7 +75,8 @@ export class RedisHotState implements HotState {
     prefix: string,
   ) {
     this.keys = new RedisKeys(prefix);
-    this.#admits = new AdmitBatcher(this.keys, (keys, args) => guarded(() => admitScript.run(redis, keys, args)));
+    this.#admits = new StepBatcher(admitSteps(this.keys), (keys, args) => guarded(() => admitScript.run(redis, keys, args)));
+    this.#settlements = new StepBatcher(settleSteps(this.keys), (keys, args) => guarded(() => settleManyScript.run(redis, keys, args)));
   }
 
   /** Connects and waits until Redis answers; throws HotStateUnavailable when it cannot. */
@@ -114,18 +116,18 @@ export class RedisHotState implements HotState {
     return asInt(await guarded(() => incrementScript.run(this.redis, [this.keys.counter(scope, key)], [by, ttlMs])));
   }
 
-  /** Batched with the other admit steps of the scope made in this turn of the event loop (admit-batch.ts). */
+  /** Batched with the other admit steps of the scope made in this turn of the event loop (step-batch.ts). */
   async admit(scope: string, request: AdmitRequest): Promise<AdmitResult> {
     checkScope(scope);
     checkAdmit(request);
-    return this.#admits.admit(scope, request);
+    return this.#admits.submit(scope, request);
   }
 
+  /** Batched with the other settlements of the scope made in this turn of the event loop (step-batch.ts). */
   async settleReservations(scope: string, settlements: Settlement[]): Promise<SettleManyResult> {
     checkScope(scope);
     checkSettlements(settlements);
-    const { keys, args } = encodeSettlements(this.keys, scope, settlements);
-    return decodeSettlements(await guarded(() => settleManyScript.run(this.redis, keys, args)));
+    return this.#settlements.submit(scope, settlements);
   }
 
   async reserve(scope: string, request: ReserveRequest): Promise<ReserveResult> {
