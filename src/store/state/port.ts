@@ -216,8 +216,11 @@ export interface HotState {
    * Moves the reservation to used at `actual` on every line (idempotent by reservation id: a second
    * commit answers `already_committed` with the first amount and changes nothing; a commit after a
    * release answers `already_released`). `actual` is recorded as given, even above the reserved
-   * amount, because it is what was really spent; admission passes actual <= reserved. Settled
-   * outcomes are remembered for at least the reservation's ttl after settlement.
+   * amount, because it is what was really spent; admission passes actual <= reserved. A settled
+   * outcome is remembered for the retry horizon, at most the reservation's ttl: 60 s on a shared
+   * store (a settlement sent again after a lost reply gets the first answer), 1 s in process (no
+   * reply is lost there; only settlements of the same moment repeat). A settlement of a reservation
+   * no longer remembered answers `unknown` and changes nothing.
    */
   commit(scope: string, reservationId: string, actual: number): Promise<SettleResult>;
   /** Frees the reservation entirely (idempotent by reservation id; after a commit: `already_committed`). */

@@ -30,10 +30,11 @@ export const LIMITS = {
   /** Outbox entries per read or acknowledgement. */
   outboxBatch: 1000,
   /**
-   * How long a settled reservation is remembered (at most its ttl): long enough for a settlement
-   * sent again after a lost reply or a reconnect to get the first answer, short enough that a busy
-   * gateway with budgets does not hold every call of the last ttl (about 2.7 KB a call with three
-   * metrics on org, user and key: 600 s of 1 000 calls/s would be 1.6 GB).
+   * How long the shared store (Redis) remembers a settled reservation (at most its ttl): long enough
+   * for a settlement sent again after a lost reply or a reconnect to get the first answer, short
+   * enough that a busy gateway with budgets does not hold every call of the last ttl (about 2.7 KB a
+   * call with three metrics on org, user and key: 600 s of 1 000 calls/s would be 1.6 GB). The
+   * in-process store keeps less (memory/memory-budgets.ts: no reply is lost there).
    */
   settledRecordMs: 60_000,
 } as const;

@@ -3,14 +3,23 @@
  * method runs to completion without awaiting, which is what makes it atomic in one process.
  *
  * State is kept per scope, with the unsettled reservations of a scope in their own set, so reaping
- * looks only at what is still held. Settled reservations are remembered for a while (for
- * idempotent settlement: `LIMITS.settledRecordMs`, at most their ttl) and forgotten through
- * queues ordered by when they may go (one for held, one for settled reservations, so a held one's
- * far-off time never delays the settled ones), so cleanup costs in proportion to what expires, not
- * to everything remembered.
+ * and the safety net for reservations nobody settles look only at what is still held. A settled
+ * reservation shrinks to its outcome and is remembered for a while (idempotent settlement:
+ * `IN_PROCESS_SETTLED_RECORD_MS`, at most its ttl), then forgotten through a queue ordered by when
+ * it may go, so cleanup costs in proportion to what expires, not to everything remembered, and a
+ * busy gateway keeps a few seconds of settled calls, never its whole budget period.
  */
 import type { BudgetUsage, ReserveRequest, ReserveResult, SettleResult } from '../port.js';
-import { LIMITS } from '../validation.js';
+
+/**
+ * How long a settled reservation is remembered here: a settlement in process never loses its
+ * answer on the way back (the shared store keeps `LIMITS.settledRecordMs` for that), so only
+ * settlements of the same moment repeat one — a caller racing the reaper at the deadline. A
+ * settlement of a forgotten reservation answers `unknown` and changes nothing. A budgeted call
+ * settles a reservation per metric: at 4 000 calls a second with three metrics, the 60 s of the
+ * shared store would hold 720 000 records here, this horizon 12 000.
+ */
+export const IN_PROCESS_SETTLED_RECORD_MS = 1_000;
 
 interface Line {
   used: number;
@@ -18,18 +27,26 @@ interface Line {
   expiresAt: number;
 }
 
-interface Reservation {
-  state: 'reserved' | 'committed' | 'released';
+interface HeldReservation {
+  state: 'reserved';
   amount: number;
-  /** The settled amount (actual on commit, the reserved amount on release). */
-  settled: number;
   ttlMs: number;
-  /** When an unsettled reservation becomes reapable. */
+  /** When it becomes reapable. */
   deadline: number;
-  /** When the record may be forgotten (settled: ttl after settlement). */
+  /** When the record may be forgotten even if nobody settled or reaped it (its lines are gone). */
   forgetAt: number;
   lines: { key: string; expiresAt: number }[];
 }
+
+/** What is kept of a reservation once settled: its outcome, until it may be forgotten. */
+interface SettledReservation {
+  state: 'committed' | 'released';
+  /** The settled amount (actual on commit, the reserved amount on release). */
+  settled: number;
+  forgetAt: number;
+}
+
+type Reservation = HeldReservation | SettledReservation;
 
 interface ScopeBudgets {
   lines: Map<string, Line>;
@@ -47,42 +64,64 @@ export interface SettledLines {
   used: { key: string; used: number }[];
 }
 
-const COMPACT_AFTER = 4096;
+const COMPACT_AFTER = 1024;
 
-/** When records may be forgotten, in the order they were queued; trimming advances a head. */
+/**
+ * When settled records may be forgotten, in the order they were settled; trimming advances a head.
+ * Three parallel arrays rather than an object per entry: a busy gateway queues several records a
+ * call, and the times stay unboxed.
+ */
 class ForgetQueue {
-  private entries: { at: number; scope: string; id: string }[] = [];
+  private at: number[] = [];
+  private owners: ScopeBudgets[] = [];
+  private ids: string[] = [];
   private head = 0;
 
-  push(at: number, scope: string, id: string): void {
-    this.entries.push({ at, scope, id });
+  push(at: number, owner: ScopeBudgets, id: string): void {
+    this.at.push(at);
+    this.owners.push(owner);
+    this.ids.push(id);
+  }
+
+  get length(): number {
+    return this.at.length - this.head;
   }
 
   /**
-   * Hands every entry due by `now` to `visit`, stopping at the first one not due yet: an entry
-   * due later than those queued after it delays them, by at most the spread of the times this
-   * queue is given (which is why held and settled reservations have a queue each).
+   * Hands every entry due by `now` to `visit`, stopping at the first one not due yet. Every record
+   * gets the same horizon (or its shorter ttl), so the times are in order but for a short ttl.
    */
-  drain(now: number, visit: (scope: string, id: string) => void): void {
-    while (this.head < this.entries.length) {
-      const next = this.entries[this.head];
-      if (next === undefined || next.at > now) break;
+  drain(now: number, visit: (owner: ScopeBudgets, id: string) => void): void {
+    while (this.head < this.at.length && (this.at[this.head] ?? Number.POSITIVE_INFINITY) <= now) {
+      const owner = this.owners[this.head];
+      const id = this.ids[this.head];
       this.head += 1;
-      visit(next.scope, next.id);
+      if (owner !== undefined && id !== undefined) visit(owner, id);
     }
-    if (this.head > COMPACT_AFTER && this.head * 2 > this.entries.length) {
-      this.entries = this.entries.slice(this.head);
+    if (this.head > COMPACT_AFTER && this.head * 2 > this.at.length) {
+      this.at = this.at.slice(this.head);
+      this.owners = this.owners.slice(this.head);
+      this.ids = this.ids.slice(this.head);
       this.head = 0;
     }
   }
 }
 
+/** Forgets the record if its time has come (it may have been settled again since, with a later time). */
+function forgetIfDue(now: number, owner: ScopeBudgets, id: string): void {
+  const r = owner.reservations.get(id);
+  if (r !== undefined && r.forgetAt <= now) {
+    owner.reservations.delete(id);
+    owner.held.delete(id);
+  }
+}
+
 export class MemoryBudgets {
   private readonly scopes = new Map<string, ScopeBudgets>();
-  /** Held reservations, due when their last line is over: the safety net for one nobody settles or reaps. */
-  private readonly heldForgets = new ForgetQueue();
-  /** Settled reservations, due `LIMITS.settledRecordMs` after settlement: the queue that keeps memory bounded. */
+  /** Settled reservations, due `settledRecordMs` after settlement: the queue that keeps memory bounded. */
   private readonly settledForgets = new ForgetQueue();
+
+  constructor(private readonly settledRecordMs = IN_PROCESS_SETTLED_RECORD_MS) {}
 
   /** Whether the reservation fits, without changing anything. */
   check(now: number, scope: string, request: ReserveRequest): ReserveRefusal | null {
@@ -111,10 +150,9 @@ export class MemoryBudgets {
     }
     const deadline = now + request.ttlMs;
     const lastLine = Math.max(...held.map((l) => l.expiresAt));
-    const reservation: Reservation = {
+    const reservation: HeldReservation = {
       state: 'reserved',
       amount: request.amount,
-      settled: 0,
       ttlMs: request.ttlMs,
       deadline,
       // Same safety horizon as Redis: once every line is gone the record no longer matters.
@@ -123,7 +161,6 @@ export class MemoryBudgets {
     };
     budgets.reservations.set(request.reservationId, reservation);
     budgets.held.add(request.reservationId);
-    this.heldForgets.push(reservation.forgetAt, scope, request.reservationId);
   }
 
   reserve(now: number, scope: string, request: ReserveRequest): ReserveResult {
@@ -137,8 +174,7 @@ export class MemoryBudgets {
   settle(now: number, scope: string, id: string, actual: number | null): SettledLines {
     const r = this.reservation(now, scope, id);
     if (r === undefined) return { result: { ok: false, reason: 'unknown' }, used: [] };
-    if (r.state === 'committed') return { result: { ok: true, state: 'already_committed', amount: r.settled }, used: [] };
-    if (r.state === 'released') return { result: { ok: true, state: 'already_released', amount: r.settled }, used: [] };
+    if (r.state !== 'reserved') return { result: { ok: true, state: r.state === 'committed' ? 'already_committed' : 'already_released', amount: r.settled }, used: [] };
     const budgets = this.budgets(scope);
     const used: { key: string; used: number }[] = [];
     for (const spec of r.lines) {
@@ -152,12 +188,11 @@ export class MemoryBudgets {
       }
       budgets.lines.set(spec.key, line);
     }
-    r.state = actual === null ? 'released' : 'committed';
-    r.settled = actual ?? r.amount;
-    r.forgetAt = now + Math.min(r.ttlMs, LIMITS.settledRecordMs);
+    const settled: SettledReservation = { state: actual === null ? 'released' : 'committed', settled: actual ?? r.amount, forgetAt: now + Math.min(r.ttlMs, this.settledRecordMs) };
+    budgets.reservations.set(id, settled);
     budgets.held.delete(id);
-    this.settledForgets.push(r.forgetAt, scope, id);
-    return { result: { ok: true, state: r.state, amount: r.settled }, used };
+    this.settledForgets.push(settled.forgetAt, budgets, id);
+    return { result: { ok: true, state: settled.state, amount: settled.settled }, used };
   }
 
   usage(now: number, scope: string, key: string): BudgetUsage {
@@ -173,20 +208,22 @@ export class MemoryBudgets {
     for (const id of budgets.held) {
       if (due.length >= max) break;
       const r = budgets.reservations.get(id);
-      if (r === undefined) budgets.held.delete(id);
+      if (r === undefined || r.state !== 'reserved') budgets.held.delete(id);
       else if (r.deadline <= now) due.push(id);
     }
     for (const id of due) this.settle(now, scope, id, null);
     return due.length;
   }
 
-  /** Forgets settled reservations whose time has come and expired lines; called now and then. */
+  /**
+   * Forgets settled reservations whose time has come, held ones whose lines are all gone (nobody
+   * settled or reaped them), and expired lines; called now and then. Held reservations are few (the
+   * calls in flight), so they are looked at directly rather than queued for a month-long line.
+   */
   sweep(now: number): void {
-    // The record may have been settled since (a later forgetAt); reservation() decides on its own time.
-    const visit = (scope: string, id: string): void => void this.reservation(now, scope, id);
-    this.settledForgets.drain(now, visit);
-    this.heldForgets.drain(now, visit);
+    this.settledForgets.drain(now, (owner, id) => forgetIfDue(now, owner, id));
     for (const [name, budgets] of this.scopes) {
+      for (const id of budgets.held) forgetIfDue(now, budgets, id);
       for (const [key, line] of budgets.lines) if (line.expiresAt <= now) budgets.lines.delete(key);
       if (budgets.lines.size === 0 && budgets.reservations.size === 0) this.scopes.delete(name);
     }
