@@ -29,6 +29,8 @@ export interface GatewayProcessOptions {
   config: Record<string, unknown>;
   /** Environment of both `init` and `start`, e.g. DATABASE_URL and REDIS_URL for the distributed deployment. */
   env?: Record<string, string>;
+  /** Budgets of the member's org (the body of `PUT /api/orgs/:orgId/budgets`), set before the key is minted. */
+  budgets?: unknown[];
 }
 
 function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
@@ -89,19 +91,20 @@ export function procStats(pid: number): ProcessStats {
   };
 }
 
-async function adminCall(url: string, path: string, token: string, body: unknown): Promise<Record<string, unknown>> {
-  const response = await fetch(new URL(path, url), { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+async function adminCall(url: string, path: string, token: string, body: unknown, method: 'POST' | 'PUT' = 'POST'): Promise<Record<string, unknown>> {
+  const response = await fetch(new URL(path, url), { method, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
   if (!response.ok) throw new Error(`${path} answered ${response.status}`);
   return (await response.json()) as Record<string, unknown>;
 }
 
-/** Org and member key with the `models` scope, through the admin API with the bootstrap credential. */
-async function memberKey(url: string, dataDir: string): Promise<string> {
+/** Org (with its budgets) and member key with the `models` scope, through the admin API with the bootstrap credential. */
+async function memberKey(url: string, dataDir: string, budgets: unknown[]): Promise<string> {
   const admin = /PORTCULLIS_TOKEN=(\S+)/.exec(readFileSync(join(dataDir, 'admin-credential.txt'), 'utf8'))?.[1];
   if (admin === undefined) throw new Error('no bootstrap credential found');
   const org = await adminCall(url, '/api/orgs', admin, { name: 'Bench' });
   const orgId = org.id;
   if (typeof orgId !== 'string') throw new Error('org creation returned no id');
+  if (budgets.length > 0) await adminCall(url, `/api/orgs/${orgId}/budgets`, admin, { budgets }, 'PUT');
   const key = await adminCall(url, `/api/orgs/${orgId}/keys`, admin, { name: 'bench', scopes: ['models'] });
   const token = key.token ?? key.key ?? key.secret;
   if (typeof token !== 'string') throw new Error('key creation returned no token');
@@ -153,7 +156,7 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
     const pid = child.pid ?? -1;
     let memberToken: string;
     try {
-      memberToken = await memberKey(url, dataDir);
+      memberToken = await memberKey(url, dataDir, options.budgets ?? []);
     } catch (error) {
       await stop();
       throw error;

@@ -19,6 +19,16 @@ import { median, round } from '../stats.js';
 import { HTTP_CASES, measureHttp, type HttpMeasurement } from './simulator-direct.js';
 
 const HIGH_LIMIT = { burst: 1_000_000, burstWindowSeconds: 1, hourly: null };
+/**
+ * The bench org's budgets: every call reserves its most on three lines (cost this month, tokens and
+ * requests today) before the provider is called, and settles them after, as a budgeted org's calls
+ * do. Caps no run can reach: the point is overhead, not refusals.
+ */
+const ORG_BUDGETS = [
+  { subject: { kind: 'org' }, metric: 'cost', period: 'month', cap: Number.MAX_SAFE_INTEGER, alertThresholds: [] },
+  { subject: { kind: 'org' }, metric: 'tokens', period: 'day', cap: Number.MAX_SAFE_INTEGER, alertThresholds: [] },
+  { subject: { kind: 'org' }, metric: 'requests', period: 'day', cap: Number.MAX_SAFE_INTEGER, alertThresholds: [] },
+];
 
 /** The targets of issue 4, part 7. */
 const TARGETS = { ratioEmbedded: 0.35, ratioDistributed: 0.25, addedP50MsAt1: 0.25, peakRssMb: 200 };
@@ -52,7 +62,7 @@ async function startFloorProxy(simulatorUrl: string): Promise<MeasuredServer> {
 }
 
 async function startPortcullis(deployment: Deployment, simulatorUrl: string, stores: DistributedStores | null): Promise<MeasuredServer> {
-  const gateway: GatewayProcess = await startGatewayProcess({ config: gatewayConfig(simulatorUrl), env: deploymentEnv(deployment, stores) });
+  const gateway: GatewayProcess = await startGatewayProcess({ config: gatewayConfig(simulatorUrl), env: deploymentEnv(deployment, stores), budgets: ORG_BUDGETS });
   return { url: gateway.url, headers: { authorization: `Bearer ${gateway.memberToken}` }, stats: () => gateway.stats(), stop: () => gateway.stop() };
 }
 
