@@ -11,7 +11,7 @@ import type { Logger } from '../../core/logger.js';
 import type { Db } from '../../store/db/schema.js';
 import type { HotState } from '../../store/state/port.js';
 import { loadAllBudgets, loadOrgBudgets } from './budget-records.js';
-import type { BudgetDefinition, BudgetRule, SubjectKind } from './definitions.js';
+import { NO_RULES, type BudgetDefinition, type BudgetRule, type SubjectKind } from './definitions.js';
 
 export const BUDGETS_CHANNEL = 'budgets:v1';
 const ORG_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -97,7 +97,7 @@ export class BudgetCache {
 
   /** Explicit budgets of one subject in one org (empty when it has none). */
   rulesFor(orgId: string, kind: SubjectKind, id: string): readonly BudgetRule[] {
-    return this.orgs.get(orgId)?.rules.get(subjectKey(kind, id)) ?? [];
+    return this.orgs.get(orgId)?.rules.get(subjectKey(kind, id)) ?? NO_RULES;
   }
 
   /** Whether any subject of the org has a budget (most orgs have none). */

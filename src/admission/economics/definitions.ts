@@ -13,9 +13,9 @@
  * requests can never each get a fresh cap.
  */
 import { z } from 'zod';
-import type { Principal } from '../../identity/principal.js';
+import type { BudgetLine } from '../../store/state/port.js';
 import { orgScope } from '../scope.js';
-import { counterExpiresAt, PERIODS, periodWindow, secondsUntilReset, type Period } from './periods.js';
+import { counterExpiresAt, PERIODS, periodWindow, type Period } from './periods.js';
 
 export type SubjectKind = 'org' | 'user' | 'key';
 export type Metric = 'cost' | 'tokens' | 'requests';
@@ -60,6 +60,9 @@ export const budgetRuleSchema = z
   })
   .strict();
 
+/** The rules of a subject without any: one shared object, so callers can tell "unchanged" by identity. */
+export const NO_RULES: readonly BudgetRule[] = Object.freeze([]);
+
 /** No two rules of one subject may share (metric, period): that would be two caps on one counter. */
 export function duplicateRule(rules: readonly { metric: Metric; period: Period; subject?: { kind: string; id: string } }[]): string | null {
   const seen = new Set<string>();
@@ -102,57 +105,62 @@ export interface ResolvedLine {
   cap: number;
   expiresAt: number;
   alertThresholds: readonly number[];
-  /** Seconds until the period resets; undefined for total. */
-  resetInSeconds: number | undefined;
+  /** When the period resets (ms, UTC); null for total. */
+  resetsAt: number | null;
   /** Whether it came from config defaults rather than an explicit budget. */
   isDefault: boolean;
-}
-
-/** The subjects a principal spends against within its org. */
-export function subjectsOf(principal: Principal, orgId: string): { kind: SubjectKind; id: string }[] {
-  const out: { kind: SubjectKind; id: string }[] = [{ kind: 'org', id: orgId }];
-  if (principal.userId !== null) out.push({ kind: 'user', id: principal.userId });
-  if (principal.keyId !== undefined) out.push({ kind: 'key', id: principal.keyId });
-  return out;
+  /** The line as the hot state takes it (built once with the line, shared by every request). */
+  spec: Readonly<BudgetLine>;
 }
 
 /**
- * The effective lines of these subjects: explicit budgets first, then each default whose (metric,
- * period) the subject has no explicit budget for.
+ * The effective lines of one subject: its explicit budgets first, then each default whose (metric,
+ * period) it has no explicit budget for.
  */
+export function resolveSubjectLines(subject: { kind: SubjectKind; id: string }, own: readonly BudgetRule[], defaults: DefaultBudgets, now: number): ResolvedLine[] {
+  const lines: ResolvedLine[] = [];
+  if (own.length === 0 && defaults[subject.kind].length === 0) return lines;
+  const covered = new Set(own.map((r) => `${r.metric}:${r.period}`));
+  const rules: [BudgetRule, boolean][] = [
+    ...own.map((r): [BudgetRule, boolean] => [r, false]),
+    ...defaults[subject.kind].filter((r) => !covered.has(`${r.metric}:${r.period}`)).map((r): [BudgetRule, boolean] => [r, true]),
+  ];
+  for (const [rule, isDefault] of rules) {
+    const window = periodWindow(rule.period, now);
+    const key = lineKey(subject.kind, subject.id, rule.metric, window.label);
+    const expiresAt = counterExpiresAt(window, now);
+    lines.push({
+      key,
+      subject,
+      metric: rule.metric,
+      period: rule.period,
+      periodLabel: window.label,
+      cap: rule.cap,
+      expiresAt,
+      alertThresholds: rule.alertThresholds,
+      resetsAt: window.endsAt,
+      isDefault,
+      spec: Object.freeze({ key, cap: rule.cap, expiresAt }),
+    });
+  }
+  return lines;
+}
+
+/** The effective lines of these subjects, subject by subject (see resolveSubjectLines). */
 export function resolveLines(
   subjects: readonly { kind: SubjectKind; id: string }[],
   explicit: (kind: SubjectKind, id: string) => readonly BudgetRule[],
   defaults: DefaultBudgets,
   now: number,
 ): ResolvedLine[] {
-  const lines: ResolvedLine[] = [];
-  for (const subject of subjects) {
-    const own = explicit(subject.kind, subject.id);
-    // Most subjects have no budget at all; this runs on every priced request.
-    if (own.length === 0 && defaults[subject.kind].length === 0) continue;
-    const covered = new Set(own.map((r) => `${r.metric}:${r.period}`));
-    const rules: [BudgetRule, boolean][] = [
-      ...own.map((r): [BudgetRule, boolean] => [r, false]),
-      ...defaults[subject.kind].filter((r) => !covered.has(`${r.metric}:${r.period}`)).map((r): [BudgetRule, boolean] => [r, true]),
-    ];
-    for (const [rule, isDefault] of rules) {
-      const window = periodWindow(rule.period, now);
-      lines.push({
-        key: lineKey(subject.kind, subject.id, rule.metric, window.label),
-        subject,
-        metric: rule.metric,
-        period: rule.period,
-        periodLabel: window.label,
-        cap: rule.cap,
-        expiresAt: counterExpiresAt(window, now),
-        alertThresholds: rule.alertThresholds,
-        resetInSeconds: secondsUntilReset(window, now),
-        isDefault,
-      });
-    }
-  }
-  return lines;
+  return subjects.flatMap((subject) => resolveSubjectLines(subject, explicit(subject.kind, subject.id), defaults, now));
+}
+
+/** Until when these lines stay what they are: the first reset among them (Infinity for total only). */
+export function linesValidUntil(lines: readonly ResolvedLine[]): number {
+  let until = Number.POSITIVE_INFINITY;
+  for (const line of lines) if (line.resetsAt !== null && line.resetsAt < until) until = line.resetsAt;
+  return until;
 }
 
 export { PERIODS };

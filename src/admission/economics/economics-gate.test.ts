@@ -350,6 +350,37 @@ describe('economics gate: leaks and outages', () => {
     expect(plan.ok && plan.reservations.map((r) => r.amount)).toEqual([TEN_CENTS]);
   });
 
+  it('keeps a subject\'s resolved lines only while its rules and periods last: a new day, a changed budget', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 11, 1, 23, 59, 59, 500));
+    const h = harness({ clock });
+    const p = budgetPrincipal(ORG);
+    h.rules.set(ORG, 'org', ORG, [costRule('day', ONE)]);
+    const keysOf = (): string[] => {
+      const plan = h.economics.plan(modelRequest(p, { maxMicros: TEN_CENTS, maxTokens: 1 }));
+      return plan.ok ? plan.reservations.flatMap((r) => r.lines.map((l) => `${l.key} cap ${l.cap}`)) : [];
+    };
+    expect(keysOf()).toEqual([`${lineKey('org', ORG, 'cost', 'day:2026-12-01')} cap ${ONE}`]);
+    expect(keysOf()).toEqual([`${lineKey('org', ORG, 'cost', 'day:2026-12-01')} cap ${ONE}`]);
+    clock.advance(500);
+    expect(keysOf()).toEqual([`${lineKey('org', ORG, 'cost', 'day:2026-12-02')} cap ${ONE}`]);
+    h.rules.set(ORG, 'org', ORG, [costRule('day', 2 * ONE)]);
+    expect(keysOf()).toEqual([`${lineKey('org', ORG, 'cost', 'day:2026-12-02')} cap ${2 * ONE}`]);
+  });
+
+  it('counts Retry-After of an exhausted budget from the moment of the refusal', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 11, 1, 23, 0, 0));
+    const h = harness({ clock });
+    const p = budgetPrincipal(ORG);
+    h.rules.set(ORG, 'org', ORG, [costRule('day', TEN_CENTS)]);
+    expect((await h.economics.reserve(modelRequest(p, { maxMicros: TEN_CENTS, maxTokens: 1 }))).ok).toBe(true);
+    const first = await h.economics.reserve(modelRequest(p, { maxMicros: TEN_CENTS, maxTokens: 1 }));
+    // Five minutes on (inside the held reservation's ttl, so it still holds the budget).
+    clock.advance(5 * 60 * 1000);
+    const later = await h.economics.reserve(modelRequest(p, { maxMicros: TEN_CENTS, maxTokens: 1 }));
+    expect(!first.ok && first.refusal.retryAfterSeconds).toBe(3600);
+    expect(!later.ok && later.refusal.retryAfterSeconds).toBe(3300);
+  });
+
   it('anonymous callers have no org and no budget lines', async () => {
     const h = harness();
     const anon = { ...budgetPrincipal(ORG), orgId: null, userId: null, kind: 'anonymous' as const };

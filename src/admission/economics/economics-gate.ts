@@ -20,17 +20,26 @@ import type { HotState, ReserveRequest, SettleManyResult } from '../../store/sta
 import { admissionScope } from '../scope.js';
 import type { AdmissionRequest, CostEstimate, EconomicsGate, EconomicsPlan, Refusal, ReservationRefusal, SettleOutcome } from '../types.js';
 import { BudgetAlerts } from './alerts.js';
-import { resolveLines, subjectsOf, type BudgetRule, type DefaultBudgets, type Metric, type ResolvedLine, type SubjectKind } from './definitions.js';
+import { linesValidUntil, resolveSubjectLines, type BudgetRule, type DefaultBudgets, type Metric, type ResolvedLine, type SubjectKind } from './definitions.js';
 import { EconomicsMetrics } from './metrics.js';
 import { assertAmount, estimateCost, type ModelPrice } from './money.js';
 import { ScopeTracker } from './reconciler.js';
+import { secondsUntilReset } from './periods.js';
 
 /** The hot state allows at most this many lines per reservation. */
 const LINES_PER_GROUP = 8;
 export const DEFAULT_RESERVATION_TTL_MS = 10 * 60 * 1000;
 
 /** Shared by every plan without budget lines; never mutated. */
-const NO_LINES: ResolvedLine[] = [];
+const NO_LINES: readonly ResolvedLine[] = [];
+/** Subjects whose resolved lines are kept (key ids of one replica's busy callers); cleared when full. */
+const MAX_CACHED_SUBJECTS = 10_000;
+
+interface CachedLines {
+  own: readonly BudgetRule[];
+  lines: readonly ResolvedLine[];
+  validUntil: number;
+}
 const NO_GROUPS: Group[] = [];
 const NO_RESERVATIONS: ReserveRequest[] = [];
 const NOTHING_TO_SETTLE: Promise<void> = Promise.resolve();
@@ -63,7 +72,7 @@ interface Group {
   reservationId: string;
   metric: Metric;
   amount: number;
-  lines: ResolvedLine[];
+  lines: readonly ResolvedLine[];
 }
 
 /** Builds the CostEstimate the gate takes: priced from the table, or flagged `unpriced`. */
@@ -80,6 +89,7 @@ export class Economics implements EconomicsGate {
   private readonly alerts: BudgetAlerts;
   /** Config defaults apply to every subject, so with any of them every request resolves lines. */
   private readonly hasDefaults: boolean;
+  readonly #lines = new Map<string, CachedLines>();
 
   constructor(private readonly options: EconomicsOptions) {
     this.metrics = options.metrics ?? new EconomicsMetrics();
@@ -95,13 +105,34 @@ export class Economics implements EconomicsGate {
   }
 
   /** The lines a request touches right now (explicit budgets from the cache, then defaults). */
-  linesFor(request: AdmissionRequest, orgId: string): ResolvedLine[] {
-    return resolveLines(
-      subjectsOf(request.principal, orgId),
-      (kind, id) => this.options.rules.rulesFor(orgId, kind, id),
-      this.options.defaults,
-      this.options.clock.now(),
-    );
+  linesFor(request: AdmissionRequest, orgId: string): readonly ResolvedLine[] {
+    const now = this.options.clock.now();
+    const { principal } = request;
+    const org = this.#subjectLines(orgId, 'org', orgId, now);
+    const user = principal.userId === null ? NO_LINES : this.#subjectLines(orgId, 'user', principal.userId, now);
+    const key = principal.keyId === undefined ? NO_LINES : this.#subjectLines(orgId, 'key', principal.keyId, now);
+    // Usually one subject has budgets (the org): its lines are used as they are, without a copy.
+    if (user.length === 0 && key.length === 0) return org;
+    if (org.length === 0 && key.length === 0) return user;
+    if (org.length === 0 && user.length === 0) return key;
+    return [...org, ...user, ...key];
+  }
+
+  /**
+   * A subject's resolved lines, kept while its rules are the same objects (the budget cache replaces
+   * them on every change) and its periods last: line keys, caps and expiry are built once a period
+   * rather than on every request.
+   */
+  #subjectLines(orgId: string, kind: SubjectKind, id: string, now: number): readonly ResolvedLine[] {
+    const own = this.options.rules.rulesFor(orgId, kind, id);
+    if (own.length === 0 && this.options.defaults[kind].length === 0) return NO_LINES;
+    const cacheKey = `${kind}:${id}`;
+    const cached = this.#lines.get(cacheKey);
+    if (cached !== undefined && cached.own === own && now < cached.validUntil) return cached.lines;
+    const lines = resolveSubjectLines({ kind, id }, own, this.options.defaults, now);
+    if (this.#lines.size >= MAX_CACHED_SUBJECTS) this.#lines.clear();
+    this.#lines.set(cacheKey, { own, lines, validUntil: linesValidUntil(lines) });
+    return lines;
   }
 
   plan(request: AdmissionRequest): EconomicsPlan {
@@ -126,7 +157,7 @@ export class Economics implements EconomicsGate {
         reservationId: g.reservationId,
         amount: g.amount,
         ttlMs: this.reservationTtlMs,
-        lines: g.lines.map((l) => ({ key: l.key, cap: l.cap, expiresAt: l.expiresAt })),
+        lines: g.lines.map((l) => l.spec),
       })),
       refused: (outcome) => this.refusal(groups, outcome),
       held: (reaped) => {
@@ -156,7 +187,7 @@ export class Economics implements EconomicsGate {
     throw new AppError('internal', { cause: new Error('economics: a reservation step without windows refused as a window') });
   }
 
-  private groups(request: AdmissionRequest, lines: ResolvedLine[]): Group[] {
+  private groups(request: AdmissionRequest, lines: readonly ResolvedLine[]): Group[] {
     // Most callers have no budget line at all: nothing to group, on every priced request.
     if (lines.length === 0) return NO_GROUPS;
     const amounts: Record<Metric, number | undefined> = {
@@ -191,20 +222,20 @@ export class Economics implements EconomicsGate {
     const line = group?.lines.find((l) => l.key === outcome.key);
     if (line === undefined) throw new AppError('internal', { cause: new Error('economics: the store refused a line this plan does not have') });
     this.metrics.decisions.inc({ result: 'exceeded' });
-    return exceeded(line, outcome.used, outcome.reserved);
+    return exceeded(line, outcome.used, outcome.reserved, this.options.clock.now());
   }
 
   private countReaped(count: number): void {
     if (count > 0) this.metrics.reaped.inc(count);
   }
 
-  private settle(requestId: string, groups: Group[], scope: string, orgId: string | null, lines: ResolvedLine[], outcome: SettleOutcome): Promise<void> {
+  private settle(requestId: string, groups: Group[], scope: string, orgId: string | null, lines: readonly ResolvedLine[], outcome: SettleOutcome): Promise<void> {
     // Nothing reserved and nothing to audit (the common ending) needs no promise chain.
     if (outcome.kind !== 'unmetered' && (groups.length === 0 || orgId === null)) return NOTHING_TO_SETTLE;
     return this.settleReserved(requestId, groups, scope, orgId, lines, outcome);
   }
 
-  private async settleReserved(requestId: string, groups: Group[], scope: string, orgId: string | null, lines: ResolvedLine[], outcome: SettleOutcome): Promise<void> {
+  private async settleReserved(requestId: string, groups: Group[], scope: string, orgId: string | null, lines: readonly ResolvedLine[], outcome: SettleOutcome): Promise<void> {
     if (outcome.kind === 'unmetered') {
       this.metrics.unmetered.inc({ reason: outcome.reason });
       // Audited even without budget lines: an unmetered call is a billing blind spot either way.
@@ -275,14 +306,14 @@ function duplicate(): Refusal {
   return { gate: 'economics', code: 'conflict', status: 409, message: 'This request id already holds a budget reservation.' };
 }
 
-function exceeded(line: ResolvedLine, used: number, reserved: number): Refusal {
+function exceeded(line: ResolvedLine, used: number, reserved: number, now: number): Refusal {
   const unit = line.metric === 'cost' ? 'micro-units' : line.metric;
   return {
     gate: 'economics',
     code: 'budget_exceeded',
     status: 402,
     message: `${line.period === 'total' ? 'Total' : line.period === 'day' ? 'Daily' : 'Monthly'} ${line.metric} budget of the ${line.subject.kind} reached (cap ${line.cap} ${unit}).`,
-    ...(line.resetInSeconds === undefined ? {} : { retryAfterSeconds: line.resetInSeconds }),
+    ...(line.resetsAt === null ? {} : { retryAfterSeconds: secondsUntilReset(line.resetsAt, now) }),
     limit: {
       subject: line.subject.kind,
       metric: line.metric,

@@ -83,8 +83,8 @@ describe('UTC periods', () => {
   });
 
   it('reports the reset in whole seconds, and none for total', () => {
-    expect(secondsUntilReset(periodWindow('day', at), at)).toBe(1);
-    expect(secondsUntilReset(periodWindow('total', at), at)).toBeUndefined();
+    expect(secondsUntilReset(periodWindow('day', at).endsAt, at)).toBe(1);
+    expect(secondsUntilReset(periodWindow('total', at).endsAt, at)).toBeUndefined();
     expect(counterExpiresAt(periodWindow('day', at), at)).toBeGreaterThan(Date.UTC(2026, 11, 1));
   });
 });

@@ -44,7 +44,7 @@ export function counterExpiresAt(window: PeriodWindow, now: number): number {
   return window.endsAt === null ? now + TOTAL_LIFETIME_MS : window.endsAt + PERIOD_SLACK_MS;
 }
 
-/** Whole seconds until the period resets, rounded up; undefined for total (waiting does not help). */
-export function secondsUntilReset(window: PeriodWindow, now: number): number | undefined {
-  return window.endsAt === null ? undefined : Math.max(1, Math.ceil((window.endsAt - now) / 1000));
+/** Whole seconds until a period that resets at `resetsAt` does, rounded up; undefined for total (waiting does not help). */
+export function secondsUntilReset(resetsAt: number | null, now: number): number | undefined {
+  return resetsAt === null ? undefined : Math.max(1, Math.ceil((resetsAt - now) / 1000));
 }

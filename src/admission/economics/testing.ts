@@ -1,7 +1,7 @@
 /** Test helpers for the economics gate: a principal, a request, and a static rule table. */
 import type { Principal } from '../../identity/principal.js';
 import type { AdmissionRequest, CostEstimate } from '../types.js';
-import type { BudgetRule, SubjectKind } from './definitions.js';
+import { NO_RULES, type BudgetRule, type SubjectKind } from './definitions.js';
 import type { BudgetRules } from './economics-gate.js';
 
 export function budgetPrincipal(orgId: string, userId = 'usr_test', keyId?: string): Principal {
@@ -49,7 +49,7 @@ export class StaticRules implements BudgetRules {
   }
 
   rulesFor(orgId: string, kind: SubjectKind, id: string): readonly BudgetRule[] {
-    return this.rules.get(`${orgId}\u0000${kind}\u0000${id}`) ?? [];
+    return this.rules.get(`${orgId}\u0000${kind}\u0000${id}`) ?? NO_RULES;
   }
 }
 
