@@ -107,7 +107,7 @@ class ForgetQueue {
   }
 }
 
-/** Forgets the record if its time has come (it may have been settled again since, with a later time). */
+/** Forgets the record if its time has come (the id may hold a newer record by now, due later). */
 function forgetIfDue(now: number, owner: ScopeBudgets, id: string): void {
   const r = owner.reservations.get(id);
   if (r !== undefined && r.forgetAt <= now) {
