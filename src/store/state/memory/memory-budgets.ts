@@ -250,12 +250,8 @@ export class MemoryBudgets {
 
   private reservation(now: number, scope: string, id: string): Reservation | undefined {
     const budgets = this.scopes.get(scope);
-    const r = budgets?.reservations.get(id);
-    if (r !== undefined && r.forgetAt <= now) {
-      budgets?.reservations.delete(id);
-      budgets?.held.delete(id);
-      return undefined;
-    }
-    return r;
+    if (budgets === undefined) return undefined;
+    forgetIfDue(now, budgets, id);
+    return budgets.reservations.get(id);
   }
 }
