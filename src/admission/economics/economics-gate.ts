@@ -32,6 +32,9 @@ export const DEFAULT_RESERVATION_TTL_MS = 10 * 60 * 1000;
 
 /** Shared by every plan without budget lines; never mutated. */
 const NO_LINES: readonly ResolvedLine[] = [];
+const NO_GROUPS: Group[] = [];
+const NO_RESERVATIONS: ReserveRequest[] = [];
+const NOTHING_TO_SETTLE: Promise<void> = Promise.resolve();
 /** Subjects whose resolved lines are kept (key ids of one replica's busy callers); cleared when full. */
 const MAX_CACHED_SUBJECTS = 10_000;
 
@@ -40,9 +43,6 @@ interface CachedLines {
   lines: readonly ResolvedLine[];
   validUntil: number;
 }
-const NO_GROUPS: Group[] = [];
-const NO_RESERVATIONS: ReserveRequest[] = [];
-const NOTHING_TO_SETTLE: Promise<void> = Promise.resolve();
 
 export interface BudgetRules {
   rulesFor(orgId: string, kind: SubjectKind, id: string): readonly BudgetRule[];
@@ -126,7 +126,8 @@ export class Economics implements EconomicsGate {
   #subjectLines(orgId: string, kind: SubjectKind, id: string, now: number): readonly ResolvedLine[] {
     const own = this.options.rules.rulesFor(orgId, kind, id);
     if (own.length === 0 && this.options.defaults[kind].length === 0) return NO_LINES;
-    const cacheKey = `${kind}:${id}`;
+    // Per org too: a user of two orgs has a budget (and so rules) in each.
+    const cacheKey = `${orgId}\u0000${kind}\u0000${id}`;
     const cached = this.#lines.get(cacheKey);
     if (cached !== undefined && cached.own === own && now < cached.validUntil) return cached.lines;
     const lines = resolveSubjectLines({ kind, id }, own, this.options.defaults, now);
