@@ -109,8 +109,8 @@ describe('settlement on Redis', () => {
     if (!r.ok) throw new Error('expected admission');
     await Promise.all([r.settle({ kind: 'unmetered', reason: 'client_abort' }), r.settle({ kind: 'unmetered', reason: 'client_abort' })]);
     // A replayed commit reaching another replica changes nothing.
-    expect(await replica(2).commit(budgetScope(orgId), `${request.requestId}:cost:0`, 5)).toEqual({ ok: true, state: 'already_committed', amount: TEN_CENTS });
-    expect(await replica(2).release(budgetScope(orgId), `${request.requestId}:cost:0`)).toMatchObject({ state: 'already_committed' });
+    expect(await replica(2).commit(budgetScope(orgId), `${request.requestId}:0`, [5, 5, 1])).toEqual({ ok: true, state: 'already_committed', amounts: [TEN_CENTS, 1000, 1] });
+    expect(await replica(2).release(budgetScope(orgId), `${request.requestId}:0`)).toMatchObject({ state: 'already_committed' });
     expect(await orgMonthUsage(replica(1), orgId)).toEqual({ used: TEN_CENTS, reserved: 0 });
     expect(audit.events.filter((e) => e.action === 'budget.unmetered')).toHaveLength(1);
   });

@@ -77,7 +77,7 @@ describe('RedisHotState against a real server', () => {
   it('keeps every key of a scope in one hash-tagged slot under the prefix', async () => {
     await state.set('org_1', 'k', 'v');
     await state.hitWindows('org_1', 'k', [{ name: 'w', limit: 5, windowMs: 60_000 }]);
-    await state.reserve('org_1', { reservationId: 'r', amount: 1, lines: [{ key: 'b', cap: 9, expiresAt: Date.now() + 60_000 }], ttlMs: 60_000 });
+    await state.reserve('org_1', { reservationId: 'r', amounts: [1], lines: [{ key: 'b', cap: 9, expiresAt: Date.now() + 60_000 }], ttlMs: 60_000 });
     const keys = await state.client.keys(`${prefix}:*`);
     expect(keys.length).toBeGreaterThanOrEqual(5);
     for (const key of keys) expect(key.startsWith(`${prefix}:{org_1}:`)).toBe(true);
@@ -88,15 +88,15 @@ describe('RedisHotState against a real server', () => {
 
   it('remembers a settled reservation for the retry horizon, not for its whole ttl', async () => {
     const month = Date.now() + 30 * 24 * 3600 * 1000;
-    await state.reserve('org_2', { reservationId: 'settled', amount: 10, lines: [{ key: 'cost', cap: 1000, expiresAt: month }], ttlMs: 600_000 });
+    await state.reserve('org_2', { reservationId: 'settled', amounts: [10], lines: [{ key: 'cost', cap: 1000, expiresAt: month }], ttlMs: 600_000 });
     const key = `${new RedisKeys(prefix).reservationPrefix('org_2')}settled`;
     // Held: kept until its line is over (the reaper's safety net).
     expect(await state.client.pttl(key)).toBeGreaterThan(600_000);
-    expect(await state.commit('org_2', 'settled', 5)).toEqual({ ok: true, state: 'committed', amount: 5 });
+    expect(await state.commit('org_2', 'settled', [5])).toEqual({ ok: true, state: 'committed', amounts: [5] });
     const ttl = await state.client.pttl(key);
     expect(ttl).toBeGreaterThan(LIMITS.settledRecordMs - 5000);
     expect(ttl).toBeLessThanOrEqual(LIMITS.settledRecordMs);
-    expect(await state.commit('org_2', 'settled', 9)).toEqual({ ok: true, state: 'already_committed', amount: 5 });
+    expect(await state.commit('org_2', 'settled', [9])).toEqual({ ok: true, state: 'already_committed', amounts: [5] });
   });
 
   it('stays exact across three replicas (connections) hitting the same keys at once', async () => {
@@ -110,7 +110,7 @@ describe('RedisHotState against a real server', () => {
 
       const lines = [{ key: 'org', cap: 1_000_000, expiresAt: Date.now() + 3_600_000 }];
       const reserves = await Promise.all(
-        Array.from({ length: 200 }, (_, i) => pick(i).reserve(scope, { reservationId: `r${i}`, amount: 100_000, lines, ttlMs: 60_000 })),
+        Array.from({ length: 200 }, (_, i) => pick(i).reserve(scope, { reservationId: `r${i}`, amounts: [100_000], lines, ttlMs: 60_000 })),
       );
       expect(reserves.filter((r) => r.ok)).toHaveLength(10);
       expect(await state.budgetUsage(scope, 'org')).toEqual({ used: 0, reserved: 1_000_000 });

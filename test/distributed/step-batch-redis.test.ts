@@ -81,7 +81,7 @@ describe('admit steps batched per turn of the event loop (real Redis)', () => {
     calls = 0;
     const s = scope();
     const lines = [{ key: 'org-cost', cap: 250, expiresAt: Date.now() + HOUR }];
-    const reserve = (id: string): AdmitRequest => ({ reservations: [{ reservationId: id, amount: 100, lines, ttlMs: 60_000 }] });
+    const reserve = (id: string): AdmitRequest => ({ reservations: [{ reservationId: id, amounts: [100], lines, ttlMs: 60_000 }] });
     const [first, second, again, third] = await Promise.all([batcher.submit(s, reserve('r1')), batcher.submit(s, reserve('r2')), batcher.submit(s, reserve('r1')), batcher.submit(s, reserve('r3'))]);
     expect(calls).toBe(1);
     expect(first.ok).toBe(true);
@@ -108,27 +108,27 @@ describe('RedisHotState settlements batched per turn of the event loop', () => {
     try {
       const s = `settle-${randomBytes(3).toString('hex')}`;
       const lines = [{ key: 'org-cost', cap: 1_000, expiresAt: Date.now() + HOUR }];
-      for (const id of ['a', 'b', 'c']) expect((await state.reserve(s, { reservationId: id, amount: 100, lines, ttlMs: 60_000 })).ok).toBe(true);
+      for (const id of ['a', 'b', 'c']) expect((await state.reserve(s, { reservationId: id, amounts: [100], lines, ttlMs: 60_000 })).ok).toBe(true);
       let calls = 0;
       const settler = new StepBatcher(settleSteps(state.keys), (keys, args) => {
         calls += 1;
         return guarded(() => settleManyScript.run(state.client, keys, args));
       });
       const [first, second, retried, released] = await Promise.all([
-        settler.submit(s, [{ reservationId: 'a', commit: 30 }]),
-        settler.submit(s, [{ reservationId: 'b', commit: 50 }]),
-        settler.submit(s, [{ reservationId: 'a', commit: 99 }]),
+        settler.submit(s, [{ reservationId: 'a', commit: [30] }]),
+        settler.submit(s, [{ reservationId: 'b', commit: [50] }]),
+        settler.submit(s, [{ reservationId: 'a', commit: [99] }]),
         settler.submit(s, [{ reservationId: 'c', commit: null }]),
       ]);
       expect(calls).toBe(1);
-      expect(first).toEqual({ results: [{ ok: true, state: 'committed', amount: 30 }], used: [{ key: 'org-cost', used: 30 }] });
-      expect(second).toEqual({ results: [{ ok: true, state: 'committed', amount: 50 }], used: [{ key: 'org-cost', used: 80 }] });
+      expect(first).toEqual({ results: [{ ok: true, state: 'committed', amounts: [30] }], used: [{ key: 'org-cost', used: 30 }] });
+      expect(second).toEqual({ results: [{ ok: true, state: 'committed', amounts: [50] }], used: [{ key: 'org-cost', used: 80 }] });
       // A settlement sent again gets the first answer and moves nothing, in the same batch too.
-      expect(retried).toEqual({ results: [{ ok: true, state: 'already_committed', amount: 30 }], used: [] });
-      expect(released).toEqual({ results: [{ ok: true, state: 'released', amount: 100 }], used: [] });
+      expect(retried).toEqual({ results: [{ ok: true, state: 'already_committed', amounts: [30] }], used: [] });
+      expect(released).toEqual({ results: [{ ok: true, state: 'released', amounts: [100] }], used: [] });
       expect(await state.budgetUsage(s, 'org-cost')).toEqual({ used: 80, reserved: 0 });
       // The adapter batches the same way: a settlement made through it after these is answered alike.
-      expect(await state.settleReservations(s, [{ reservationId: 'b', commit: 1 }])).toEqual({ results: [{ ok: true, state: 'already_committed', amount: 50 }], used: [] });
+      expect(await state.settleReservations(s, [{ reservationId: 'b', commit: [1] }])).toEqual({ results: [{ ok: true, state: 'already_committed', amounts: [50] }], used: [] });
     } finally {
       await state.close();
     }

@@ -20,6 +20,8 @@ import { counterExpiresAt, PERIODS, periodWindow, type Period } from './periods.
 export type SubjectKind = 'org' | 'user' | 'key';
 export type Metric = 'cost' | 'tokens' | 'requests';
 export const METRICS: readonly Metric[] = ['cost', 'tokens', 'requests'];
+/** Where a call's reservation holds each metric's amount (`ReserveRequest.amounts`), in METRICS order. */
+export const METRIC_AMOUNT_INDEX: Readonly<Record<Metric, number>> = { cost: 0, tokens: 1, requests: 2 };
 export const SUBJECT_KINDS: readonly SubjectKind[] = ['org', 'user', 'key'];
 export const DEFAULT_ALERT_THRESHOLDS: readonly number[] = [50, 80, 100];
 
@@ -140,7 +142,7 @@ export function resolveSubjectLines(subject: { kind: SubjectKind; id: string }, 
       alertThresholds: rule.alertThresholds,
       resetsAt: window.endsAt,
       isDefault,
-      spec: Object.freeze({ key, cap: rule.cap, expiresAt }),
+      spec: Object.freeze({ key, cap: rule.cap, expiresAt, amountIndex: METRIC_AMOUNT_INDEX[rule.metric] }),
     });
   }
   return lines;

@@ -91,8 +91,8 @@ describe('economics gate: settlement', () => {
     ]);
     await r.settle({ kind: 'upstream_failure', reason: 'error' });
     expect(await h.usage()).toEqual({ used: 500, reserved: 0 });
-    // The hot state itself answers a replayed commit with the first amount.
-    expect(await h.state.commit(budgetScope(ORG), `${request.requestId}:cost:0`, 900)).toEqual({ ok: true, state: 'already_committed', amount: 500 });
+    // The hot state itself answers a replayed commit with the first actuals (money, tokens, requests).
+    expect(await h.state.commit(budgetScope(ORG), `${request.requestId}:0`, [900, 9, 1])).toEqual({ ok: true, state: 'already_committed', amounts: [500, 5, 1] });
   });
 
   it('refuses a second reservation under the same request id', async () => {
@@ -218,6 +218,44 @@ describe('economics gate: lines, metrics and prices', () => {
   });
 });
 
+describe('economics gate: one reservation per call', () => {
+  const rule = (metric: 'cost' | 'tokens' | 'requests', period: 'day' | 'month' | 'total', cap: number) => ({ metric, period, cap, alertThresholds: [] });
+
+  it('holds money, tokens and requests of a call in one reservation, each line taking its own amount', () => {
+    const h = harness();
+    h.rules.set(ORG, 'org', ORG, [rule('cost', 'month', ONE), rule('tokens', 'day', 10_000), rule('requests', 'day', 100)]);
+    const plan = h.economics.plan(modelRequest(budgetPrincipal(ORG), { maxMicros: 700, maxTokens: 70 }));
+    if (!plan.ok) throw new Error('expected a plan');
+    expect(plan.reservations).toHaveLength(1);
+    expect(plan.reservations[0]?.amounts).toEqual([700, 70, 1]);
+    expect(plan.reservations[0]?.lines.map((l) => [l.key.split(':')[3], l.amountIndex])).toEqual([['cost', 0], ['tokens', 1], ['requests', 2]]);
+  });
+
+  it('splits more than eight lines over reservations and charges every line its own actual', async () => {
+    const h = harness();
+    const p = budgetPrincipal(ORG, 'usr_many', 'key_many');
+    const all = [rule('cost', 'month', ONE), rule('tokens', 'day', 10_000), rule('requests', 'day', 100), rule('cost', 'total', ONE)];
+    h.rules.set(ORG, 'org', ORG, all).set(ORG, 'user', 'usr_many', all).set(ORG, 'key', 'key_many', all);
+    const request = modelRequest(p, { maxMicros: 900, maxTokens: 90 });
+    const plan = h.economics.plan(request);
+    if (!plan.ok) throw new Error('expected a plan');
+    expect(plan.reservations.map((r) => r.lines.length)).toEqual([8, 4]);
+    const r = await h.economics.reserve(request);
+    if (!r.ok) throw new Error('expected admission');
+    await r.settle({ kind: 'success', actualMicros: 321, actualTokens: 32 });
+    const keys = plan.reservations.flatMap((res) => res.lines.map((l) => l.key));
+    const used = await Promise.all(keys.map(async (key) => [key.split(':').slice(0, 4).join(':'), (await h.state.budgetUsage(budgetScope(ORG), key)).used]));
+    expect(used).toEqual(
+      ['org:' + ORG, 'user:usr_many', 'key:key_many'].flatMap((subject) => [
+        [`budget:${subject}:cost`, 321],
+        [`budget:${subject}:tokens`, 32],
+        [`budget:${subject}:requests`, 1],
+        [`budget:${subject}:cost`, 321],
+      ]),
+    );
+  });
+});
+
 describe('economics gate: round trips', () => {
   it('reserves every metric in one hot-state step and settles them in one; alerts read no line', async () => {
     const h = harness();
@@ -295,13 +333,13 @@ describe('economics gate: leaks and outages', () => {
     expect(await h.usage()).toEqual({ used: 0, reserved: TEN_CENTS });
   });
 
-  it('the retry after reaping works when other metric groups were reserved and given back first', async () => {
+  it('the retry after reaping works when the lines of other metrics of the call fit and its money line does not', async () => {
     const h = harness({ reservationTtlMs: 60_000 });
     h.rules.set(ORG, 'org', ORG, [costRule('month', 300), { metric: 'requests', period: 'day', cap: 100, alertThresholds: [] }]);
     const p = budgetPrincipal(ORG);
     for (let i = 0; i < 3; i += 1) expect((await h.economics.reserve(modelRequest(p, { maxMicros: 100, maxTokens: 1 }))).ok).toBe(true);
     h.clock.advance(60_001);
-    // The request group is reserved and released, the cost group refused; after the reap both are retried.
+    // The request line fits, the money line refuses; after the reap the whole reservation is tried again.
     const retried = await h.economics.reserve(modelRequest(p, { maxMicros: 100, maxTokens: 1 }));
     expect(retried.ok).toBe(true);
     if (retried.ok) await retried.settle({ kind: 'success', actualMicros: 60, actualTokens: 1 });
@@ -347,7 +385,7 @@ describe('economics gate: leaks and outages', () => {
     expect(h.economics.plan(modelRequest(p, { maxMicros: TEN_CENTS, maxTokens: 1 }))).toMatchObject({ ok: true, reservations: [] });
     h.rules.set(other, 'user', p.userId ?? '', [costRule('month', TEN_CENTS)]);
     const plan = h.economics.plan(modelRequest(p, { maxMicros: TEN_CENTS, maxTokens: 1 }));
-    expect(plan.ok && plan.reservations.map((r) => r.amount)).toEqual([TEN_CENTS]);
+    expect(plan.ok && plan.reservations.map((r) => r.amounts)).toEqual([[TEN_CENTS, 1, 1]]);
   });
 
   it('keeps a subject\'s resolved lines only while its rules and periods last: a new day, a changed budget', async () => {

@@ -4,12 +4,14 @@
  * no billable work). Refusals are values; a hot state that cannot be reached refuses with 503
  * `dependency_unavailable` before any provider call (budgets fail closed).
  *
- * Lines are grouped by metric, because one reservation moves one amount on all its lines: money in
- * micro-units, tokens, and requests (always 1). `plan` works out the groups in-process; the
- * pipeline reserves them all in ONE atomic hot-state step together with the rate-limit windows
- * (all in the org's scope, one Redis slot), so either every group is held or none is. `reserve`
- * does the same step without windows, for callers outside the pipeline. Settlement is one step as
- * well: every group committed or released at once, the committed usage it reports feeding alerts.
+ * A call holds ONE reservation for all its lines (more only past 8 lines), carrying the amount of
+ * each metric — money in micro-units, tokens, and requests (always 1) — with every line taking its
+ * metric's amount: one record, one index entry and one expiry per call instead of one per metric.
+ * `plan` works out the groups in-process; the pipeline reserves them all in ONE atomic hot-state
+ * step together with the rate-limit windows (all in the org's scope, one Redis slot), so either
+ * every group is held or none is. `reserve` does the same step without windows, for callers outside
+ * the pipeline. Settlement is one step as well: every group committed or released at once, the
+ * committed usage it reports feeding alerts.
  */
 import type { AuditSink } from '../../audit/sink.js';
 import type { Clock } from '../../core/clock.js';
@@ -20,7 +22,7 @@ import type { HotState, ReserveRequest, SettleManyResult } from '../../store/sta
 import { admissionScope } from '../scope.js';
 import type { AdmissionRequest, CostEstimate, EconomicsGate, EconomicsPlan, Refusal, ReservationRefusal, SettleOutcome } from '../types.js';
 import { BudgetAlerts } from './alerts.js';
-import { linesValidUntil, resolveSubjectLines, type BudgetRule, type DefaultBudgets, type Metric, type ResolvedLine, type SubjectKind } from './definitions.js';
+import { linesValidUntil, METRIC_AMOUNT_INDEX, METRICS, resolveSubjectLines, type BudgetRule, type DefaultBudgets, type ResolvedLine, type SubjectKind } from './definitions.js';
 import { EconomicsMetrics } from './metrics.js';
 import { assertAmount, estimateCost, type ModelPrice } from './money.js';
 import { ScopeTracker } from './reconciler.js';
@@ -34,6 +36,7 @@ export const DEFAULT_RESERVATION_TTL_MS = 10 * 60 * 1000;
 const NO_LINES: readonly ResolvedLine[] = [];
 const NO_GROUPS: Group[] = [];
 const NO_RESERVATIONS: ReserveRequest[] = [];
+const NO_AMOUNTS: number[] = [];
 const NOTHING_TO_SETTLE: Promise<void> = Promise.resolve();
 /** Subjects whose resolved lines are kept (key ids of one replica's busy callers); cleared when full. */
 const MAX_CACHED_SUBJECTS = 10_000;
@@ -65,13 +68,18 @@ export interface EconomicsOptions {
   tracker?: ScopeTracker;
 }
 
+/** What a plan holds: its reservations and the amounts each carries (one per metric). */
+interface Held {
+  groups: Group[];
+  amounts: readonly number[];
+}
+
 /** A budget reservation on its own (outside the pipeline): settle it exactly once. */
 export type EconomicsReservation = { ok: true; settle(outcome: SettleOutcome): Promise<void> } | { ok: false; refusal: Refusal };
 
+/** One reservation of a call: up to 8 of its lines, each taking its metric's amount of `amounts`. */
 interface Group {
   reservationId: string;
-  metric: Metric;
-  amount: number;
   lines: readonly ResolvedLine[];
 }
 
@@ -151,12 +159,15 @@ export class Economics implements EconomicsGate {
     // Anonymous callers belong to no org and have no budget: rate limits and free models bound them.
     const lines = orgId === null || (!this.hasDefaults && !this.options.rules.hasRules(orgId)) ? NO_LINES : this.linesFor(request, orgId);
     const groups = this.groups(request, lines);
+    // In METRIC_AMOUNT_INDEX order. Work without a cost estimate reserves no money or tokens (its
+    // lines of those metrics are left out), so those amounts are 0 and no line takes them.
+    const amounts = groups.length === 0 ? NO_AMOUNTS : [request.cost?.maxMicros ?? 0, request.cost?.maxTokens ?? 0, 1];
     return {
       ok: true,
       scope,
       reservations: groups.length === 0 ? NO_RESERVATIONS : groups.map((g): ReserveRequest => ({
         reservationId: g.reservationId,
-        amount: g.amount,
+        amounts,
         ttlMs: this.reservationTtlMs,
         lines: g.lines.map((l) => l.spec),
       })),
@@ -167,7 +178,7 @@ export class Economics implements EconomicsGate {
         if (groups.length > 0) this.tracker.touch(scope);
         let settling: Promise<void> | undefined;
         // Exactly once per plan; the hot state is idempotent by reservation id as well.
-        return (outcome) => (settling ??= this.settle(request.requestId, groups, scope, orgId, lines, outcome));
+        return (outcome) => (settling ??= this.settle(request.requestId, { groups, amounts }, scope, orgId, lines, outcome));
       },
     };
   }
@@ -191,20 +202,13 @@ export class Economics implements EconomicsGate {
   private groups(request: AdmissionRequest, lines: readonly ResolvedLine[]): Group[] {
     // Most callers have no budget line at all: nothing to group, on every priced request.
     if (lines.length === 0) return NO_GROUPS;
-    const amounts: Record<Metric, number | undefined> = {
-      cost: request.cost?.maxMicros,
-      tokens: request.cost?.maxTokens,
-      requests: 1,
-    };
+    // Work without a cost estimate only counts as a request.
+    const held = request.cost === undefined ? lines.filter((l) => l.metric === 'requests') : lines;
+    if (held.length === 0) return NO_GROUPS;
+    if (held.length <= LINES_PER_GROUP) return [{ reservationId: `${request.requestId}:0`, lines: held }];
     const groups: Group[] = [];
-    for (const metric of ['cost', 'tokens', 'requests'] as const) {
-      const amount = amounts[metric];
-      // Work without a cost estimate only counts as a request.
-      if (amount === undefined) continue;
-      const of = lines.filter((l) => l.metric === metric);
-      for (let i = 0; i < of.length; i += LINES_PER_GROUP) {
-        groups.push({ reservationId: `${request.requestId}:${metric}:${i / LINES_PER_GROUP}`, metric, amount, lines: of.slice(i, i + LINES_PER_GROUP) });
-      }
+    for (let i = 0; i < held.length; i += LINES_PER_GROUP) {
+      groups.push({ reservationId: `${request.requestId}:${i / LINES_PER_GROUP}`, lines: held.slice(i, i + LINES_PER_GROUP) });
     }
     return groups;
   }
@@ -230,13 +234,13 @@ export class Economics implements EconomicsGate {
     if (count > 0) this.metrics.reaped.inc(count);
   }
 
-  private settle(requestId: string, groups: Group[], scope: string, orgId: string | null, lines: readonly ResolvedLine[], outcome: SettleOutcome): Promise<void> {
+  private settle(requestId: string, held: Held, scope: string, orgId: string | null, lines: readonly ResolvedLine[], outcome: SettleOutcome): Promise<void> {
     // Nothing reserved and nothing to audit (the common ending) needs no promise chain.
-    if (outcome.kind !== 'unmetered' && (groups.length === 0 || orgId === null)) return NOTHING_TO_SETTLE;
-    return this.settleReserved(requestId, groups, scope, orgId, lines, outcome);
+    if (outcome.kind !== 'unmetered' && (held.groups.length === 0 || orgId === null)) return NOTHING_TO_SETTLE;
+    return this.settleReserved(requestId, held, scope, orgId, lines, outcome);
   }
 
-  private async settleReserved(requestId: string, groups: Group[], scope: string, orgId: string | null, lines: readonly ResolvedLine[], outcome: SettleOutcome): Promise<void> {
+  private async settleReserved(requestId: string, { groups, amounts }: Held, scope: string, orgId: string | null, lines: readonly ResolvedLine[], outcome: SettleOutcome): Promise<void> {
     if (outcome.kind === 'unmetered') {
       this.metrics.unmetered.inc({ reason: outcome.reason });
       // Audited even without budget lines: an unmetered call is a billing blind spot either way.
@@ -247,12 +251,13 @@ export class Economics implements EconomicsGate {
           action: 'budget.unmetered',
           target: requestId,
           outcome: 'success',
-          details: { reason: outcome.reason, chargedMicros: groups.find((g) => g.metric === 'cost')?.amount ?? 0 },
+          details: { reason: outcome.reason, chargedMicros: groups.some((g) => g.lines.some((l) => l.metric === 'cost')) ? (amounts[METRIC_AMOUNT_INDEX.cost] ?? 0) : 0 },
         })
         .catch((error: unknown) => this.options.logger?.warn({ err: error }, 'auditing an unmetered settlement failed'));
     }
     if (groups.length === 0 || orgId === null) return;
-    const settlements = groups.map((g) => ({ reservationId: g.reservationId, commit: outcome.kind === 'upstream_failure' ? null : this.chargeOf(g, outcome) }));
+    const commit = outcome.kind === 'upstream_failure' ? null : this.charges(amounts, groups, outcome);
+    const settlements = groups.map((g) => ({ reservationId: g.reservationId, commit }));
     let settled: SettleManyResult;
     try {
       settled = await this.options.state.settleReservations(scope, settlements);
@@ -266,20 +271,25 @@ export class Economics implements EconomicsGate {
     if (outcome.kind !== 'upstream_failure') await this.alerts.check(scope, orgId, lines, settled.used, this.options.clock.now());
   }
 
-  /** What to commit on a group: the actual, never above what was reserved; the maximum when unmetered. */
-  private chargeOf(group: Group, outcome: Exclude<SettleOutcome, { kind: 'upstream_failure' }>): number {
-    if (outcome.kind === 'unmetered' || group.metric === 'requests') return group.amount;
-    const actual = group.metric === 'cost' ? outcome.actualMicros : outcome.actualTokens;
-    if (!Number.isSafeInteger(actual) || actual < 0) {
-      // A nonsense usage report is treated as unknown usage: charged at the reserved maximum.
-      this.options.logger?.warn({ metric: group.metric }, 'invalid actual usage; charging the reservation');
-      return group.amount;
-    }
-    if (actual > group.amount) {
-      this.metrics.overruns.inc({ metric: group.metric });
-      return group.amount;
-    }
-    return actual;
+  /** What to commit, per reserved amount: the actual, never above what was reserved; the maximum when unmetered. */
+  private charges(amounts: readonly number[], groups: Group[], outcome: Exclude<SettleOutcome, { kind: 'upstream_failure' }>): number[] {
+    return METRICS.map((metric) => {
+      const reserved = amounts[METRIC_AMOUNT_INDEX[metric]] ?? 0;
+      if (outcome.kind === 'unmetered' || metric === 'requests') return reserved;
+      const actual = metric === 'cost' ? outcome.actualMicros : outcome.actualTokens;
+      // An amount no line takes moves no counter: only a line's metric is worth a warning or an overrun.
+      const charged = groups.some((g) => g.lines.some((l) => l.metric === metric));
+      if (!Number.isSafeInteger(actual) || actual < 0) {
+        // A nonsense usage report is treated as unknown usage: charged at the reserved maximum.
+        if (charged) this.options.logger?.warn({ metric }, 'invalid actual usage; charging the reservation');
+        return reserved;
+      }
+      if (actual > reserved) {
+        if (charged) this.metrics.overruns.inc({ metric });
+        return reserved;
+      }
+      return actual;
+    });
   }
 }
 

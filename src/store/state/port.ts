@@ -41,11 +41,17 @@ export interface BudgetLine {
   cap: number;
   /** When the counter may be forgotten (store time, ms); the end of its period plus slack. */
   expiresAt: number;
+  /** Which of the reservation's `amounts` this line takes (an index; 0 when absent). */
+  amountIndex?: number;
 }
 
 export interface ReserveRequest {
   reservationId: string;
-  amount: number;
+  /**
+   * What the reservation holds: one amount or several (money, tokens and requests of one call, at
+   * most 4), each line taking the one its `amountIndex` names, so one reservation covers a call.
+   */
+  amounts: number[];
   lines: BudgetLine[];
   /** Reservation lifetime; an unsettled reservation older than this is freed by reapReservations. */
   ttlMs: number;
@@ -56,10 +62,14 @@ export type ReserveResult =
   | { ok: false; reason: 'exceeded'; key: string; cap: number; used: number; reserved: number }
   | { ok: false; reason: 'duplicate' };
 
+/** `amounts`: what was settled, one per reserved amount (the actuals on commit, the reserved ones on release). */
 export type SettleResult =
-  | { ok: true; state: 'committed' | 'released'; amount: number }
-  | { ok: true; state: 'already_committed' | 'already_released'; amount: number }
-  | { ok: false; reason: 'unknown' };
+  | { ok: true; state: 'committed' | 'released'; amounts: number[] }
+  | { ok: true; state: 'already_committed' | 'already_released'; amounts: number[] }
+  /** Not remembered (never reserved, or settled and forgotten); nothing changed. */
+  | { ok: false; reason: 'unknown' }
+  /** A commit whose actuals are not one per reserved amount; nothing changed. */
+  | { ok: false; reason: 'mismatch' };
 
 /**
  * The counter gates of one request in ONE atomic step (see `HotState.admit`): the rate-limit windows
@@ -68,7 +78,7 @@ export type SettleResult =
 export interface AdmitRequest {
   /** Sliding windows of the caller's rate limit (as `hitWindows`); absent when the request is not throttled. */
   windows?: { key: string; specs: WindowSpec[]; cost?: number };
-  /** Reservations (one per metric group), all or nothing across all of them; at most 8. */
+  /** Reservations, all or nothing across all of them; at most 8. */
   reservations: ReserveRequest[];
   /**
    * A gate decided in-process has already refused the request: `windows` — a gate between the rate
@@ -102,10 +112,10 @@ export type AdmitResult = AdmitOutcome & {
   now: number;
 };
 
-/** One reservation to settle: `commit` the actual amount, or release everything when null. */
+/** One reservation to settle: `commit` the actual of each reserved amount, or release everything when null. */
 export interface Settlement {
   reservationId: string;
-  commit: number | null;
+  commit: number[] | null;
 }
 
 export interface SettleManyResult {
@@ -200,8 +210,8 @@ export interface HotState {
    */
   admit(scope: string, request: AdmitRequest): Promise<AdmitResult>;
   /**
-   * Reserves `amount` on every line, all or nothing: admitted only when used + reserved + amount <=
-   * cap holds on every line. A reservation id seen before in the scope (settled or not, while it
+   * Reserves on every line the amount it takes, all or nothing: admitted only when used + reserved +
+   * amount <= cap holds on every line. A reservation id seen before in the scope (settled or not, while it
    * is remembered) is `duplicate`. Line counters live until their `expiresAt`. (`admit` with one
    * reservation and no windows.)
    */
@@ -213,16 +223,18 @@ export interface HotState {
    */
   settleReservations(scope: string, settlements: Settlement[]): Promise<SettleManyResult>;
   /**
-   * Moves the reservation to used at `actual` on every line (idempotent by reservation id: a second
-   * commit answers `already_committed` with the first amount and changes nothing; a commit after a
-   * release answers `already_released`). `actual` is recorded as given, even above the reserved
-   * amount, because it is what was really spent; admission passes actual <= reserved. A settled
+   * Moves the reservation to used: every line gets the actual of the amount it took (`actual` holds
+   * one per reserved amount, in order; any other count answers `mismatch`). Idempotent by
+   * reservation id: a second commit answers `already_committed` with the first actuals and changes
+   * nothing; a commit after a release answers `already_released`. An actual is recorded as given,
+   * even above the reserved amount, because it is what was really spent; admission passes actual <=
+   * reserved. A settled
    * outcome is remembered for the retry horizon, at most the reservation's ttl: 60 s on a shared
    * store (a settlement sent again after a lost reply gets the first answer), 1 s in process (no
    * reply is lost there; only settlements of the same moment repeat). A settlement of a reservation
    * no longer remembered answers `unknown` and changes nothing.
    */
-  commit(scope: string, reservationId: string, actual: number): Promise<SettleResult>;
+  commit(scope: string, reservationId: string, actual: number[]): Promise<SettleResult>;
   /** Frees the reservation entirely (idempotent by reservation id; after a commit: `already_committed`). */
   release(scope: string, reservationId: string): Promise<SettleResult>;
   budgetUsage(scope: string, key: string): Promise<BudgetUsage>;

@@ -17,6 +17,8 @@ export const LIMITS = {
   /** Longest window: a 31-day month keeps every hourly/daily/monthly limit possible. */
   maxWindowMs: 31 * 24 * 3600 * 1000,
   linesPerReservation: 8,
+  /** Amounts one reservation holds (a call's money, tokens and requests, and room for one more). */
+  amountsPerReservation: 4,
   /** Reservations per admit step and settlements per settle step. */
   reservationsPerStep: 8,
   /** Live members one presence set keeps; a beat beyond it is refused. */
@@ -32,8 +34,9 @@ export const LIMITS = {
   /**
    * How long the shared store (Redis) remembers a settled reservation (at most its ttl): long enough
    * for a settlement sent again after a lost reply or a reconnect to get the first answer, short
-   * enough that a busy gateway with budgets does not hold every call of the last ttl (about 2.7 KB a
-   * call with three metrics on org, user and key: 600 s of 1 000 calls/s would be 1.6 GB). The
+   * enough that a busy gateway with budgets does not hold every call of the last ttl (about 1.3 KB a
+   * call with three metrics on org, user and key — two records, of eight lines and of one — so 600 s
+   * of 1 000 calls/s would be 0.8 GB). The
    * in-process store keeps less (memory/memory-budgets.ts: no reply is lost there).
    */
   settledRecordMs: 60_000,
@@ -84,13 +87,21 @@ export function checkWindows(windows: WindowSpec[], cost: number): void {
 
 export function checkReserve(request: ReserveRequest): void {
   checkKey(request.reservationId, 'reservationId');
-  checkNonNegativeInteger(request.amount, 'amount');
+  checkAmounts(request.amounts, 'amounts');
   checkTtl(request.ttlMs);
   if (request.lines.length === 0 || request.lines.length > LIMITS.linesPerReservation) {
     throw invalidArgument('line count out of range');
   }
   const keys = new Set<string>();
-  for (const line of request.lines) checkLine(line, keys);
+  for (const line of request.lines) checkLine(line, keys, request.amounts.length);
+}
+
+/** Reserved amounts or committed actuals: 1 to `amountsPerReservation` non-negative safe integers. */
+export function checkAmounts(amounts: readonly number[], what: string): void {
+  // Checked as an array too: a caller outside TypeScript may pass a bare number.
+  const list: unknown = amounts;
+  if (!Array.isArray(list) || amounts.length === 0 || amounts.length > LIMITS.amountsPerReservation) throw invalidArgument(`${what} count out of range`);
+  for (const amount of amounts) checkNonNegativeInteger(amount, what);
 }
 
 export function checkAdmit(request: AdmitRequest): void {
@@ -127,7 +138,7 @@ export function checkSettlements(settlements: Settlement[]): void {
     checkKey(s.reservationId, 'reservationId');
     if (ids.has(s.reservationId)) throw invalidArgument('reservation ids must be unique');
     ids.add(s.reservationId);
-    if (s.commit !== null) checkNonNegativeInteger(s.commit, 'commit');
+    if (s.commit !== null) checkAmounts(s.commit, 'commit');
   }
 }
 
@@ -137,12 +148,14 @@ export function checkHeartbeat(member: string, value: string, ttlMs: number): vo
   checkTtl(ttlMs);
 }
 
-function checkLine(line: BudgetLine, seen: Set<string>): void {
+function checkLine(line: BudgetLine, seen: Set<string>, amounts: number): void {
   checkKey(line.key, 'line key');
   if (seen.has(line.key)) throw invalidArgument('line keys must be unique');
   seen.add(line.key);
   checkNonNegativeInteger(line.cap, 'cap');
   checkNonNegativeInteger(line.expiresAt, 'expiresAt');
+  const index = line.amountIndex ?? 0;
+  if (!Number.isSafeInteger(index) || index < 0 || index >= amounts) throw invalidArgument('amountIndex must name one of the amounts');
 }
 
 export function checkQueueItem(item: QueueItem, guard: EnqueueGuard | undefined, outboxEvent?: string): void {

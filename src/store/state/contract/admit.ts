@@ -12,7 +12,7 @@ function line(key: string, cap: number): BudgetLine {
 }
 
 function reservation(id: string, amount: number, lines: BudgetLine[], ttlMs = 60_000): ReserveRequest {
-  return { reservationId: id, amount, lines, ttlMs };
+  return { reservationId: id, amounts: [amount], lines, ttlMs };
 }
 
 /** What the windows hold, read without consuming. */
@@ -116,7 +116,7 @@ export function admitContract(ctx: ContractContext): void {
       const admitted = await ctx.state.admit(scope, { reservations: [reservation('young', 20, [line('org', 100)])] });
       expect(admitted).toMatchObject({ ok: true, reaped: 1 });
       expect(await ctx.state.budgetUsage(scope, 'org')).toEqual({ used: 0, reserved: 20 });
-      expect(await ctx.state.commit(scope, 'leak', 90)).toEqual({ ok: true, state: 'already_released', amount: 90 });
+      expect(await ctx.state.commit(scope, 'leak', [90])).toEqual({ ok: true, state: 'already_released', amounts: [90] });
     });
 
     it('is exact under concurrency: each limit admits exactly its share, refusals consume nothing', async () => {
@@ -160,15 +160,15 @@ export function admitContract(ctx: ContractContext): void {
         reservations: [reservation('c', 100, [line('org:cost', 1000), line('user:cost', 500)]), reservation('t', 50, [line('org:tok', 1000)]), reservation('q', 1, [line('org:req', 10)])],
       });
       const settled = await ctx.state.settleReservations(scope, [
-        { reservationId: 'c', commit: 40 },
+        { reservationId: 'c', commit: [40] },
         { reservationId: 't', commit: null },
-        { reservationId: 'q', commit: 1 },
-        { reservationId: 'never', commit: 1 },
+        { reservationId: 'q', commit: [1] },
+        { reservationId: 'never', commit: [1] },
       ]);
       expect(settled.results).toEqual([
-        { ok: true, state: 'committed', amount: 40 },
-        { ok: true, state: 'released', amount: 50 },
-        { ok: true, state: 'committed', amount: 1 },
+        { ok: true, state: 'committed', amounts: [40] },
+        { ok: true, state: 'released', amounts: [50] },
+        { ok: true, state: 'committed', amounts: [1] },
         { ok: false, reason: 'unknown' },
       ]);
       expect([...settled.used].sort((a, b) => a.key.localeCompare(b.key))).toEqual([
@@ -180,13 +180,13 @@ export function admitContract(ctx: ContractContext): void {
       expect(await ctx.state.budgetUsage(scope, 'org:tok')).toEqual({ used: 0, reserved: 0 });
       // Settling again changes nothing and moves no line.
       const again = await ctx.state.settleReservations(scope, [
-        { reservationId: 'c', commit: 90 },
-        { reservationId: 't', commit: 5 },
+        { reservationId: 'c', commit: [90] },
+        { reservationId: 't', commit: [5] },
       ]);
       expect(again).toEqual({
         results: [
-          { ok: true, state: 'already_committed', amount: 40 },
-          { ok: true, state: 'already_released', amount: 50 },
+          { ok: true, state: 'already_committed', amounts: [40] },
+          { ok: true, state: 'already_released', amounts: [50] },
         ],
         used: [],
       });
@@ -195,9 +195,9 @@ export function admitContract(ctx: ContractContext): void {
 
     it('rejects malformed arguments', async () => {
       await expectInvalidArgument(ctx.state.settleReservations('s', []));
-      await expectInvalidArgument(ctx.state.settleReservations('s', [{ reservationId: 'a', commit: -1 }]));
-      await expectInvalidArgument(ctx.state.settleReservations('s', [{ reservationId: 'a', commit: 1 }, { reservationId: 'a', commit: null }]));
-      await expectInvalidArgument(ctx.state.settleReservations('s{', [{ reservationId: 'a', commit: 1 }]));
+      await expectInvalidArgument(ctx.state.settleReservations('s', [{ reservationId: 'a', commit: [-1] }]));
+      await expectInvalidArgument(ctx.state.settleReservations('s', [{ reservationId: 'a', commit: [1] }, { reservationId: 'a', commit: null }]));
+      await expectInvalidArgument(ctx.state.settleReservations('s{', [{ reservationId: 'a', commit: [1] }]));
     });
   });
 

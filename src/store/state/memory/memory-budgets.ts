@@ -16,8 +16,8 @@ import type { BudgetUsage, ReserveRequest, ReserveResult, SettleResult } from '.
  * answer on the way back (the shared store keeps `LIMITS.settledRecordMs` for that), so only
  * settlements of the same moment repeat one — a caller racing the reaper at the deadline. A
  * settlement of a forgotten reservation answers `unknown` and changes nothing. A budgeted call
- * settles a reservation per metric: at 4 000 calls a second with three metrics, the 60 s of the
- * shared store would hold 720 000 records here, this horizon 12 000.
+ * settles one reservation: at 4 000 calls a second, the 60 s of the shared store would hold 240 000
+ * records here, this horizon 4 000.
  */
 export const IN_PROCESS_SETTLED_RECORD_MS = 1_000;
 
@@ -29,20 +29,20 @@ interface Line {
 
 interface HeldReservation {
   state: 'reserved';
-  amount: number;
+  amounts: number[];
   ttlMs: number;
   /** When it becomes reapable. */
   deadline: number;
   /** When the record may be forgotten even if nobody settled or reaped it (its lines are gone). */
   forgetAt: number;
-  lines: { key: string; expiresAt: number }[];
+  lines: { key: string; expiresAt: number; amountIndex: number }[];
 }
 
 /** What is kept of a reservation once settled: its outcome, until it may be forgotten. */
 interface SettledReservation {
   state: 'committed' | 'released';
-  /** The settled amount (actual on commit, the reserved amount on release). */
-  settled: number;
+  /** The settled amounts (the actuals on commit, the reserved amounts on release). */
+  settled: number[];
   forgetAt: number;
 }
 
@@ -107,6 +107,11 @@ class ForgetQueue {
   }
 }
 
+/** The amount a line takes; validation guarantees the index names one. */
+function amountOf(amounts: readonly number[], index: number | undefined): number {
+  return amounts[index ?? 0] ?? 0;
+}
+
 /** Forgets the record if its time has come (the id may hold a newer record by now, due later). */
 function forgetIfDue(now: number, owner: ScopeBudgets, id: string): void {
   const r = owner.reservations.get(id);
@@ -130,7 +135,7 @@ export class MemoryBudgets {
       const line = this.line(now, scope, spec.key);
       const used = line?.used ?? 0;
       const reserved = line?.reserved ?? 0;
-      if (used + reserved + request.amount > spec.cap) {
+      if (used + reserved + amountOf(request.amounts, spec.amountIndex) > spec.cap) {
         return { ok: false, reason: 'exceeded', key: spec.key, cap: spec.cap, used, reserved };
       }
     }
@@ -141,10 +146,10 @@ export class MemoryBudgets {
   hold(now: number, scope: string, request: ReserveRequest): void {
     const budgets = this.budgets(scope);
     // A line lives at least as long as the reservation on it, even if its period ends sooner.
-    const held = request.lines.map((spec) => ({ key: spec.key, expiresAt: Math.max(spec.expiresAt, now + request.ttlMs) }));
+    const held = request.lines.map((spec) => ({ key: spec.key, expiresAt: Math.max(spec.expiresAt, now + request.ttlMs), amountIndex: spec.amountIndex ?? 0 }));
     for (const spec of held) {
       const line = this.line(now, scope, spec.key) ?? { used: 0, reserved: 0, expiresAt: spec.expiresAt };
-      line.reserved += request.amount;
+      line.reserved += amountOf(request.amounts, spec.amountIndex);
       line.expiresAt = Math.max(line.expiresAt, spec.expiresAt);
       budgets.lines.set(spec.key, line);
     }
@@ -152,7 +157,7 @@ export class MemoryBudgets {
     const lastLine = Math.max(...held.map((l) => l.expiresAt));
     const reservation: HeldReservation = {
       state: 'reserved',
-      amount: request.amount,
+      amounts: request.amounts.slice(),
       ttlMs: request.ttlMs,
       deadline,
       // Same safety horizon as Redis: once every line is gone the record no longer matters.
@@ -170,29 +175,30 @@ export class MemoryBudgets {
     return { ok: true };
   }
 
-  /** Commits `actual` (a number) or releases (null). */
-  settle(now: number, scope: string, id: string, actual: number | null): SettledLines {
+  /** Commits `actual` (one per reserved amount) or releases (null). */
+  settle(now: number, scope: string, id: string, actual: readonly number[] | null): SettledLines {
     const r = this.reservation(now, scope, id);
     if (r === undefined) return { result: { ok: false, reason: 'unknown' }, used: [] };
-    if (r.state !== 'reserved') return { result: { ok: true, state: r.state === 'committed' ? 'already_committed' : 'already_released', amount: r.settled }, used: [] };
+    if (r.state !== 'reserved') return { result: { ok: true, state: r.state === 'committed' ? 'already_committed' : 'already_released', amounts: r.settled.slice() }, used: [] };
+    if (actual !== null && actual.length !== r.amounts.length) return { result: { ok: false, reason: 'mismatch' }, used: [] };
     const budgets = this.budgets(scope);
     const used: { key: string; used: number }[] = [];
     for (const spec of r.lines) {
       // The period of this line is over: its counter is gone and nothing is carried into the next.
       if (spec.expiresAt <= now) continue;
       const line = this.line(now, scope, spec.key) ?? { used: 0, reserved: 0, expiresAt: spec.expiresAt };
-      line.reserved = Math.max(0, line.reserved - r.amount);
+      line.reserved = Math.max(0, line.reserved - amountOf(r.amounts, spec.amountIndex));
       if (actual !== null) {
-        line.used += actual;
+        line.used += amountOf(actual, spec.amountIndex);
         used.push({ key: spec.key, used: line.used });
       }
       budgets.lines.set(spec.key, line);
     }
-    const settled: SettledReservation = { state: actual === null ? 'released' : 'committed', settled: actual ?? r.amount, forgetAt: now + Math.min(r.ttlMs, this.settledRecordMs) };
+    const settled: SettledReservation = { state: actual === null ? 'released' : 'committed', settled: actual === null ? r.amounts : actual.slice(), forgetAt: now + Math.min(r.ttlMs, this.settledRecordMs) };
     budgets.reservations.set(id, settled);
     budgets.held.delete(id);
     this.settledForgets.push(settled.forgetAt, budgets, id);
-    return { result: { ok: true, state: settled.state, amount: settled.settled }, used };
+    return { result: { ok: true, state: settled.state, amounts: settled.settled.slice() }, used };
   }
 
   usage(now: number, scope: string, key: string): BudgetUsage {

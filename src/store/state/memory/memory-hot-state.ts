@@ -29,10 +29,10 @@ import type {
 } from '../port.js';
 import {
   checkAdmit,
+  checkAmounts,
   checkChannel,
   checkHeartbeat,
   checkKey,
-  checkNonNegativeInteger,
   checkOutboxBatch,
   checkOutboxEvent,
   checkQueueItem,
@@ -133,11 +133,11 @@ export class MemoryHotState implements HotState {
     return result;
   }
 
-  async commit(scope: string, reservationId: string, actual: number): Promise<SettleResult> {
+  async commit(scope: string, reservationId: string, actual: number[]): Promise<SettleResult> {
     this.open();
     checkScope(scope);
     checkKey(reservationId, 'reservationId');
-    checkNonNegativeInteger(actual, 'actual');
+    checkAmounts(actual, 'actual');
     return this.budgets.settle(this.clock.now(), scope, reservationId, actual).result;
   }
 

@@ -30,7 +30,7 @@ export function settleSteps(keys: RedisKeys): BatchedSteps<Settlement[], SettleM
       args.push(settlements.length);
       for (const s of settlements) {
         scriptKeys.push(keys.reservationPrefix(scope) + s.reservationId);
-        args.push(s.reservationId, s.commit === null ? 'x' : 'c', s.commit ?? 0);
+        args.push(s.reservationId, s.commit === null ? 'x' : 'c', s.commit === null ? '' : s.commit.join(','));
       }
     },
     decode: (_settlements, reply) => decodeSettlements(reply),
@@ -49,8 +49,8 @@ function appendAdmit(keys: RedisKeys, scope: string, request: AdmitRequest, scri
   for (const r of request.reservations) {
     scriptKeys.push(keys.reservationPrefix(scope) + r.reservationId);
     for (const line of r.lines) scriptKeys.push(keys.linePrefix(scope) + line.key);
-    args.push(r.reservationId, r.amount, r.ttlMs, r.lines.length);
-    for (const line of r.lines) args.push(line.key, line.cap, line.expiresAt);
+    args.push(r.reservationId, r.amounts.join(','), r.ttlMs, r.lines.length);
+    for (const line of r.lines) args.push(line.key, line.cap, line.expiresAt, line.amountIndex ?? 0);
   }
 }
 
@@ -99,10 +99,11 @@ export function decodeWindow(specs: WindowSpec[], index: unknown, fields: unknow
   };
 }
 
-export function decodeSettleResult(state: string, amount: unknown): SettleResult {
-  if (state === 'unknown') return { ok: false, reason: 'unknown' };
+/** `amounts`: the settled amounts as the reservation record keeps them, comma-separated. */
+export function decodeSettleResult(state: string, amounts: unknown): SettleResult {
+  if (state === 'unknown' || state === 'mismatch') return { ok: false, reason: state };
   if (state === 'committed' || state === 'released' || state === 'already_committed' || state === 'already_released') {
-    return { ok: true, state, amount: asInt(amount) };
+    return { ok: true, state, amounts: asString(amounts).split(',').map(asInt) };
   }
   throw storeFailure(new Error('settle script answered an unknown state'));
 }

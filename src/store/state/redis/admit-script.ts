@@ -12,7 +12,8 @@
  * ARGV: 1 step count, 2 reap batch, 3 reservation key prefix, 4 line key prefix (the same for every
  *       step of a scope, so sent once); then per step: window count, cost, refused after
  *       ('' | 'w' | 'r'), reservation count; per window: limit, windowMs; per reservation: id,
- *       amount, ttlMs, line count, then per line: line key name, cap, expiresAt.
+ *       amounts (comma-separated), ttlMs, line count, then per line: line key name, cap,
+ *       expiresAt, amount index.
  * Returns one reply per step, in order: { outcome ('ok' | 'windows' | 'caller' | 'duplicate' |
  *           'exceeded'), reaped, now, window index (0: none), window allowed 0|1, remaining,
  *           resetAt, retryAfterMs, then for 'duplicate' and 'exceeded': reservation index, line
@@ -33,9 +34,9 @@ local function admit_layout(kb, ab)
   local kpos, apos = kb + 2 * nw + 1, ab + 5 + 2 * nw
   for j = 1, nr do
     local n = tonumber(ARGV[apos + 3])
-    reservations[j] = { id = ARGV[apos], amount = ARGV[apos + 1], ttl = ARGV[apos + 2], n = n, kb = kpos, ab = apos + 3 }
+    reservations[j] = { id = ARGV[apos], amounts_csv = ARGV[apos + 1], ttl = ARGV[apos + 2], n = n, kb = kpos, ab = apos + 3 }
     kpos = kpos + 1 + n
-    apos = apos + 4 + 3 * n
+    apos = apos + 4 + 4 * n
   end
   return reservations, kpos - 1, apos - 1
 end
@@ -68,13 +69,13 @@ local function admit_one(now, kb, ab, reservations)
   for j = 1, nr do
     local r = reservations[j]
     if redis.call('EXISTS', KEYS[r.kb]) == 1 then return stopped('duplicate', j, 0, 0, 0) end
-    local amount = tonumber(r.amount)
-    local bad, used, reserved = lines_check(r.kb, r.ab, r.n, amount)
+    r.amounts = split_amounts(r.amounts_csv)
+    local bad, used, reserved = lines_check(r.kb, r.ab, r.n, r.amounts)
     -- Held reservations may be leaks past their deadline: free them once and look again.
     if bad and reserved > 0 and not tried_reap then
       tried_reap = true
       reaped = reap_due(idx, reservation_prefix, line_prefix, now, reap_batch)
-      if reaped > 0 then bad, used, reserved = lines_check(r.kb, r.ab, r.n, amount) end
+      if reaped > 0 then bad, used, reserved = lines_check(r.kb, r.ab, r.n, r.amounts) end
     end
     if bad then return stopped('exceeded', j, bad, used, reserved) end
   end
@@ -82,7 +83,7 @@ local function admit_one(now, kb, ab, reservations)
 
   for j = 1, nr do
     local r = reservations[j]
-    reserve_hold(now, KEYS[r.kb], idx, r.id, r.amount, r.ttl, r.kb, r.ab, r.n)
+    reserve_hold(now, KEYS[r.kb], idx, r.id, r.amounts_csv, r.amounts, r.ttl, r.kb, r.ab, r.n)
   end
   local best, remaining, reset = 0, 0, now
   if nw > 0 then best, remaining, reset = windows_tightest(now, kb, wa, nw, cost, totals, dirty, true) end

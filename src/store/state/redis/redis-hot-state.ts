@@ -32,8 +32,8 @@ import {
   checkAdmit,
   checkChannel,
   checkHeartbeat,
+  checkAmounts,
   checkKey,
-  checkNonNegativeInteger,
   checkOutboxBatch,
   checkOutboxEvent,
   checkQueueItem,
@@ -140,9 +140,9 @@ export class RedisHotState implements HotState {
     ];
     const args = [
       request.reservationId,
-      request.amount,
+      request.amounts.join(','),
       request.ttlMs,
-      ...request.lines.flatMap((line) => [line.key, line.cap, line.expiresAt]),
+      ...request.lines.flatMap((line) => [line.key, line.cap, line.expiresAt, line.amountIndex ?? 0]),
     ];
     const reply = asArray(await guarded(() => reserveScript.run(this.redis, keys, args)));
     const outcome = asString(reply[0]);
@@ -153,13 +153,13 @@ export class RedisHotState implements HotState {
     return { ok: false, reason: 'exceeded', key: line.key, cap: line.cap, used: asInt(reply[2]), reserved: asInt(reply[3]) };
   }
 
-  async commit(scope: string, reservationId: string, actual: number): Promise<SettleResult> {
-    checkNonNegativeInteger(actual, 'actual');
-    return this.settle(scope, reservationId, 'c', actual);
+  async commit(scope: string, reservationId: string, actual: number[]): Promise<SettleResult> {
+    checkAmounts(actual, 'actual');
+    return this.settle(scope, reservationId, 'c', actual.join(','));
   }
 
   async release(scope: string, reservationId: string): Promise<SettleResult> {
-    return this.settle(scope, reservationId, 'x', 0);
+    return this.settle(scope, reservationId, 'x', '');
   }
 
   async budgetUsage(scope: string, key: string): Promise<BudgetUsage> {
@@ -329,11 +329,12 @@ export class RedisHotState implements HotState {
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 
-  private async settle(scope: string, reservationId: string, mode: 'c' | 'x', actual: number): Promise<SettleResult> {
+  /** `actuals`: the committed actuals, comma-separated as the reservation record keeps amounts. */
+  private async settle(scope: string, reservationId: string, mode: 'c' | 'x', actuals: string): Promise<SettleResult> {
     checkScope(scope);
     checkKey(reservationId, 'reservationId');
     const keys = [this.keys.reservationPrefix(scope) + reservationId, this.keys.reservationIndex(scope)];
-    const args = [reservationId, mode, actual, this.keys.linePrefix(scope)];
+    const args = [reservationId, mode, actuals, this.keys.linePrefix(scope)];
     const reply = asArray(await guarded(() => settleScript.run(this.redis, keys, args)));
     return decodeSettleResult(asString(reply[0]), reply[1]);
   }
