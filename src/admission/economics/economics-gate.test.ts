@@ -134,9 +134,12 @@ describe('economics gate: settlement', () => {
     const a = await h.economics.reserve(modelRequest(budgetPrincipal(ORG), { maxMicros: 100, maxTokens: 5 }));
     const b = await h.economics.reserve(modelRequest(budgetPrincipal(ORG), { maxMicros: 100, maxTokens: 5 }));
     if (!a.ok || !b.ok) throw new Error('expected admission');
-    await a.settle({ kind: 'success', actualMicros: 5000, actualTokens: 5 });
+    // Tokens past the estimate too, but this org has no token line: only the money overrun counts.
+    await a.settle({ kind: 'success', actualMicros: 5000, actualTokens: 50 });
     await b.settle({ kind: 'success', actualMicros: 0.5, actualTokens: 5 });
     expect(await h.usage()).toEqual({ used: 200, reserved: 0 });
+    const overruns = await h.economics.metrics.overruns.get();
+    expect(overruns.values.map((v) => [v.labels.metric, v.value])).toEqual([['cost', 1]]);
   });
 });
 

@@ -22,7 +22,7 @@ import type { HotState, ReserveRequest, SettleManyResult } from '../../store/sta
 import { admissionScope } from '../scope.js';
 import type { AdmissionRequest, CostEstimate, EconomicsGate, EconomicsPlan, Refusal, ReservationRefusal, SettleOutcome } from '../types.js';
 import { BudgetAlerts } from './alerts.js';
-import { linesValidUntil, METRIC_AMOUNT_INDEX, METRICS, resolveSubjectLines, type BudgetRule, type DefaultBudgets, type ResolvedLine, type SubjectKind } from './definitions.js';
+import { linesValidUntil, METRIC_AMOUNT_INDEX, METRICS, resolveSubjectLines, type BudgetRule, type DefaultBudgets, type Metric, type ResolvedLine, type SubjectKind } from './definitions.js';
 import { EconomicsMetrics } from './metrics.js';
 import { assertAmount, estimateCost, type ModelPrice } from './money.js';
 import { ScopeTracker } from './reconciler.js';
@@ -251,7 +251,7 @@ export class Economics implements EconomicsGate {
           action: 'budget.unmetered',
           target: requestId,
           outcome: 'success',
-          details: { reason: outcome.reason, chargedMicros: groups.some((g) => g.lines.some((l) => l.metric === 'cost')) ? (amounts[METRIC_AMOUNT_INDEX.cost] ?? 0) : 0 },
+          details: { reason: outcome.reason, chargedMicros: holdsMetric(groups, 'cost') ? (amounts[METRIC_AMOUNT_INDEX.cost] ?? 0) : 0 },
         })
         .catch((error: unknown) => this.options.logger?.warn({ err: error }, 'auditing an unmetered settlement failed'));
     }
@@ -278,7 +278,7 @@ export class Economics implements EconomicsGate {
       if (outcome.kind === 'unmetered' || metric === 'requests') return reserved;
       const actual = metric === 'cost' ? outcome.actualMicros : outcome.actualTokens;
       // An amount no line takes moves no counter: only a line's metric is worth a warning or an overrun.
-      const charged = groups.some((g) => g.lines.some((l) => l.metric === metric));
+      const charged = holdsMetric(groups, metric);
       if (!Number.isSafeInteger(actual) || actual < 0) {
         // A nonsense usage report is treated as unknown usage: charged at the reserved maximum.
         if (charged) this.options.logger?.warn({ metric }, 'invalid actual usage; charging the reservation');
@@ -291,6 +291,11 @@ export class Economics implements EconomicsGate {
       return actual;
     });
   }
+}
+
+/** Whether any line of the call's reservations is of `metric` (an amount no line takes moves nothing). */
+function holdsMetric(groups: readonly Group[], metric: Metric): boolean {
+  return groups.some((g) => g.lines.some((l) => l.metric === metric));
 }
 
 function unknownPrice(model: string): Refusal {
