@@ -30,6 +30,8 @@ export class BudgetAlerts {
 
   /** Checks these lines against the usage a settlement reported; never throws (alerts must not fail a settled request). */
   async check(scope: string, orgId: string, lines: readonly ResolvedLine[], used: SettleManyResult['used'], now: number): Promise<void> {
+    // Most budgets have no thresholds: a budgeted call's settlement then builds nothing here.
+    if (!hasThresholds(lines)) return;
     const usage = new Map(used.map((u) => [u.key, u.used]));
     await Promise.all(
       lines.map(async (line) => {
@@ -80,6 +82,12 @@ export class BudgetAlerts {
     if (this.fired.size >= MEMO_LIMIT) this.fired.clear();
     this.fired.add(marker);
   }
+}
+
+/** Whether any of the lines has an alert threshold to check. */
+export function hasThresholds(lines: readonly ResolvedLine[]): boolean {
+  for (const line of lines) if (line.alertThresholds.length > 0) return true;
+  return false;
 }
 
 function markerKey(line: ResolvedLine, threshold: number): string {

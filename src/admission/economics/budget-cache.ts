@@ -31,26 +31,36 @@ export interface BudgetCacheOptions {
   refreshMs?: number;
 }
 
+/**
+ * One org's rules: subject kind → subject id → rules. Nested maps rather than one map keyed by
+ * `${kind}:${id}`: every budgeted request looks up three subjects, and no key string is built.
+ */
+type OrgRules = Map<SubjectKind, Map<string, BudgetRule[]>>;
+
 interface OrgEntry {
   /** Load number that produced this entry. */
   loadNo: number;
-  /** `${kind}\u0000${id}` → rules of that subject. */
-  rules: Map<string, BudgetRule[]>;
+  rules: OrgRules;
+  /** Whether any subject has a rule (most orgs have none). */
+  any: boolean;
 }
 
-function subjectKey(kind: SubjectKind, id: string): string {
-  return `${kind}\u0000${id}`;
-}
-
-function group(definitions: readonly BudgetDefinition[]): Map<string, Map<string, BudgetRule[]>> {
-  const byOrg = new Map<string, Map<string, BudgetRule[]>>();
+function group(definitions: readonly BudgetDefinition[]): Map<string, OrgRules> {
+  const byOrg = new Map<string, OrgRules>();
   for (const d of definitions) {
-    const org = byOrg.get(d.orgId) ?? new Map<string, BudgetRule[]>();
-    const k = subjectKey(d.subject.kind, d.subject.id);
-    const list = org.get(k) ?? [];
+    let org = byOrg.get(d.orgId);
+    if (org === undefined) {
+      org = new Map();
+      byOrg.set(d.orgId, org);
+    }
+    let subjects = org.get(d.subject.kind);
+    if (subjects === undefined) {
+      subjects = new Map();
+      org.set(d.subject.kind, subjects);
+    }
+    const list = subjects.get(d.subject.id) ?? [];
     list.push({ metric: d.metric, period: d.period, cap: d.cap, alertThresholds: d.alertThresholds });
-    org.set(k, list);
-    byOrg.set(d.orgId, org);
+    subjects.set(d.subject.id, list);
   }
   return byOrg;
 }
@@ -97,12 +107,12 @@ export class BudgetCache {
 
   /** Explicit budgets of one subject in one org (empty when it has none). */
   rulesFor(orgId: string, kind: SubjectKind, id: string): readonly BudgetRule[] {
-    return this.orgs.get(orgId)?.rules.get(subjectKey(kind, id)) ?? NO_RULES;
+    return this.orgs.get(orgId)?.rules.get(kind)?.get(id) ?? NO_RULES;
   }
 
   /** Whether any subject of the org has a budget (most orgs have none). */
   hasRules(orgId: string): boolean {
-    return (this.orgs.get(orgId)?.rules.size ?? 0) > 0;
+    return this.orgs.get(orgId)?.any ?? false;
   }
 
   async reloadAll(): Promise<void> {
@@ -116,7 +126,7 @@ export class BudgetCache {
 
   async reloadOrg(orgId: string): Promise<void> {
     const loadNo = this.nextLoad++;
-    const rules = group(await this.loader.org(orgId)).get(orgId) ?? new Map<string, BudgetRule[]>();
+    const rules: OrgRules = group(await this.loader.org(orgId)).get(orgId) ?? new Map();
     this.apply(orgId, loadNo, rules);
   }
 
@@ -131,10 +141,10 @@ export class BudgetCache {
     }
   }
 
-  private apply(orgId: string, loadNo: number, rules: Map<string, BudgetRule[]>): void {
+  private apply(orgId: string, loadNo: number, rules: OrgRules): void {
     const current = this.orgs.get(orgId);
     if (current !== undefined && current.loadNo > loadNo) return;
     // Kept even when empty: its load number is what stops an older load from bringing rules back.
-    this.orgs.set(orgId, { loadNo, rules });
+    this.orgs.set(orgId, { loadNo, rules, any: rules.size > 0 });
   }
 }

@@ -21,7 +21,7 @@ import { isHotStateUnavailable } from '../../store/state/errors.js';
 import type { HotState, ReserveRequest, SettleManyResult } from '../../store/state/port.js';
 import { admissionScope } from '../scope.js';
 import type { AdmissionRequest, CostEstimate, EconomicsGate, EconomicsPlan, Refusal, ReservationRefusal, SettleOutcome } from '../types.js';
-import { BudgetAlerts } from './alerts.js';
+import { BudgetAlerts, hasThresholds } from './alerts.js';
 import { linesValidUntil, METRIC_AMOUNT_INDEX, METRICS, resolveSubjectLines, type BudgetRule, type DefaultBudgets, type Metric, type ResolvedLine, type SubjectKind } from './definitions.js';
 import { EconomicsMetrics } from './metrics.js';
 import { assertAmount, estimateCost, type ModelPrice } from './money.js';
@@ -97,7 +97,9 @@ export class Economics implements EconomicsGate {
   private readonly alerts: BudgetAlerts;
   /** Config defaults apply to every subject, so with any of them every request resolves lines. */
   private readonly hasDefaults: boolean;
-  readonly #lines = new Map<string, CachedLines>();
+  /** orgId → subject kind → subject id → its lines; nested so that a request builds no key string. */
+  readonly #lines = new Map<string, Map<SubjectKind, Map<string, CachedLines>>>();
+  #cachedSubjects = 0;
 
   constructor(private readonly options: EconomicsOptions) {
     this.metrics = options.metrics ?? new EconomicsMetrics();
@@ -135,13 +137,31 @@ export class Economics implements EconomicsGate {
     const own = this.options.rules.rulesFor(orgId, kind, id);
     if (own.length === 0 && this.options.defaults[kind].length === 0) return NO_LINES;
     // Per org too: a user of two orgs has a budget (and so rules) in each.
-    const cacheKey = `${orgId}\u0000${kind}\u0000${id}`;
-    const cached = this.#lines.get(cacheKey);
+    const cached = this.#lines.get(orgId)?.get(kind)?.get(id);
     if (cached !== undefined && cached.own === own && now < cached.validUntil) return cached.lines;
     const lines = resolveSubjectLines({ kind, id }, own, this.options.defaults, now);
-    if (this.#lines.size >= MAX_CACHED_SUBJECTS) this.#lines.clear();
-    this.#lines.set(cacheKey, { own, lines, validUntil: linesValidUntil(lines) });
+    this.#cacheLines(orgId, kind, id, { own, lines, validUntil: linesValidUntil(lines) });
     return lines;
+  }
+
+  /** Bounded: when full the cache starts over, and lines are resolved again as subjects come back. */
+  #cacheLines(orgId: string, kind: SubjectKind, id: string, entry: CachedLines): void {
+    if (this.#cachedSubjects >= MAX_CACHED_SUBJECTS && this.#lines.get(orgId)?.get(kind)?.has(id) !== true) {
+      this.#lines.clear();
+      this.#cachedSubjects = 0;
+    }
+    let byKind = this.#lines.get(orgId);
+    if (byKind === undefined) {
+      byKind = new Map();
+      this.#lines.set(orgId, byKind);
+    }
+    let byId = byKind.get(kind);
+    if (byId === undefined) {
+      byId = new Map();
+      byKind.set(kind, byId);
+    }
+    if (!byId.has(id)) this.#cachedSubjects += 1;
+    byId.set(id, entry);
   }
 
   plan(request: AdmissionRequest): EconomicsPlan {
@@ -268,7 +288,7 @@ export class Economics implements EconomicsGate {
       return;
     }
     this.metrics.settlements.inc({ kind: outcome.kind, result: 'ok' });
-    if (outcome.kind !== 'upstream_failure') await this.alerts.check(scope, orgId, lines, settled.used, this.options.clock.now());
+    if (outcome.kind !== 'upstream_failure' && hasThresholds(lines)) await this.alerts.check(scope, orgId, lines, settled.used, this.options.clock.now());
   }
 
   /** What to commit, per reserved amount: the actual, never above what was reserved; the maximum when unmetered. */

@@ -145,23 +145,27 @@ export class MemoryBudgets {
   /** Holds a reservation `check` accepted. */
   hold(now: number, scope: string, request: ReserveRequest): void {
     const budgets = this.budgets(scope);
-    // A line lives at least as long as the reservation on it, even if its period ends sooner.
-    const held = request.lines.map((spec) => ({ key: spec.key, expiresAt: Math.max(spec.expiresAt, now + request.ttlMs), amountIndex: spec.amountIndex ?? 0 }));
-    for (const spec of held) {
-      const line = this.line(now, scope, spec.key) ?? { used: 0, reserved: 0, expiresAt: spec.expiresAt };
-      line.reserved += amountOf(request.amounts, spec.amountIndex);
-      line.expiresAt = Math.max(line.expiresAt, spec.expiresAt);
+    const deadline = now + request.ttlMs;
+    const held: HeldReservation['lines'] = [];
+    let lastLine = deadline;
+    for (const spec of request.lines) {
+      // A line lives at least as long as the reservation on it, even if its period ends sooner.
+      const expiresAt = Math.max(spec.expiresAt, deadline);
+      const amountIndex = spec.amountIndex ?? 0;
+      held.push({ key: spec.key, expiresAt, amountIndex });
+      lastLine = Math.max(lastLine, expiresAt);
+      const line = this.line(now, scope, spec.key) ?? { used: 0, reserved: 0, expiresAt };
+      line.reserved += amountOf(request.amounts, amountIndex);
+      line.expiresAt = Math.max(line.expiresAt, expiresAt);
       budgets.lines.set(spec.key, line);
     }
-    const deadline = now + request.ttlMs;
-    const lastLine = Math.max(...held.map((l) => l.expiresAt));
     const reservation: HeldReservation = {
       state: 'reserved',
       amounts: request.amounts.slice(),
       ttlMs: request.ttlMs,
       deadline,
       // Same safety horizon as Redis: once every line is gone the record no longer matters.
-      forgetAt: Math.max(lastLine, deadline) + request.ttlMs,
+      forgetAt: lastLine + request.ttlMs,
       lines: held,
     };
     budgets.reservations.set(request.reservationId, reservation);
