@@ -126,7 +126,7 @@ export class BudgetCache {
 
   async reloadOrg(orgId: string): Promise<void> {
     const loadNo = this.nextLoad++;
-    const rules: OrgRules = group(await this.loader.org(orgId)).get(orgId) ?? new Map();
+    const rules: OrgRules = group(await this.loader.org(orgId)).get(orgId) ?? new Map<SubjectKind, Map<string, BudgetRule[]>>();
     this.apply(orgId, loadNo, rules);
   }
 
