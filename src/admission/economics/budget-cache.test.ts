@@ -75,4 +75,26 @@ describe('budget cache', () => {
     await bus.publish(BUDGETS_CHANNEL, 'not an id {}');
     await cache.stop();
   });
+
+  it('keeps each org and each subject kind apart, even where ids coincide', async () => {
+    const loader = new ManualLoader();
+    const cache = new BudgetCache({ db: {} as Db, loader, pubsub: new TestBus(), refreshMs: 0 });
+    const rule = (orgId: string, kind: 'org' | 'user' | 'key', id: string, cap: number): BudgetDefinition => ({ orgId, subject: { kind, id }, metric: 'requests', period: 'day', cap, alertThresholds: [] });
+    const other = 'org_cache_test_0002';
+    loader.rows = [rule(ORG, 'user', 'same_id', 1), rule(ORG, 'key', 'same_id', 2), rule(other, 'user', 'same_id', 3)];
+    await cache.start();
+    expect(cache.rulesFor(ORG, 'user', 'same_id').map((r) => r.cap)).toEqual([1]);
+    expect(cache.rulesFor(ORG, 'key', 'same_id').map((r) => r.cap)).toEqual([2]);
+    expect(cache.rulesFor(ORG, 'org', 'same_id')).toEqual([]);
+    expect(cache.rulesFor(other, 'user', 'same_id').map((r) => r.cap)).toEqual([3]);
+    expect(cache.rulesFor(other, 'key', 'same_id')).toEqual([]);
+    expect([cache.hasRules(ORG), cache.hasRules(other), cache.hasRules('org_without_rows')]).toEqual([true, true, false]);
+    // An org whose rows are all gone has no rules left, whatever kinds it had.
+    loader.rows = [rule(ORG, 'user', 'same_id', 1)];
+    await cache.reloadAll();
+    expect(cache.hasRules(other)).toBe(false);
+    expect(cache.rulesFor(other, 'user', 'same_id')).toEqual([]);
+    expect(cache.rulesFor(ORG, 'key', 'same_id')).toEqual([]);
+    await cache.stop();
+  });
 });

@@ -5,14 +5,19 @@
  */
 import type { WindowDecision, WindowSpec } from '../port.js';
 
-interface Hit {
-  at: number;
-  cost: number;
-}
+/** Trimmed hits are cut off the front once there are this many and they are most of the log. */
+const COMPACT_AFTER = 1024;
 
-/** A FIFO of hits with an advancing head, so trimming the oldest hits does not shift the array. */
+/**
+ * A FIFO of hits with an advancing head, so trimming the oldest hits does not shift the arrays.
+ * Times and costs sit in two arrays of numbers rather than an object per hit: a busy key keeps a
+ * window's worth of hits (thousands a second), and objects that live that long are what the
+ * garbage collector pays most for, copied between generations before they die. Hits of the same
+ * millisecond are one entry: they count, and stop counting, together.
+ */
 export class HitLog {
-  private hits: Hit[] = [];
+  private at: number[] = [];
+  private cost: number[] = [];
   private head = 0;
   total = 0;
   /** Last time a hit was added; the log is empty for good once lastHitAt + windowMs has passed. */
@@ -21,42 +26,47 @@ export class HitLog {
   /** Drops hits that no longer count: a hit at t counts while now < t + windowMs. */
   trim(now: number, windowMs: number): void {
     const threshold = now - windowMs;
-    while (this.head < this.hits.length) {
-      const oldest = this.hits[this.head];
-      if (oldest === undefined || oldest.at > threshold) break;
-      this.total -= oldest.cost;
-      this.head += 1;
+    const { at, cost } = this;
+    let head = this.head;
+    while (head < at.length && (at[head] ?? Number.POSITIVE_INFINITY) <= threshold) {
+      this.total -= cost[head] ?? 0;
+      head += 1;
     }
-    if (this.head > 1024 && this.head * 2 > this.hits.length) {
-      this.hits = this.hits.slice(this.head);
+    this.head = head;
+    if (head > COMPACT_AFTER && head * 2 > at.length) {
+      this.at = at.slice(head);
+      this.cost = cost.slice(head);
       this.head = 0;
     }
   }
 
   add(now: number, cost: number): void {
-    this.hits.push({ at: now, cost });
+    const last = this.at.length - 1;
+    if (last >= this.head && this.at[last] === now) this.cost[last] = (this.cost[last] ?? 0) + cost;
+    else {
+      this.at.push(now);
+      this.cost.push(cost);
+    }
     this.total += cost;
     this.lastHitAt = now;
   }
 
   oldestAt(): number | undefined {
-    return this.hits[this.head]?.at;
+    return this.at[this.head];
   }
 
   /** Time of the hit whose expiry frees enough units for `need` more; undefined if never. */
   freedAfter(need: number): number | undefined {
     let freed = 0;
-    for (let i = this.head; i < this.hits.length; i += 1) {
-      const hit = this.hits[i];
-      if (hit === undefined) break;
-      freed += hit.cost;
-      if (freed >= need) return hit.at;
+    for (let i = this.head; i < this.at.length; i += 1) {
+      freed += this.cost[i] ?? 0;
+      if (freed >= need) return this.at[i];
     }
     return undefined;
   }
 
   isEmpty(): boolean {
-    return this.head >= this.hits.length;
+    return this.head >= this.at.length;
   }
 }
 
