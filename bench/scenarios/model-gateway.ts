@@ -24,7 +24,7 @@ const HIGH_LIMIT = { burst: 1_000_000, burstWindowSeconds: 1, hourly: null };
  * requests today) before the provider is called, and settles them after, as a budgeted org's calls
  * do. Caps no run can reach: the point is overhead, not refusals.
  */
-const ORG_BUDGETS = [
+export const ORG_BUDGETS = [
   { subject: { kind: 'org' }, metric: 'cost', period: 'month', cap: Number.MAX_SAFE_INTEGER, alertThresholds: [] },
   { subject: { kind: 'org' }, metric: 'tokens', period: 'day', cap: Number.MAX_SAFE_INTEGER, alertThresholds: [] },
   { subject: { kind: 'org' }, metric: 'requests', period: 'day', cap: Number.MAX_SAFE_INTEGER, alertThresholds: [] },
@@ -86,7 +86,7 @@ interface CaseFigures {
   raw: Record<string, unknown>;
 }
 
-function gatewayConfig(simulatorUrl: string): Record<string, unknown> {
+export function gatewayConfig(simulatorUrl: string): Record<string, unknown> {
   return {
     models: {
       providers: [{ id: 'sim', kind: 'openai_compatible', baseUrl: `${simulatorUrl}/v1` }],
