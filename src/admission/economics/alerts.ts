@@ -30,8 +30,6 @@ export class BudgetAlerts {
 
   /** Checks these lines against the usage a settlement reported; never throws (alerts must not fail a settled request). */
   async check(scope: string, orgId: string, lines: readonly ResolvedLine[], used: SettleManyResult['used'], now: number): Promise<void> {
-    // Most budgets have no thresholds: a budgeted call's settlement then builds nothing here.
-    if (!hasThresholds(lines)) return;
     const usage = new Map(used.map((u) => [u.key, u.used]));
     await Promise.all(
       lines.map(async (line) => {
@@ -84,7 +82,7 @@ export class BudgetAlerts {
   }
 }
 
-/** Whether any of the lines has an alert threshold to check. */
+/** Whether any of the lines has an alert threshold; most budgets have none, and then settlement skips `check`. */
 export function hasThresholds(lines: readonly ResolvedLine[]): boolean {
   for (const line of lines) if (line.alertThresholds.length > 0) return true;
   return false;

@@ -140,16 +140,20 @@ export class Economics implements EconomicsGate {
     const cached = this.#lines.get(orgId)?.get(kind)?.get(id);
     if (cached !== undefined && cached.own === own && now < cached.validUntil) return cached.lines;
     const lines = resolveSubjectLines({ kind, id }, own, this.options.defaults, now);
-    this.#cacheLines(orgId, kind, id, { own, lines, validUntil: linesValidUntil(lines) });
+    // Bounded: when full the cache starts over, and lines are resolved again as subjects come back.
+    if (cached === undefined) {
+      if (this.#cachedSubjects >= MAX_CACHED_SUBJECTS) {
+        this.#lines.clear();
+        this.#cachedSubjects = 0;
+      }
+      this.#cachedSubjects += 1;
+    }
+    this.#subjectsOf(orgId, kind).set(id, { own, lines, validUntil: linesValidUntil(lines) });
     return lines;
   }
 
-  /** Bounded: when full the cache starts over, and lines are resolved again as subjects come back. */
-  #cacheLines(orgId: string, kind: SubjectKind, id: string, entry: CachedLines): void {
-    if (this.#cachedSubjects >= MAX_CACHED_SUBJECTS && this.#lines.get(orgId)?.get(kind)?.has(id) !== true) {
-      this.#lines.clear();
-      this.#cachedSubjects = 0;
-    }
+  /** The cached subjects of one kind in one org, created empty when new. */
+  #subjectsOf(orgId: string, kind: SubjectKind): Map<string, CachedLines> {
     let byKind = this.#lines.get(orgId);
     if (byKind === undefined) {
       byKind = new Map();
@@ -160,8 +164,7 @@ export class Economics implements EconomicsGate {
       byId = new Map();
       byKind.set(kind, byId);
     }
-    if (!byId.has(id)) this.#cachedSubjects += 1;
-    byId.set(id, entry);
+    return byId;
   }
 
   plan(request: AdmissionRequest): EconomicsPlan {

@@ -16,8 +16,8 @@ const COMPACT_AFTER = 1024;
  * millisecond are one entry: they count, and stop counting, together.
  */
 export class HitLog {
-  private at: number[] = [];
-  private cost: number[] = [];
+  private times: number[] = [];
+  private costs: number[] = [];
   private head = 0;
   total = 0;
   /** Last time a hit was added; the log is empty for good once lastHitAt + windowMs has passed. */
@@ -26,47 +26,47 @@ export class HitLog {
   /** Drops hits that no longer count: a hit at t counts while now < t + windowMs. */
   trim(now: number, windowMs: number): void {
     const threshold = now - windowMs;
-    const { at, cost } = this;
+    const { times, costs } = this;
     let head = this.head;
-    while (head < at.length && (at[head] ?? Number.POSITIVE_INFINITY) <= threshold) {
-      this.total -= cost[head] ?? 0;
+    while (head < times.length && (times[head] ?? Number.POSITIVE_INFINITY) <= threshold) {
+      this.total -= costs[head] ?? 0;
       head += 1;
     }
     this.head = head;
-    if (head > COMPACT_AFTER && head * 2 > at.length) {
-      this.at = at.slice(head);
-      this.cost = cost.slice(head);
+    if (head > COMPACT_AFTER && head * 2 > times.length) {
+      this.times = times.slice(head);
+      this.costs = costs.slice(head);
       this.head = 0;
     }
   }
 
   add(now: number, cost: number): void {
-    const last = this.at.length - 1;
-    if (last >= this.head && this.at[last] === now) this.cost[last] = (this.cost[last] ?? 0) + cost;
+    const last = this.times.length - 1;
+    if (last >= this.head && this.times[last] === now) this.costs[last] = (this.costs[last] ?? 0) + cost;
     else {
-      this.at.push(now);
-      this.cost.push(cost);
+      this.times.push(now);
+      this.costs.push(cost);
     }
     this.total += cost;
     this.lastHitAt = now;
   }
 
   oldestAt(): number | undefined {
-    return this.at[this.head];
+    return this.times[this.head];
   }
 
   /** Time of the hit whose expiry frees enough units for `need` more; undefined if never. */
   freedAfter(need: number): number | undefined {
     let freed = 0;
-    for (let i = this.head; i < this.at.length; i += 1) {
-      freed += this.cost[i] ?? 0;
-      if (freed >= need) return this.at[i];
+    for (let i = this.head; i < this.times.length; i += 1) {
+      freed += this.costs[i] ?? 0;
+      if (freed >= need) return this.times[i];
     }
     return undefined;
   }
 
   isEmpty(): boolean {
-    return this.head >= this.at.length;
+    return this.head >= this.times.length;
   }
 }
 
