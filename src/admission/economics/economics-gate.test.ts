@@ -5,7 +5,7 @@ import { MemoryHotState } from '../../store/state/memory/memory-hot-state.js';
 import { countingState, switchableState } from '../testing.js';
 import type { HotState } from '../../store/state/port.js';
 import { budgetScope, lineKey, NO_DEFAULTS, type DefaultBudgets } from './definitions.js';
-import { Economics, costEstimate, type EconomicsOptions } from './economics-gate.js';
+import { Economics, MAX_CACHED_SUBJECTS, costEstimate, type EconomicsOptions } from './economics-gate.js';
 import { periodWindow } from './periods.js';
 import { BudgetReconciler } from './reconciler.js';
 import { StaticRules, budgetPrincipal, costRule, modelRequest } from './testing.js';
@@ -406,6 +406,26 @@ describe('economics gate: leaks and outages', () => {
     expect(keysOf()).toEqual([`${lineKey('org', ORG, 'cost', 'day:2026-12-02')} cap ${ONE}`]);
     h.rules.set(ORG, 'org', ORG, [costRule('day', 2 * ONE)]);
     expect(keysOf()).toEqual([`${lineKey('org', ORG, 'cost', 'day:2026-12-02')} cap ${2 * ONE}`]);
+  });
+
+  it('keeps at most MAX_CACHED_SUBJECTS subjects\' resolved lines, then starts over and resolves them again', () => {
+    // A default key budget gives every key id lines of its own, so each new key is a new cached subject.
+    const h = harness({ defaults: { org: [], user: [], key: [costRule('day', ONE)] } });
+    const keyLine = (keyId: string) => {
+      const lines = h.economics.linesFor(modelRequest(budgetPrincipal(ORG, 'usr_test', keyId)), ORG);
+      const line = lines.find((l) => l.subject.kind === 'key');
+      if (line === undefined) throw new Error(`no key line for ${keyId}`);
+      return line;
+    };
+    const first = keyLine('key_0');
+    // The org and key_0 are cached; fill the cache to exactly its bound with other keys.
+    for (let i = 1; i <= MAX_CACHED_SUBJECTS - 2; i += 1) keyLine(`key_${i}`);
+    expect(keyLine('key_0')).toBe(first);
+    // One subject more clears the cache: key_0's lines are resolved again, equal but new.
+    keyLine('key_overflow');
+    const again = keyLine('key_0');
+    expect(again).not.toBe(first);
+    expect(again).toEqual(first);
   });
 
   it('counts Retry-After of an exhausted budget from the moment of the refusal', async () => {

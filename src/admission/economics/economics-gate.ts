@@ -39,7 +39,7 @@ const NO_RESERVATIONS: ReserveRequest[] = [];
 const NO_AMOUNTS: number[] = [];
 const NOTHING_TO_SETTLE: Promise<void> = Promise.resolve();
 /** Subjects whose resolved lines are kept (key ids of one replica's busy callers); cleared when full. */
-const MAX_CACHED_SUBJECTS = 10_000;
+export const MAX_CACHED_SUBJECTS = 10_000;
 
 interface CachedLines {
   own: readonly BudgetRule[];
