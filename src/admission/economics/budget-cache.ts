@@ -37,6 +37,9 @@ export interface BudgetCacheOptions {
  */
 type OrgRules = Map<SubjectKind, Map<string, BudgetRule[]>>;
 
+/** An org without any budget row: kept as an entry all the same (see `apply`). */
+const noOrgRules = (): OrgRules => new Map();
+
 interface OrgEntry {
   /** Load number that produced this entry. */
   loadNo: number;
@@ -120,13 +123,13 @@ export class BudgetCache {
     const byOrg = group(await this.loader.all());
     for (const [orgId, rules] of byOrg) this.apply(orgId, loadNo, rules);
     // Orgs that no longer have any budget row.
-    for (const orgId of [...this.orgs.keys()]) if (!byOrg.has(orgId)) this.apply(orgId, loadNo, new Map());
+    for (const orgId of [...this.orgs.keys()]) if (!byOrg.has(orgId)) this.apply(orgId, loadNo, noOrgRules());
     this.loaded = true;
   }
 
   async reloadOrg(orgId: string): Promise<void> {
     const loadNo = this.nextLoad++;
-    const rules: OrgRules = group(await this.loader.org(orgId)).get(orgId) ?? new Map<SubjectKind, Map<string, BudgetRule[]>>();
+    const rules = group(await this.loader.org(orgId)).get(orgId) ?? noOrgRules();
     this.apply(orgId, loadNo, rules);
   }
 
