@@ -18,6 +18,17 @@ import { createRequestAuthenticator } from './request-auth.js';
 import { RouteRegistry, type RouteMeta } from './route.js';
 import { securityHeaders } from './security-headers.js';
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * True once a graceful close has begun. Answers sent through the framework then say
+     * `Connection: close` (an onSend hook below); one written to the socket directly, as a
+     * hijacked event stream is, reads this to say the same.
+     */
+    readonly closing: boolean;
+  }
+}
+
 export type AuthResult =
   | { ok: true; principal: Principal | null }
   | { ok: false; code: ErrorCode; retryAfterSeconds?: number; message?: string };
@@ -136,6 +147,7 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   // close open. While closing, every answer says `Connection: close` and idle sockets are shut.
   let closing = false;
   let idleSweep: NodeJS.Timeout | undefined;
+  app.decorate('closing', { getter: () => closing });
   app.addHook('preClose', async () => {
     closing = true;
     app.server.closeIdleConnections();

@@ -1,7 +1,10 @@
 import Fastify, { type FastifyInstance } from 'fastify';
+import { Registry } from 'prom-client';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SettleOutcome } from '../admission/types.js';
+import { createLogger } from '../core/logger.js';
+import { createHttpApp } from '../http/app.js';
 import { openAiAdapter } from './providers/openai.js';
 import type { Usage } from './pricing.js';
 import { relayStream } from './relay.js';
@@ -125,5 +128,53 @@ describe('stream relay', () => {
     expect(ends).toEqual([{ usage: null, outcome: { kind: 'unmetered', reason: 'client_abort' } }]);
     expect(abort.aborted).toBe(true);
     expect(fake.sent()).toBeLessThan(100);
+  });
+});
+
+describe('stream relay in the HTTP shell', () => {
+  it('a stream that opens once a graceful close has begun says Connection: close, as every other answer then does', async () => {
+    const { app: shell } = createHttpApp({
+      logger: createLogger({ level: 'silent' }),
+      bodyLimitBytes: 1024,
+      trustedProxies: [],
+      behindTls: false,
+      authenticate: async () => ({ ok: true, principal: null }),
+      readiness: async () => ({ ready: true, checks: {} }),
+      metrics: new Registry(),
+      version: 'test',
+    });
+    // The provider is still thinking when the close begins; the stream opens after.
+    let release: () => void = () => undefined;
+    let markWaiting: () => void = () => undefined;
+    shell.post('/stream', { config: { portcullis: { auth: 'none', streaming: true } } }, async (request, reply) => {
+      if (request.headers['x-wait'] === '1') {
+        await new Promise<void>((resolve) => {
+          release = resolve;
+          markWaiting();
+        });
+      }
+      relayStream(fakeStream(3, chunkEvent).response, openAiAdapter('openai').streamUsage('chat', false), reply, new UpstreamAbort(), async () => undefined);
+      return reply;
+    });
+    const url = await shell.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const before = await request(`${url}/stream`, { method: 'POST' });
+      await before.body.text();
+      expect(before.headers.connection).toBe('keep-alive');
+
+      const waiting = new Promise<void>((resolve) => (markWaiting = resolve));
+      const during = request(`${url}/stream`, { method: 'POST', headers: { 'x-wait': '1' } });
+      await waiting;
+      const closing = shell.close();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(shell.closing).toBe(true);
+      release();
+      const answer = await during;
+      expect(answer.headers.connection).toBe('close');
+      expect((await answer.body.text()).split('\n\n').filter((e) => e.startsWith('data:')).length).toBe(3);
+      await closing;
+    } finally {
+      await shell.close();
+    }
   });
 });

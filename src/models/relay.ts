@@ -64,6 +64,9 @@ function openEventStream(reply: FastifyReply): ServerResponse {
     if (value !== undefined) headers[name] = value;
   }
   Object.assign(headers, STREAM_HEADERS);
+  // A stream that opens while the gateway shuts down is the connection's last answer, as any other
+  // answer then is (the shell's onSend hook, which a hijacked reply bypasses, says so for those).
+  if (reply.server.closing) headers.connection = 'close';
   reply.hijack();
   const raw = reply.raw;
   raw.writeHead(200, headers);
