@@ -4,36 +4,25 @@
  * what node-postgres hands back (timestamptz, jsonb) must rehash to exactly what was written.
  * Isolated in a unique schema, dropped afterwards.
  */
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../../src/audit/audit-log.js';
 import { TEST_AUDIT_KEY, testAuditKeys } from '../../src/audit/testing.js';
 import { verifyAuditLog } from '../../src/audit/verify.js';
 import type { AuditEventInput } from '../../src/audit/sink.js';
-import { openRecordStore, type RecordStore } from '../../src/store/db/index.js';
+import type { RecordStore } from '../../src/store/db/index.js';
+import { openSharedSchema, type SharedSchema } from '../support/postgres.js';
 
-const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const SCHEMA = `audit_${randomBytes(5).toString('hex')}`;
-
-let admin: pg.Client;
+let schema: SharedSchema;
 let replicaA: RecordStore;
 let replicaB: RecordStore;
 
 beforeAll(async () => {
-  admin = new pg.Client({ connectionString: DATABASE_URL });
-  await admin.connect();
-  await admin.query(`CREATE SCHEMA ${SCHEMA}`);
-  replicaA = await openRecordStore({ databaseUrl: DATABASE_URL, schema: SCHEMA });
-  replicaB = await openRecordStore({ databaseUrl: DATABASE_URL, schema: SCHEMA, migrate: false });
+  schema = await openSharedSchema('audit', 2);
+  [replicaA, replicaB] = schema.stores as [RecordStore, RecordStore];
 });
 
 afterAll(async () => {
-  await Promise.allSettled([replicaA?.close(), replicaB?.close()]);
-  if (admin !== undefined) {
-    await admin.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
-    await admin.end();
-  }
+  await schema?.drop();
 });
 
 function event(replica: string, n: number): AuditEventInput {
@@ -64,14 +53,14 @@ describe('audit chain on PostgreSQL with two replicas', () => {
     // Every 25th record, plus the head sealed by close() (the second close finds it already signed).
     expect(result).toEqual({ ok: true, records: 240, checkpoints: Math.floor(240 / 25) + 1 });
 
-    const seqs = await admin.query<{ n: string; distinct_ids: string; max: string }>(
-      `SELECT count(*) AS n, count(DISTINCT id) AS distinct_ids, max(seq) AS max FROM ${SCHEMA}.audit_log`,
+    const seqs = await schema.admin.query<{ n: string; distinct_ids: string; max: string }>(
+      `SELECT count(*) AS n, count(DISTINCT id) AS distinct_ids, max(seq) AS max FROM ${schema.name}.audit_log`,
     );
     expect(seqs.rows[0]).toEqual({ n: '240', distinct_ids: '240', max: '240' });
   });
 
   it('detects an edit made directly in PostgreSQL', async () => {
-    await admin.query(`UPDATE ${SCHEMA}.audit_log SET details = jsonb_set(details, '{n}', '999') WHERE seq = 17`);
+    await schema.admin.query(`UPDATE ${schema.name}.audit_log SET details = jsonb_set(details, '{n}', '999') WHERE seq = 17`);
     expect(await verifyAuditLog(replicaB.db, testAuditKeys())).toEqual({ ok: false, firstBadSeq: '17', reason: 'hash_mismatch' });
   });
 });

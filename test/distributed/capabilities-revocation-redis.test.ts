@@ -5,19 +5,17 @@
  * a unique Redis prefix and a unique PostgreSQL schema, both removed after.
  */
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_USER, ORG, seedOrgs, startReplica, startUpstream, waitFor, type Replica, type Upstream } from '../../src/capabilities/http/testing/harness.js';
-import { openRecordStore, type RecordStore } from '../../src/store/db/index.js';
+import type { RecordStore } from '../../src/store/db/index.js';
 import { RedisHotState } from '../../src/store/state/redis/redis-hot-state.js';
+import { openSharedSchema, type SharedSchema } from '../support/postgres.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const run = randomBytes(5).toString('hex');
-const SCHEMA = `capabilities_revocation_${run}`;
 const SESSION = 'ses_AAAAAAAAAAAAAAAA';
 
-let admin: pg.Client;
+let schema: SharedSchema;
 let storeA: RecordStore;
 let storeB: RecordStore;
 let redisA: RedisHotState;
@@ -27,11 +25,8 @@ let a: Replica;
 let b: Replica;
 
 beforeAll(async () => {
-  admin = new pg.Client({ connectionString: DATABASE_URL });
-  await admin.connect();
-  await admin.query(`CREATE SCHEMA ${SCHEMA}`);
-  storeA = await openRecordStore({ databaseUrl: DATABASE_URL, schema: SCHEMA });
-  storeB = await openRecordStore({ databaseUrl: DATABASE_URL, schema: SCHEMA, migrate: false });
+  schema = await openSharedSchema('capabilities_revocation', 2);
+  [storeA, storeB] = schema.stores as [RecordStore, RecordStore];
   await seedOrgs(storeA);
   redisA = await RedisHotState.connect({ url: REDIS_URL, prefix: `t${run}` });
   redisB = await RedisHotState.connect({ url: REDIS_URL, prefix: `t${run}` });
@@ -43,11 +38,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.allSettled([a?.close(), b?.close(), upstream?.close()]);
-  await Promise.allSettled([redisA?.close(), redisB?.close(), storeA?.close(), storeB?.close()]);
-  if (admin !== undefined) {
-    await admin.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
-    await admin.end();
-  }
+  await Promise.allSettled([redisA?.close(), redisB?.close()]);
+  await schema?.drop();
 });
 
 async function issue(containerId: string): Promise<{ token: string; capabilityId: string }> {

@@ -6,7 +6,6 @@
  */
 import { deletePrefix } from '../support/redis.js';
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryAuditSink } from '../../src/audit/sink.js';
 import { createAead } from '../../src/core/aead.js';
@@ -14,32 +13,25 @@ import { systemClock } from '../../src/core/clock.js';
 import { createLocalAuth, TEST_ARGON2ID, type LocalAuth } from '../../src/identity/local/index.js';
 import { seedLocalUser } from '../../src/identity/local/testing.js';
 import { totpCodeForStep, totpStepAt } from '../../src/identity/local/totp.js';
-import { openRecordStore, type RecordStore } from '../../src/store/db/index.js';
 import { RedisHotState } from '../../src/store/state/redis/redis-hot-state.js';
+import { openSharedSchema, type SharedSchema } from '../support/postgres.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const run = randomBytes(5).toString('hex');
-const SCHEMA = `local_auth_${run}`;
 const PREFIX = `pc-local-auth-${run}`;
 const keyring = { activeKeyId: 'k1', keys: { k1: randomBytes(32) } };
 const ctx = { ip: '198.51.100.9', method: 'GET', csrfToken: undefined };
 
-let admin: pg.Client;
-let stores: RecordStore[] = [];
+let schema: SharedSchema;
 let redis: RedisHotState[] = [];
 let replicas: LocalAuth[] = [];
 let stops: (() => Promise<void>)[] = [];
 
 
 beforeAll(async () => {
-  admin = new pg.Client({ connectionString: DATABASE_URL });
-  await admin.connect();
-  await admin.query(`CREATE SCHEMA ${SCHEMA}`);
-  const first = await openRecordStore({ databaseUrl: DATABASE_URL, schema: SCHEMA });
-  stores = [first, await openRecordStore({ databaseUrl: DATABASE_URL, schema: SCHEMA, migrate: false })];
+  schema = await openSharedSchema('local_auth', 2);
   redis = await Promise.all([0, 1].map(() => RedisHotState.connect({ url: REDIS_URL, prefix: PREFIX })));
-  replicas = stores.map((store, i) =>
+  replicas = schema.stores.map((store, i) =>
     createLocalAuth({
       db: store.db,
       hot: redis[i] as RedisHotState,
@@ -54,12 +46,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.allSettled(stops.map((stop) => stop()));
-  await Promise.allSettled([...redis.map((r) => r.close()), ...stores.map((s) => s.close())]);
+  await Promise.allSettled(redis.map((r) => r.close()));
   await deletePrefix(PREFIX).catch(() => undefined);
-  if (admin !== undefined) {
-    await admin.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
-    await admin.end();
-  }
+  await schema?.drop();
 });
 
 function replica(i: number): LocalAuth {

@@ -4,23 +4,21 @@
  * within 1 s. Isolated by a unique Redis prefix and a unique PostgreSQL schema, both removed after.
  */
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/core/clock.js';
 import { createAuthenticator, type Authenticator } from '../../src/identity/authenticate.js';
 import { IdentityCache, IdentityEvents, createDbIdentityRecords } from '../../src/identity/cache/index.js';
 import { ApiKeySigner, ApiKeyVerifier, DEFAULT_KEY_TTL_MS } from '../../src/identity/keys/index.js';
-import { openRecordStore, type RecordStore } from '../../src/store/db/index.js';
+import type { RecordStore } from '../../src/store/db/index.js';
 import { RedisHotState } from '../../src/store/state/redis/redis-hot-state.js';
+import { openSharedSchema, type SharedSchema } from '../support/postgres.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const run = randomBytes(5).toString('hex');
-const SCHEMA = `identity_revocation_${run}`;
 const SECRETS = new Map([['k1', new Uint8Array(randomBytes(32))]]);
 const ctx = { ip: '198.51.100.7', allowAnonymous: false };
 
-let admin: pg.Client;
+let schema: SharedSchema;
 let storeA: RecordStore;
 let storeB: RecordStore;
 let redisA: RedisHotState;
@@ -32,11 +30,8 @@ let authB: Authenticator;
 const signer = new ApiKeySigner({ secrets: SECRETS, signingKid: 'k1', clock: systemClock, defaultTtlMs: DEFAULT_KEY_TTL_MS, maxTtlMs: DEFAULT_KEY_TTL_MS });
 
 beforeAll(async () => {
-  admin = new pg.Client({ connectionString: DATABASE_URL });
-  await admin.connect();
-  await admin.query(`CREATE SCHEMA ${SCHEMA}`);
-  storeA = await openRecordStore({ databaseUrl: DATABASE_URL, schema: SCHEMA });
-  storeB = await openRecordStore({ databaseUrl: DATABASE_URL, schema: SCHEMA, migrate: false });
+  schema = await openSharedSchema('identity_revocation', 2);
+  [storeA, storeB] = schema.stores as [RecordStore, RecordStore];
   redisA = await RedisHotState.connect({ url: REDIS_URL, prefix: `t${run}` });
   redisB = await RedisHotState.connect({ url: REDIS_URL, prefix: `t${run}` });
   cacheA = new IdentityCache({ records: createDbIdentityRecords(storeA.db), pubsub: redisA, clock: systemClock });
@@ -57,11 +52,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.allSettled([cacheA?.stop(), cacheB?.stop()]);
-  await Promise.allSettled([redisA?.close(), redisB?.close(), storeA?.close(), storeB?.close()]);
-  if (admin !== undefined) {
-    await admin.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
-    await admin.end();
-  }
+  await Promise.allSettled([redisA?.close(), redisB?.close()]);
+  await schema?.drop();
 });
 
 async function keyFor(userId: string, keyId: string): Promise<string> {

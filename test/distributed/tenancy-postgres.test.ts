@@ -5,7 +5,6 @@
  * admin. Isolated in a unique schema, dropped afterwards.
  */
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryAuditSink } from '../../src/audit/sink.js';
 import { systemClock } from '../../src/core/clock.js';
@@ -14,10 +13,9 @@ import { newId } from '../../src/core/ids.js';
 import { ApiKeySigner, DEFAULT_KEY_TTL_MS } from '../../src/identity/keys/index.js';
 import type { Principal } from '../../src/identity/principal.js';
 import { MembershipService, RecordingIdentityEvents, bootstrapPlatformAdmin, insertUser, type TenancyDeps } from '../../src/identity/tenancy/index.js';
-import { openRecordStore, type RecordStore } from '../../src/store/db/index.js';
+import type { RecordStore } from '../../src/store/db/index.js';
+import { openSharedSchema, type SharedSchema } from '../support/postgres.js';
 
-const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const SCHEMA = `tenancy_${randomBytes(5).toString('hex')}`;
 const signer = new ApiKeySigner({
   secrets: new Map([['k1', new Uint8Array(randomBytes(32))]]),
   signingKid: 'k1',
@@ -26,25 +24,17 @@ const signer = new ApiKeySigner({
   maxTtlMs: DEFAULT_KEY_TTL_MS,
 });
 
-let admin: pg.Client;
+let schema: SharedSchema;
 /** Several stores = several connection pools, like several replicas. */
 let stores: RecordStore[] = [];
 
 beforeAll(async () => {
-  admin = new pg.Client({ connectionString: DATABASE_URL });
-  await admin.connect();
-  await admin.query(`CREATE SCHEMA ${SCHEMA}`);
-  const first = await openRecordStore({ databaseUrl: DATABASE_URL, schema: SCHEMA });
-  const rest = await Promise.all([1, 2, 3].map(() => openRecordStore({ databaseUrl: DATABASE_URL, schema: SCHEMA, migrate: false })));
-  stores = [first, ...rest];
+  schema = await openSharedSchema('tenancy', 4);
+  stores = schema.stores;
 });
 
 afterAll(async () => {
-  await Promise.allSettled(stores.map((s) => s.close()));
-  if (admin !== undefined) {
-    await admin.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
-    await admin.end();
-  }
+  await schema?.drop();
 });
 
 function depsFor(store: RecordStore): TenancyDeps {
