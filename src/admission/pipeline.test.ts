@@ -241,6 +241,21 @@ describe('ordering: a refusal costs nothing downstream', () => {
     expect(!refused.ok && refused.refusal).toMatchObject({ gate: 'circuit', code: 'circuit_open', status: 503 });
     expect(economics.reserved).toHaveLength(reserved);
   });
+
+  it("an upstream's refusal of the request itself never opens the circuit; its errors and timeouts do", async () => {
+    const { pipeline } = setup({ circuit: { failureThreshold: 2 } });
+    const principal = admissionPrincipal('registered');
+    for (let i = 0; i < 10; i += 1) {
+      const refusedByUpstream = ok(await pipeline.admit(admissionRequest(principal, { dependency: 'provider:openai' })));
+      await refusedByUpstream.ticket.settle({ kind: 'upstream_failure', reason: 'refused' });
+    }
+    expect(await pipeline.breakers.stateOf('provider:openai')).toBe('closed');
+    for (const reason of ['error', 'timeout'] as const) {
+      const failed = ok(await pipeline.admit(admissionRequest(principal, { dependency: 'provider:openai' })));
+      await failed.ticket.settle({ kind: 'upstream_failure', reason });
+    }
+    expect(await pipeline.breakers.stateOf('provider:openai')).toBe('open');
+  });
 });
 
 describe('settlement exactly once', () => {
@@ -251,6 +266,7 @@ describe('settlement exactly once', () => {
     { kind: 'unmetered', reason: 'no_usage' },
     { kind: 'upstream_failure', reason: 'error' },
     { kind: 'upstream_failure', reason: 'timeout' },
+    { kind: 'upstream_failure', reason: 'refused' },
   ] as const;
 
   for (const ending of endings) {

@@ -82,10 +82,13 @@ function actorOf(principal: Principal): string {
   return principal.userId ?? principal.id;
 }
 
-/** How an ending counts for the breaker: the client going away says nothing about the dependency. */
+/**
+ * How an ending counts for the breaker: the client going away says nothing about the dependency,
+ * and a dependency that answered with a refusal of the request itself is up.
+ */
 function breakerOutcome(outcome: SettleOutcome): 'success' | 'failure' | null {
   if (outcome.kind === 'success') return 'success';
-  if (outcome.kind === 'upstream_failure') return 'failure';
+  if (outcome.kind === 'upstream_failure') return outcome.reason === 'refused' ? 'success' : 'failure';
   if (outcome.reason === 'timeout') return 'failure';
   return outcome.reason === 'no_usage' ? 'success' : null;
 }

@@ -62,8 +62,13 @@ export type SettleOutcome =
   | { kind: 'success'; actualMicros: number; actualTokens: number }
   /** Usage unknown (stream ended without usage, client went away): settled at the reserved maximum, flagged. */
   | { kind: 'unmetered'; reason: 'no_usage' | 'client_abort' | 'timeout' }
-  /** The upstream failed before doing billable work: everything reserved is released. */
-  | { kind: 'upstream_failure'; reason: 'error' | 'timeout' };
+  /**
+   * The upstream did no billable work: everything reserved is released. `error` and `timeout` count
+   * against the dependency's breaker; `refused` does not — the upstream answered, and refused the
+   * request itself (a 4xx: a bad body, a caller's own key rejected). Counting those would let one
+   * tenant's bad requests pause a provider for every tenant.
+   */
+  | { kind: 'upstream_failure'; reason: 'error' | 'timeout' | 'refused' };
 
 export interface AdmissionTicket {
   readonly requestId: string;

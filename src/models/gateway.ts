@@ -164,8 +164,9 @@ export class ModelGateway {
         throw new AppError(attempt.failure === 'timeout' ? 'upstream_timeout' : 'upstream_error');
       }
       const { response } = attempt;
+      // 429 and 5xx were tried on the fallbacks above; what is left refused the request itself.
       if (response.status >= 400) {
-        await ticket.settle({ kind: 'upstream_failure', reason: 'error' });
+        await ticket.settle({ kind: 'upstream_failure', reason: 'refused' });
         metrics.outcome(model.alias, 'upstream_refused');
         await relayClientError(response, attempt.apiKey, reply);
         return;

@@ -167,7 +167,8 @@ describe('org custom endpoint models on /v1', () => {
       const refused = (await chat(member, 'strict-chat').catch((error: unknown) => error)) as APIError;
       expect(refused.status).toBe(502);
       expect(JSON.stringify(refused.error)).not.toContain(ENDPOINT_KEY);
-      expect(rig.settlements.at(-1)?.outcome).toEqual({ kind: 'upstream_failure', reason: 'error' });
+      // Released, and not held against the endpoint's breaker: it answered; it refused the org's key.
+      expect(rig.settlements.at(-1)?.outcome).toEqual({ kind: 'upstream_failure', reason: 'refused' });
     } finally {
       await admin('DELETE', `/api/orgs/${ORG_ID}/endpoints/strict`);
       await stricter.close();
