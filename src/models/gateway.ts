@@ -65,7 +65,11 @@ interface UpstreamRequestParts {
 
 type Attempt =
   | { kind: 'response'; response: UpstreamResponse; model: CatalogueModel; apiKey: string | null }
-  | { kind: 'failed'; failure: 'timeout' | 'error' }
+  /**
+   * Every candidate failed. `own_key_throttled`: each of them answered 429 to the org's own key —
+   * that org's quota at the provider, not the provider's health (see `serve`).
+   */
+  | { kind: 'failed'; failure: 'timeout' | 'error' | 'own_key_throttled' }
   | { kind: 'abandoned' };
 
 export function mayUsePaidModels(principal: Principal): boolean {
@@ -159,8 +163,14 @@ export class ModelGateway {
         return;
       }
       if (attempt.kind === 'failed') {
-        await ticket.settle({ kind: 'upstream_failure', reason: attempt.failure });
         metrics.outcome(model.alias, 'upstream_failure');
+        if (attempt.failure === 'own_key_throttled') {
+          // An org's own key out of quota says nothing about the provider: it must not pause the
+          // provider's breaker for the tenants on the managed key (as the managed key's 429s do).
+          await ticket.settle({ kind: 'upstream_failure', reason: 'refused' });
+          throw new AppError('rate_limited', { message: "The provider is rate limiting the organisation's own key." });
+        }
+        await ticket.settle({ kind: 'upstream_failure', reason: attempt.failure });
         throw new AppError(attempt.failure === 'timeout' ? 'upstream_timeout' : 'upstream_error');
       }
       const { response } = attempt;
@@ -237,6 +247,7 @@ export class ModelGateway {
 
   async #attempt(call: ModelCall, chain: readonly CatalogueModel[], abort: UpstreamAbort): Promise<Attempt> {
     let failure: 'timeout' | 'error' = 'error';
+    let onlyOwnKeysThrottled = true;
     for (const candidate of chain) {
       if (abort.aborted) return { kind: 'abandoned' };
       const key = this.#keyFor(call.principal, candidate);
@@ -251,18 +262,20 @@ export class ModelGateway {
         const classified = classifyUpstreamError(error);
         if (classified.kind === 'egress_refused') throw new AppError('egress_refused');
         failure = classified.kind === 'timeout' ? 'timeout' : 'error';
+        onlyOwnKeysThrottled = false;
         this.options.metrics.fallback(candidate.alias);
         continue;
       }
       if (response.status === 429 || response.status >= 500) {
         response.discard();
         failure = 'error';
+        onlyOwnKeysThrottled &&= response.status === 429 && apiKey !== null && apiKey !== provider.managedKey;
         this.options.metrics.fallback(candidate.alias);
         continue;
       }
       return { kind: 'response', response, model: candidate, apiKey };
     }
-    return { kind: 'failed', failure };
+    return { kind: 'failed', failure: onlyOwnKeysThrottled && chain.length > 0 ? 'own_key_throttled' : failure };
   }
 
   #jsonRequest(call: ModelCall, model: CatalogueModel, apiKey: string | null): UpstreamRequestParts {

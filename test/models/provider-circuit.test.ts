@@ -1,8 +1,9 @@
 /**
  * The provider's circuit breaker through the whole gateway (startGateway on the embedded store,
- * the real admission pipeline): it opens on the provider's own failures, and never on requests
- * the provider refuses as the caller's mistake — otherwise one tenant's bad requests would pause
- * the provider for every tenant.
+ * the real admission pipeline): it opens on the provider's own failures, and never on what only
+ * concerns one tenant — requests the provider refuses as the caller's mistake, or an org's own key
+ * out of quota — otherwise one tenant could pause the provider for every tenant. Each test has a
+ * provider (a breaker) of its own on the one simulator, which checks no key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../../bench/simulator/index.js';
@@ -11,6 +12,7 @@ import { startGateway, type BootstrappedAdmin, type RunningGateway } from '../..
 import { freshEmbeddedDeployment } from '../support/embedded-deployment.js';
 
 const PROVIDER_KEY = 'sk-circuit-test-provider-key-000111222';
+const ORG_OWN_KEY = 'sk-circuit-test-org-own-key-333444555';
 /** Fewer than the provider breaker's default failure threshold (5 in 30 s) would prove nothing. */
 const REFUSED_CALLS = 12;
 
@@ -19,14 +21,16 @@ let admin: BootstrappedAdmin;
 let sim: Simulator;
 
 beforeAll(async () => {
-  sim = await startSimulator({ apiKey: PROVIDER_KEY });
+  sim = await startSimulator();
   const deployment = await freshEmbeddedDeployment(
     `
 models:
   providers:
     - { id: sim, kind: openai, baseUrl: "${sim.url}/v1", apiKey: { file: provider.key }, timeoutMs: 5000 }
+    - { id: sim-byok, kind: openai, baseUrl: "${sim.url}/v1", apiKey: { file: provider.key }, timeoutMs: 5000 }
   models:
     - { alias: gpt-sim, provider: sim, upstreamModel: sim-chat, price: { inputPerMTok: 1000000, outputPerMTok: 2000000 }, maxOutputTokens: 500 }
+    - { alias: byok-sim, provider: sim-byok, upstreamModel: sim-chat, price: { inputPerMTok: 1000000, outputPerMTok: 2000000 }, maxOutputTokens: 500 }
 `,
     { 'provider.key': PROVIDER_KEY },
   );
@@ -39,11 +43,22 @@ afterAll(async () => {
   await sim?.close();
 });
 
-function post(path: string, body: unknown): Promise<Response> {
-  return fetch(`${gateway?.url ?? ''}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${admin.token}` }, body: JSON.stringify(body) });
+function post(path: string, body: unknown, token = admin.token, method = 'POST'): Promise<Response> {
+  return fetch(`${gateway?.url ?? ''}${path}`, { method, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
 }
 
-const chat = () => post('/v1/chat/completions', { model: 'gpt-sim', max_tokens: 10, messages: [{ role: 'user', content: 'still there?' }] });
+const chat = (model = 'gpt-sim', token = admin.token) => post('/v1/chat/completions', { model, max_tokens: 10, messages: [{ role: 'user', content: 'still there?' }] }, token);
+
+/** A member key of a second org, which uses the managed provider key. */
+async function otherTenantToken(): Promise<string> {
+  const org = (await (await post('/api/orgs', { name: 'Other tenant' })).json()) as { id: string };
+  const key = (await (await post(`/api/orgs/${org.id}/keys`, { name: 'other', scopes: ['models'] })).json()) as { token: string };
+  return key.token;
+}
+
+async function errorCode(response: Response): Promise<string> {
+  return ((await response.json()) as { error: { code: string } }).error.code;
+}
 
 describe('provider circuit through the gateway', () => {
   it("requests the provider refuses (400) are relayed and never pause it; the provider's own failures do", async () => {
@@ -66,6 +81,29 @@ describe('provider circuit through the gateway', () => {
     sim.configure({ failure: null });
     const paused = await chat();
     expect(paused.status).toBe(503);
-    expect(((await paused.json()) as { error: { code: string } }).error.code).toBe('circuit_open');
+    expect(await errorCode(paused)).toBe('circuit_open');
+  });
+
+  it("an org's own key out of quota (429) answers that org 429 and leaves the provider open to the others; the managed key's 429s pause it", async () => {
+    const other = await otherTenantToken();
+    expect((await post(`/api/orgs/${admin.orgId}/providers/sim-byok/key`, { apiKey: ORG_OWN_KEY }, admin.token, 'PUT')).status).toBe(204);
+    const upstreamBefore = sim.requests().length;
+    sim.configure({ failure: { mode: 429, count: REFUSED_CALLS } });
+    for (let i = 0; i < REFUSED_CALLS; i += 1) {
+      const throttled = await chat('byok-sim');
+      expect(throttled.status).toBe(429);
+      expect(await errorCode(throttled)).toBe('rate_limited');
+    }
+    const sent = sim.requests().slice(upstreamBefore);
+    expect(sent.map((r) => r.headers.authorization)).toEqual(Array.from({ length: REFUSED_CALLS }, () => `Bearer ${ORG_OWN_KEY}`));
+    expect((await chat('byok-sim', other)).status).toBe(200);
+
+    sim.configure({ failure: { mode: 429, count: 5 } });
+    const managedThrottled: number[] = [];
+    for (let i = 0; i < 5; i += 1) managedThrottled.push((await chat('byok-sim', other)).status);
+    expect(managedThrottled).toEqual([502, 502, 502, 502, 502]);
+    const paused = await chat('byok-sim', other);
+    expect(paused.status).toBe(503);
+    expect(await errorCode(paused)).toBe('circuit_open');
   });
 });
