@@ -14,7 +14,10 @@ export interface CatalogueProvider {
   id: string;
   kind: ProviderConfig['kind'];
   baseUrl: string;
+  /** Streamed calls' wait for the first byte, and every call's longest silence mid-body. */
   timeoutMs: number;
+  /** Non-streamed calls' wait for the answer (the provider sends it only once it is complete). */
+  responseTimeoutMs: number;
   adapter: ProviderAdapter;
   /**
    * The key sent upstream unless an org's own key replaces it: the managed key from config, or a
@@ -71,6 +74,7 @@ export class ModelCatalogue {
         kind: provider.kind,
         baseUrl: provider.baseUrl.replace(/\/+$/, ''),
         timeoutMs: provider.timeoutMs,
+        responseTimeoutMs: provider.responseTimeoutMs,
         adapter: adapterFor(provider.kind),
         managedKey: provider.apiKey === undefined ? null : resolveProviderKey(`models.providers[${index}].apiKey`, provider.apiKey, baseDir, env),
         dependency: `provider:${provider.id}`,

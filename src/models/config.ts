@@ -32,13 +32,22 @@ const plainHttpHost = z
     return host;
   });
 
+/** How long a non-streamed call may wait for its answer unless a provider says otherwise. */
+export const DEFAULT_RESPONSE_TIMEOUT_MS = 600_000;
+
 export const providerConfigSchema = z
   .object({
     id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'use lower-case letters, digits, _ and -'),
     kind: z.enum(['openai', 'anthropic', 'openai_compatible']),
     baseUrl: z.string().url().refine((value) => /^https?:\/\//.test(value), 'must be an http(s) URL'),
     apiKey: secretRefSchema.optional(),
+    /** Streamed calls: the wait for the stream to start, and any call's longest silence mid-body. */
     timeoutMs: z.number().int().min(100).max(600_000).default(60_000),
+    /**
+     * Non-streamed calls: the wait for the answer, which a provider sends only once it has written
+     * all of it — a long completion takes minutes. Ten minutes by default, as the official SDKs wait.
+     */
+    responseTimeoutMs: z.number().int().min(100).max(3_600_000).default(DEFAULT_RESPONSE_TIMEOUT_MS),
   })
   .strict();
 

@@ -256,7 +256,17 @@ export class ModelGateway {
       let response: UpstreamResponse;
       try {
         const request = call.multipart === undefined ? this.#jsonRequest(call, candidate, apiKey) : await this.#multipartRequest(call, candidate, apiKey);
-        response = await this.options.upstream.send({ url: request.url, method: request.method, headers: request.headers, body: request.body, timeoutMs: provider.timeoutMs, egress: provider.egress, abort });
+        response = await this.options.upstream.send({
+          url: request.url,
+          method: request.method,
+          headers: request.headers,
+          body: request.body,
+          // A stream starts at once; a non-streamed answer comes when the provider has written all of it.
+          headersTimeoutMs: call.stream ? provider.timeoutMs : provider.responseTimeoutMs,
+          timeoutMs: provider.timeoutMs,
+          egress: provider.egress,
+          abort,
+        });
       } catch (error) {
         if (abort.aborted) return { kind: 'abandoned' };
         const classified = classifyUpstreamError(error);

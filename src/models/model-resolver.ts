@@ -13,7 +13,7 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { HotState } from '../store/state/index.js';
 import type { CatalogueModel, CatalogueProvider, ModelCatalogue } from './catalogue.js';
-import { DEFAULT_MAX_OUTPUT_TOKENS } from './config.js';
+import { DEFAULT_MAX_OUTPUT_TOKENS, DEFAULT_RESPONSE_TIMEOUT_MS } from './config.js';
 import { CUSTOM_ALIAS_PATTERN, type OpenedEndpoint, type OrgCustomEndpoints } from './custom-endpoints-store.js';
 import { InvalidatedCache } from './invalidated-cache.js';
 import { adapterFor } from './providers/index.js';
@@ -105,6 +105,7 @@ function customModels(orgId: string, endpoints: readonly OpenedEndpoint[], catal
       kind: 'openai_compatible',
       baseUrl: endpoint.baseUrl.replace(/\/+$/, ''),
       timeoutMs: CUSTOM_TIMEOUT_MS,
+      responseTimeoutMs: DEFAULT_RESPONSE_TIMEOUT_MS,
       adapter: adapterFor('openai_compatible'),
       managedKey: endpoint.apiKey,
       dependency: customDependency(orgId, endpoint.endpointId),

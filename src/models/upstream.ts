@@ -22,7 +22,10 @@ export interface UpstreamCall {
   method: 'GET' | 'POST';
   headers: Record<string, string>;
   body?: string | Buffer;
+  /** The longest silence between chunks of the answer's body. */
   timeoutMs: number;
+  /** The longest wait for the answer's headers; `timeoutMs` when absent. */
+  headersTimeoutMs?: number;
   /** Abandons the call (the client went away): the connection is dropped, `send` rejects. */
   abort?: UpstreamAbort;
   /** Whose destination this is: an operator-configured provider (the default) or an org's custom endpoint. */
@@ -104,7 +107,7 @@ export class Upstream {
           body: call.body ?? null,
           // headersTimeout bounds the wait for an answer, bodyTimeout the silence between chunks; a
           // whole-call deadline would cut long but healthy streams.
-          headersTimeout: call.timeoutMs,
+          headersTimeout: call.headersTimeoutMs ?? call.timeoutMs,
           bodyTimeout: call.timeoutMs,
         },
         exchange,

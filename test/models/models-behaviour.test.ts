@@ -7,7 +7,7 @@ import { ManualClock } from '../../src/core/clock.js';
 import type { Resolver } from '../../src/egress/index.js';
 import { checkCustomEndpoint } from '../../src/models/index.js';
 import { modelsDb } from '../../src/models/tables.js';
-import { MANAGED_KEY, eventually, startRig, usageSince, usageTotals, type Rig } from './harness.js';
+import { DEFAULT_MODELS, MANAGED_KEY, PRICE, eventually, startRig, usageSince, usageTotals, type Rig } from './harness.js';
 
 const chatBody = (model: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ model, messages: [{ role: 'user', content: 'hello' }], ...extra });
@@ -19,11 +19,17 @@ function post(rig: Rig, path: string, body: string, headers: Record<string, stri
 describe('fallback, timeouts, abandoned streams', () => {
   let rig: Rig;
   beforeAll(async () => {
-    rig = await startRig({ providers: (primary, backup) => [
-      { id: 'sim', kind: 'openai', baseUrl: primary, apiKey: { env: 'SIM_KEY' }, timeoutMs: 300 },
-      { id: 'sim-backup', kind: 'openai_compatible', baseUrl: backup, timeoutMs: 300 },
-      { id: 'sim-anthropic', kind: 'anthropic', baseUrl: primary, apiKey: { env: 'SIM_KEY' }, timeoutMs: 300 },
-    ] });
+    rig = await startRig({
+      providers: (primary, backup) => [
+        { id: 'sim', kind: 'openai', baseUrl: primary, apiKey: { env: 'SIM_KEY' }, timeoutMs: 300, responseTimeoutMs: 300 },
+        { id: 'sim-backup', kind: 'openai_compatible', baseUrl: backup, timeoutMs: 300, responseTimeoutMs: 300 },
+        { id: 'sim-anthropic', kind: 'anthropic', baseUrl: primary, apiKey: { env: 'SIM_KEY' }, timeoutMs: 300, responseTimeoutMs: 300 },
+        // Streams must start within 300 ms (the HTTP client's timers fire within about a second);
+        // a whole non-streamed answer may take 2.5 s.
+        { id: 'sim-patient', kind: 'openai_compatible', baseUrl: backup, timeoutMs: 300, responseTimeoutMs: 2500 },
+      ],
+      models: [...DEFAULT_MODELS, { alias: 'patient-chat', provider: 'sim-patient', upstreamModel: 'sim-chat', price: PRICE, maxOutputTokens: 1000 }],
+    });
   }, 180_000);
   afterAll(async () => rig.close());
   afterEach(() => {
@@ -73,6 +79,25 @@ describe('fallback, timeouts, abandoned streams', () => {
     rig.backup.configure({ failure: { mode: 'hang', count: 1 } });
     const response = await post(rig, '/v1/chat/completions', chatBody('chat'));
     expect(response.status).toBe(504);
+    expect(rig.settlements.at(-1)?.outcome).toEqual({ kind: 'upstream_failure', reason: 'timeout' });
+  });
+
+  it('a non-streamed answer may take longer than timeoutMs (up to responseTimeoutMs); a stream must start within timeoutMs', async () => {
+    rig.backup.configure({ latencyMs: 1500 });
+    const whole = await post(rig, '/v1/chat/completions', chatBody('patient-chat'));
+    expect(whole.status).toBe(200);
+    expect(rig.settlements.at(-1)?.outcome.kind).toBe('success');
+    const stream = await post(rig, '/v1/chat/completions', chatBody('patient-chat', { stream: true }));
+    expect(stream.status).toBe(504);
+    expect(rig.settlements.at(-1)?.outcome).toEqual({ kind: 'upstream_failure', reason: 'timeout' });
+  });
+
+  it('a non-streamed answer slower than responseTimeoutMs times out', async () => {
+    rig.backup.configure({ latencyMs: 4500 });
+    const started = Date.now();
+    const response = await post(rig, '/v1/chat/completions', chatBody('patient-chat'));
+    expect(response.status).toBe(504);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2400);
     expect(rig.settlements.at(-1)?.outcome).toEqual({ kind: 'upstream_failure', reason: 'timeout' });
   });
 
