@@ -99,7 +99,7 @@ describe('custom endpoint admin routes', () => {
   it('lets exactly one of many simultaneous writes claim an alias (the check and the write are one step)', async () => {
     const racers = Array.from({ length: RACERS }, (_, i) => `race${i}`);
     const answers = await Promise.all(racers.map((id) => call('PUT', `/api/orgs/org_b/endpoints/${id}`, 'pk-b-admin', { baseUrl: 'https://gate.example.com/v1', models: [{ alias: 'raced', upstream: 'x' }] })));
-    expect(answers.map((res) => res.status).sort()).toEqual([204, 409, 409, 409, 409, 409, 409, 409]);
+    expect(answers.map((res) => res.status).sort((x, y) => x - y)).toEqual([204, 409, 409, 409, 409, 409, 409, 409]);
     const stored = (await endpoints.list('org_b')).filter((endpoint) => endpoint.models.some((model) => model.alias === 'raced'));
     expect(stored).toHaveLength(1);
     for (const endpoint of stored) await endpoints.remove('org_b', endpoint.endpointId);

@@ -46,7 +46,7 @@ describe('outbox relay into the audit log (record store)', () => {
     expect(second).toMatchObject({ relayed: 2, duplicates: 1 });
 
     const rows = await store.db.selectFrom('audit_log').selectAll().where('action', '=', 'task.enqueue').execute();
-    expect(rows.map((row) => row.target).sort()).toEqual([...taskIds].sort());
+    expect(rows.map((row) => String(row.target)).sort()).toEqual([...taskIds].sort());
     const eventIds = new Set(rows.map((row) => row.details.eventId));
     expect(eventIds.size).toBe(3);
     expect(await state.readOutbox(TASK_QUEUE, 10)).toEqual([]);

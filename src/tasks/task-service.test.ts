@@ -71,7 +71,7 @@ describe('atomic enqueue with its decision event', () => {
     const second = await setup.tasks.relay?.runOnce();
     expect(first?.relayed).toBe(3);
     expect(second?.relayed).toBe(0);
-    expect(setup.sink.written.map((event) => event.target).sort()).toEqual([...ids].sort());
+    expect(setup.sink.written.map((event) => String(event.target)).sort()).toEqual([...ids].sort());
     for (const event of setup.sink.written) {
       expect(event).toMatchObject({ action: 'task.enqueue', outcome: 'success', orgId: 'org_a', actor: 'key:key_owner' });
     }

@@ -154,11 +154,11 @@ describe('tasks across two replicas on Redis', () => {
       return (await stateA.readOutbox(TASK_QUEUE, 100)).length === 0;
     }, 10_000);
     const written = sink.written.slice(before);
-    const targets = written.filter((event) => event.action === 'task.enqueue').map((event) => event.target);
+    const targets = written.filter((event) => event.action === 'task.enqueue').map((event) => String(event.target));
     expect(targets).toHaveLength(13);
     expect(new Set(targets).size).toBe(13);
     // Each task finished once, each audited once; the dead workers' refused reports left nothing.
-    const finished = written.filter((event) => event.action === 'task.finish').map((event) => event.target);
+    const finished = written.filter((event) => event.action === 'task.finish').map((event) => String(event.target));
     expect(finished.sort()).toEqual([...targets].sort());
     // The lapsed leases: the first test's one and the four the dead worker held, at least.
     const requeues = written.filter((event) => event.action === 'task.requeue');

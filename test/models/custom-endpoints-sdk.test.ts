@@ -66,7 +66,7 @@ describe('org custom endpoint models on /v1', () => {
     expect(data.choices[0]?.message.content).toBeTruthy();
     const upstream = orgServer.lastRequest();
     expect(upstream?.headers.authorization).toBe(`Bearer ${ENDPOINT_KEY}`);
-    expect((upstream?.body as { model: string }).model).toBe('sim-chat');
+    expect((upstream?.body as { model: string } | undefined)?.model).toBe('sim-chat');
     expect(rig.primary.requests()).toHaveLength(0);
     const simUsage = { inputTokens: upstream?.usage?.promptTokens ?? -1, outputTokens: upstream?.usage?.completionTokens ?? -1, cachedInputTokens: 0, audioSeconds: 0 };
     expect(await usageSince(rig, before)).toEqual({ requests: 1, inputTokens: simUsage.inputTokens, outputTokens: simUsage.outputTokens, cachedInputTokens: 0, costMicros: costMicros(simUsage, PRICE), unmeteredRequests: 0 });
@@ -84,7 +84,7 @@ describe('org custom endpoint models on /v1', () => {
     for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
     expect(text.length).toBeGreaterThan(0);
     const upstream = orgServer.lastRequest();
-    expect((upstream?.body as { stream_options?: { include_usage?: boolean } }).stream_options?.include_usage).toBe(true);
+    expect((upstream?.body as { stream_options?: { include_usage?: boolean } } | undefined)?.stream_options?.include_usage).toBe(true);
     const requestId = response.headers.get('x-request-id') ?? '';
     await eventually(() => rig.settlements.some((s) => s.requestId === requestId));
     expect(await usageSince(rig, before)).toMatchObject({ requests: 1, inputTokens: upstream?.usage?.promptTokens, outputTokens: upstream?.usage?.completionTokens, unmeteredRequests: 0 });
@@ -99,14 +99,14 @@ describe('org custom endpoint models on /v1', () => {
     expect(orgServer.lastRequest()?.path).toBe('/v1/responses');
     const embedded = await member.embeddings.create({ model: 'org-embed', input: ['a', 'b'] });
     expect(embedded.data).toHaveLength(2);
-    expect((orgServer.lastRequest()?.body as { model: string }).model).toBe('sim-embed');
+    expect((orgServer.lastRequest()?.body as { model: string } | undefined)?.model).toBe('sim-embed');
     const before = await usageTotals(rig);
     const transcript = await member.audio.transcriptions.create({ model: 'org-whisper', file: await toFile(Buffer.alloc(32_000, 1), 'a.wav') });
     expect(transcript.text.length).toBeGreaterThan(0);
     const upstream = orgServer.lastRequest();
     expect(upstream?.path).toBe('/v1/audio/transcriptions');
     expect(upstream?.headers.authorization).toBe(`Bearer ${ENDPOINT_KEY}`);
-    expect((upstream?.body as { model: string }).model).toBe('sim-whisper');
+    expect((upstream?.body as { model: string } | undefined)?.model).toBe('sim-whisper');
     expect(await usageSince(rig, before)).toMatchObject({ requests: 1, costMicros: (upstream?.usage?.audioSeconds ?? -1) * 250, unmeteredRequests: 0 });
     expect(await bucketsOf('org-whisper')).toMatchObject([{ org_id: ORG_ID, provider: 'custom:local' }]);
   });

@@ -37,7 +37,7 @@ describe('OpenAI SDK through Portcullis', () => {
     expect(data.choices[0]?.message.content).toBeTruthy();
     const upstream = rig.primary.lastRequest();
     expect(upstream?.headers.authorization).toBe(`Bearer ${MANAGED_KEY}`);
-    expect((upstream?.body as { model: string }).model).toBe('sim-chat');
+    expect((upstream?.body as { model: string } | undefined)?.model).toBe('sim-chat');
     const simUsage = upstream?.usage;
     expect(data.usage?.prompt_tokens).toBe(simUsage?.promptTokens);
     const requestId = response.headers.get('x-request-id') ?? '';
@@ -65,7 +65,7 @@ describe('OpenAI SDK through Portcullis', () => {
     expect(text.length).toBeGreaterThan(0);
     expect(sawUsage).toBe(false);
     const upstream = rig.primary.lastRequest();
-    expect((upstream?.body as { stream_options?: { include_usage?: boolean } }).stream_options?.include_usage).toBe(true);
+    expect((upstream?.body as { stream_options?: { include_usage?: boolean } } | undefined)?.stream_options?.include_usage).toBe(true);
     const metered = await usageSince(rig, before);
     expect(metered).toMatchObject({ requests: 1, inputTokens: upstream?.usage?.promptTokens, outputTokens: upstream?.usage?.completionTokens, unmeteredRequests: 0 });
     expect(metered.costMicros).toBe(costMicros({ inputTokens: upstream?.usage?.promptTokens ?? -1, outputTokens: upstream?.usage?.completionTokens ?? -1, cachedInputTokens: 0, audioSeconds: 0 }, PRICE));
@@ -81,7 +81,7 @@ describe('OpenAI SDK through Portcullis', () => {
   it('completions with a FIM suffix', async () => {
     const completion = await openai.completions.create({ model: 'chat', prompt: 'def add(a, b):', suffix: '\n\nprint(add(1, 2))', max_tokens: 8 });
     expect(completion.choices[0]?.text).toBeTruthy();
-    expect((rig.primary.lastRequest()?.body as { suffix?: string }).suffix).toBe('\n\nprint(add(1, 2))');
+    expect((rig.primary.lastRequest()?.body as { suffix?: string } | undefined)?.suffix).toBe('\n\nprint(add(1, 2))');
     expect(completion.usage?.completion_tokens).toBe(8);
   });
 
@@ -129,8 +129,8 @@ describe('OpenAI SDK through Portcullis', () => {
     const { data } = await openai.audio.transcriptions.create({ model: 'whisper', file: await toFile(audio, 'clip.wav') }).withResponse();
     expect(data.text.length).toBeGreaterThan(0);
     const upstream = rig.primary.lastRequest();
-    expect((upstream?.body as { model: string; fileBytes: number }).model).toBe('sim-whisper');
-    expect((upstream?.body as { fileBytes: number }).fileBytes).toBe(64_000);
+    expect((upstream?.body as { model: string; fileBytes: number } | undefined)?.model).toBe('sim-whisper');
+    expect((upstream?.body as { fileBytes: number } | undefined)?.fileBytes).toBe(64_000);
     expect(await usageSince(rig, before)).toMatchObject({ requests: 1, costMicros: (upstream?.usage?.audioSeconds ?? -1) * 100, unmeteredRequests: 0 });
   });
 

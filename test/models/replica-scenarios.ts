@@ -101,7 +101,7 @@ export function describeReplicaInvalidation(name: string, deploy: () => Promise<
       await within(async () => (await chat(b, 'org-chat')) === 200);
       expect(orgServer.lastRequest()?.headers.authorization).toBe(`Bearer ${ENDPOINT_KEY}`);
       expect((await admin(a, 'PUT', `/api/orgs/${ORG_ID}/endpoints/own`, endpoint('sim-chat-large'))).status).toBe(204);
-      await within(async () => (await chat(b, 'org-chat')) === 200 && (orgServer.lastRequest()?.body as { model?: string }).model === 'sim-chat-large');
+      await within(async () => (await chat(b, 'org-chat')) === 200 && (orgServer.lastRequest()?.body as { model?: string } | undefined)?.model === 'sim-chat-large');
       expect((await admin(a, 'DELETE', `/api/orgs/${ORG_ID}/endpoints/own`)).status).toBe(204);
       await within(async () => (await chat(b, 'org-chat')) === 404);
       expect(published.filter((m) => m.channel === CUSTOM_ENDPOINTS_CHANNEL).map((m) => m.message)).toEqual([ORG_ID, ORG_ID, ORG_ID]);

@@ -212,8 +212,8 @@ describe('economics gate: lines, metrics and prices', () => {
     const alerts = a.audit.events.filter((e) => e.action === 'budget.alert');
     expect(alerts.map((e) => e.details?.threshold)).toEqual([50]);
     await Promise.all([spend(a, 200), spend(b, 150)]);
-    const thresholds = a.audit.events.filter((e) => e.action === 'budget.alert').map((e) => e.details?.threshold);
-    expect(thresholds.sort()).toEqual([100, 50, 80]);
+    const thresholds = a.audit.events.filter((e) => e.action === 'budget.alert').map((e) => Number(e.details?.threshold));
+    expect(thresholds.sort((x, y) => x - y)).toEqual([50, 80, 100]);
     // Next month the line starts again and so do its alerts.
     clock.set(Date.UTC(2026, 11, 1, 0, 0, 1));
     await spend(a, 600);

@@ -28,18 +28,21 @@ const COMMON_PASSWORDS = new Set([
   'correcthorsebatterystaple',
 ]);
 
-const SEQUENCES = ['0123456789', 'abcdefghijklmnopqrstuvwxyz', 'qwertyuiopasdfghjklzxcvbnm'];
+// Each run doubled so that a wrap-around ("7890123") is found too, and kept both ways round.
+// ASCII only, so splitting into UTF-16 units is splitting into characters.
+const SEQUENCE_RUNS = ['0123456789', 'abcdefghijklmnopqrstuvwxyz', 'qwertyuiopasdfghjklzxcvbnm'].flatMap((sequence) => {
+  const doubled = sequence + sequence;
+  return [doubled, doubled.split('').reverse().join('')];
+});
 
 function isSimpleSequence(lower: string): boolean {
-  return SEQUENCES.some((sequence) => {
-    const doubled = sequence + sequence;
-    const reversed = [...doubled].reverse().join('');
-    return doubled.includes(lower) || reversed.includes(lower);
-  });
+  return SEQUENCE_RUNS.some((run) => run.includes(lower));
 }
 
 export function checkPasswordPolicy(password: string, context: { email?: string } = {}): PasswordPolicyResult {
   const normalized = normalizePassword(password);
+  // Length in code points, as NIST SP 800-63B counts characters (not UTF-16 units, not graphemes).
+  // oxlint-disable-next-line typescript/no-misused-spread -- code points are the unit meant here
   const length = [...normalized].length;
   if (length < MIN_PASSWORD_LENGTH) return { ok: false, reason: `The password must be at least ${MIN_PASSWORD_LENGTH} characters long.` };
   if (password.length > MAX_PASSWORD_LENGTH || length > MAX_PASSWORD_LENGTH) {

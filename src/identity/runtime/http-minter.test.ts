@@ -25,7 +25,7 @@ describe('httpRuntimeMinter', () => {
     expect(got).toEqual({ token: 'pck_new', keyId: 'key_1', expiresAt: new Date('2026-01-02T00:00:00.000Z') });
     expect(calls[0]?.url).toBe('http://127.0.0.1:7070/api/orgs/org_AAAAAAAAAAAAAAAA/runtimes/a%20b/credential');
     expect(calls[0]?.init?.redirect).toBe('error');
-    expect((calls[0]?.init?.headers as Record<string, string>).authorization).toBe('Bearer pck_deployer');
+    expect((calls[0]?.init?.headers as Record<string, string> | undefined)?.authorization).toBe('Bearer pck_deployer');
     expect(JSON.parse(calls[0]?.init?.body as string)).toEqual({ scopes: ['models'] });
   });
 

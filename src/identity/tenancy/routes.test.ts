@@ -216,7 +216,7 @@ describe('admin flows over HTTP', () => {
     expect(Date.parse(key.key.expiresAt as string) - Date.parse(key.key.createdAt as string)).toBeCloseTo(2 * 86_400_000, -4);
     expect((await call('POST', `/api/orgs/${bootOrg}/keys`, platformToken, { name: 'k', ttlDays: 2, ttlSeconds: 600 })).status).toBe(400);
     const listed = await ok('GET', '/api/orgs', platformToken);
-    expect(listed.orgs.map((o: { id: string }) => o.id).sort()).toEqual([bootOrg, org.id].sort());
+    expect((listed.orgs as { id: string }[]).map((o) => o.id).sort()).toEqual([bootOrg, org.id as string].sort());
     expect(listed.orgs.every((o: { role: string }) => o.role === 'owner')).toBe(true);
     // No password setter wired here: a password is refused rather than silently dropped.
     const withPassword = await call('POST', '/api/users', platformToken, { email: 'pw@example.test', password: 'a long enough passphrase' });
