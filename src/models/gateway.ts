@@ -11,7 +11,7 @@ import type { Clock } from '../core/clock.js';
 import { AppError } from '../core/errors.js';
 import type { Principal } from '../identity/principal.js';
 import { can } from '../identity/tenancy/permissions.js';
-import type { CatalogueModel, ModelCatalogue } from './catalogue.js';
+import type { CatalogueModel, CatalogueProvider, ModelCatalogue } from './catalogue.js';
 import type { FreeLimitDecision, FreeModelLimits } from './free-limits.js';
 import { meter, type MeteredCall } from './metering.js';
 import type { ModelMetrics } from './metrics.js';
@@ -71,6 +71,16 @@ type Attempt =
    */
   | { kind: 'failed'; failure: 'timeout' | 'error' | 'own_key_throttled' }
   | { kind: 'abandoned' };
+
+/**
+ * The provider refused the operator's own credential (revoked, expired, out of its project): it is
+ * then unusable for every tenant on that key, as a 5xx makes it, so the call falls back and the
+ * provider's breaker counts it. An org's own key refused (BYOK, a custom endpoint) is that org's
+ * to fix and is relayed as a refusal instead.
+ */
+function operatorKeyRefused(status: number, provider: CatalogueProvider, apiKey: string | null): boolean {
+  return (status === 401 || status === 403) && provider.egress === 'provider' && apiKey !== null && apiKey === provider.managedKey;
+}
 
 export function mayUsePaidModels(principal: Principal): boolean {
   return principal.kind !== 'anonymous' && can(principal, 'models.use', principal.orgId);
@@ -174,7 +184,8 @@ export class ModelGateway {
         throw new AppError(attempt.failure === 'timeout' ? 'upstream_timeout' : 'upstream_error');
       }
       const { response } = attempt;
-      // 429 and 5xx were tried on the fallbacks above; what is left refused the request itself.
+      // 429, 5xx and a refused operator key were tried on the fallbacks above; what is left refused
+      // the request itself, or the org's own credential.
       if (response.status >= 400) {
         await ticket.settle({ kind: 'upstream_failure', reason: 'refused' });
         metrics.outcome(model.alias, 'upstream_refused');
@@ -276,7 +287,7 @@ export class ModelGateway {
         this.options.metrics.fallback(candidate.alias);
         continue;
       }
-      if (response.status === 429 || response.status >= 500) {
+      if (response.status === 429 || response.status >= 500 || operatorKeyRefused(response.status, provider, apiKey)) {
         response.discard();
         failure = 'error';
         onlyOwnKeysThrottled &&= response.status === 429 && apiKey !== null && apiKey !== provider.managedKey;

@@ -187,13 +187,15 @@ describe('bring your own key', () => {
     }
   });
 
-  it('a provider refusing the key gives a gateway error without the key', async () => {
-    // A simulator demanding a different key answers 401 to ours.
+  it('a provider refusing the key falls back, and with nothing left gives a gateway error without the key', async () => {
+    // Simulators demanding a different key answer 401 to ours.
     await rig.close();
-    rig = await startRig({ primary: { apiKey: 'sk-something-else-entirely-000000' } });
+    rig = await startRig({ primary: { apiKey: 'sk-something-else-entirely-000000' }, backup: { apiKey: 'sk-and-another-one-000000000000' } });
     const response = await post(rig, '/v1/chat/completions', chatBody('chat'));
     const text = await response.text();
     expect(response.status).toBe(502);
+    expect(rig.primary.requests()).toHaveLength(1);
+    expect(rig.backup.requests()).toHaveLength(1);
     expect(text).not.toContain(MANAGED_KEY);
     for (const line of rig.logs) expect(line).not.toContain(MANAGED_KEY);
   });

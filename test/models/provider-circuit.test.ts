@@ -1,9 +1,10 @@
 /**
  * The provider's circuit breaker through the whole gateway (startGateway on the embedded store,
- * the real admission pipeline): it opens on the provider's own failures, and never on what only
- * concerns one tenant — requests the provider refuses as the caller's mistake, or an org's own key
- * out of quota — otherwise one tenant could pause the provider for every tenant. Each test has a
- * provider (a breaker) of its own on the one simulator, which checks no key.
+ * the real admission pipeline): it opens on the provider's own failures (its 5xx, its 429s and 401s
+ * to the operator's key), and never on what only concerns one tenant — requests the provider
+ * refuses as the caller's mistake, or an org's own key out of quota — otherwise one tenant could
+ * pause the provider for every tenant. Each test has a provider (a breaker) of its own; all but one
+ * run on a simulator that checks no key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../../bench/simulator/index.js';
@@ -19,18 +20,24 @@ const REFUSED_CALLS = 12;
 let gateway: RunningGateway | undefined;
 let admin: BootstrappedAdmin;
 let sim: Simulator;
+/** A provider that no longer accepts the operator's key (revoked at the provider). */
+let revoking: Simulator;
 
 beforeAll(async () => {
   sim = await startSimulator();
+  revoking = await startSimulator({ apiKey: 'sk-circuit-test-key-the-provider-now-wants' });
   const deployment = await freshEmbeddedDeployment(
     `
 models:
   providers:
     - { id: sim, kind: openai, baseUrl: "${sim.url}/v1", apiKey: { file: provider.key }, timeoutMs: 5000 }
     - { id: sim-byok, kind: openai, baseUrl: "${sim.url}/v1", apiKey: { file: provider.key }, timeoutMs: 5000 }
+    - { id: sim-revoked, kind: openai, baseUrl: "${revoking.url}/v1", apiKey: { file: provider.key }, timeoutMs: 5000 }
   models:
     - { alias: gpt-sim, provider: sim, upstreamModel: sim-chat, price: { inputPerMTok: 1000000, outputPerMTok: 2000000 }, maxOutputTokens: 500 }
     - { alias: byok-sim, provider: sim-byok, upstreamModel: sim-chat, price: { inputPerMTok: 1000000, outputPerMTok: 2000000 }, maxOutputTokens: 500 }
+    - { alias: revoked-sim, provider: sim-revoked, upstreamModel: sim-chat, price: { inputPerMTok: 1000000, outputPerMTok: 2000000 }, maxOutputTokens: 500, fallbacks: [gpt-sim] }
+    - { alias: revoked-only, provider: sim-revoked, upstreamModel: sim-chat, price: { inputPerMTok: 1000000, outputPerMTok: 2000000 }, maxOutputTokens: 500 }
 `,
     { 'provider.key': PROVIDER_KEY },
   );
@@ -41,6 +48,7 @@ models:
 afterAll(async () => {
   await gateway?.close();
   await sim?.close();
+  await revoking?.close();
 });
 
 function post(path: string, body: unknown, token = admin.token, method = 'POST'): Promise<Response> {
@@ -103,6 +111,27 @@ describe('provider circuit through the gateway', () => {
     for (let i = 0; i < 5; i += 1) managedThrottled.push((await chat('byok-sim', other)).status);
     expect(managedThrottled).toEqual([502, 502, 502, 502, 502]);
     const paused = await chat('byok-sim', other);
+    expect(paused.status).toBe(503);
+    expect(await errorCode(paused)).toBe('circuit_open');
+  });
+
+  it("the provider refusing the operator's own key (401) falls back to the next provider, and pauses the provider when nothing is left", async () => {
+    const other = await otherTenantToken();
+    const revokedBefore = revoking.requests().length;
+    const served = await chat('revoked-sim', other);
+    expect(served.status).toBe(200);
+    expect(revoking.requests().length - revokedBefore).toBe(1);
+    expect(sim.requests().at(-1)?.headers.authorization).toBe(`Bearer ${PROVIDER_KEY}`);
+
+    // Without a fallback the caller gets a clean error, never the provider's words about our key,
+    // and every tenant's calls count against the provider, as its 5xx do.
+    const failures: Response[] = [];
+    for (let i = 0; i < 5; i += 1) failures.push(await chat('revoked-only', i % 2 === 0 ? other : admin.token));
+    expect(failures.map((r) => r.status)).toEqual([502, 502, 502, 502, 502]);
+    const text = await failures[0]!.text();
+    expect(text).not.toContain(PROVIDER_KEY);
+    expect(JSON.parse(text)).toMatchObject({ error: { code: 'upstream_error' } });
+    const paused = await chat('revoked-only', other);
     expect(paused.status).toBe(503);
     expect(await errorCode(paused)).toBe('circuit_open');
   });
