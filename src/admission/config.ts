@@ -54,23 +54,29 @@ export const thresholdsSchema = z
   });
 export type Thresholds = z.infer<typeof thresholdsSchema>;
 
-/** A circuit breaker's settings: closed → open after N failures in a window → half-open after the recovery time → closed. */
+/**
+ * A circuit breaker's settings: closed → open after N failures in a window that are also a share
+ * of the recent outcomes → half-open after the recovery time → closed.
+ */
 export interface CircuitSettings {
   failureThreshold: number;
+  /** 0–1: the share of the replica's recent outcomes that must have failed too (0: the count alone). */
+  failureRatio: number;
   windowSeconds: number;
   recoverySeconds: number;
   halfOpenProbes: number;
   successesToClose: number;
 }
 
-const PROVIDER_CIRCUIT: CircuitSettings = { failureThreshold: 5, windowSeconds: 30, recoverySeconds: 15, halfOpenProbes: 2, successesToClose: 2 };
+const PROVIDER_CIRCUIT: CircuitSettings = { failureThreshold: 5, failureRatio: 0.5, windowSeconds: 30, recoverySeconds: 15, halfOpenProbes: 2, successesToClose: 2 };
 /** A store comes back in seconds, and a probe costs little: recover sooner than a provider. */
-const STORE_CIRCUIT: CircuitSettings = { failureThreshold: 5, windowSeconds: 10, recoverySeconds: 2, halfOpenProbes: 1, successesToClose: 1 };
+const STORE_CIRCUIT: CircuitSettings = { failureThreshold: 5, failureRatio: 0.5, windowSeconds: 10, recoverySeconds: 2, halfOpenProbes: 1, successesToClose: 1 };
 
 function circuitSettingsSchema(defaults: CircuitSettings) {
   return z
     .object({
       failureThreshold: z.number().int().min(1).max(10_000).default(defaults.failureThreshold),
+      failureRatio: z.number().min(0).max(1).default(defaults.failureRatio),
       windowSeconds: z.number().int().min(1).max(3600).default(defaults.windowSeconds),
       recoverySeconds: z.number().int().min(1).max(3600).default(defaults.recoverySeconds),
       halfOpenProbes: z.number().int().min(1).max(100).default(defaults.halfOpenProbes),

@@ -385,8 +385,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       prepared.slot?.release();
       const verdictOf = breakerOutcome(outcome);
       const dependency = request.dependency;
-      if (dependency === undefined || verdictOf === null || breakers.ignores(dependency, prepared.probe, verdictOf)) return undefined;
-      return () => breakers.report(dependency, prepared.probe, verdictOf);
+      if (dependency === undefined || verdictOf === null || !breakers.observe(dependency, prepared.probe, verdictOf)) return undefined;
+      return () => breakers.tell(dependency, prepared.probe, verdictOf);
     },
     step(request, what, run) {
       const failed = (error: unknown): void => deps.logger?.warn({ err: error, requestId: request.requestId, step: what }, 'admission settlement step failed');

@@ -13,6 +13,7 @@ const fraction = z.number().gt(0).max(1);
 const circuitOverride = z
   .object({
     failureThreshold: z.number().int().min(1).max(10_000).optional(),
+    failureRatio: z.number().min(0).max(1).optional(),
     windowSeconds: z.number().int().min(1).max(3600).optional(),
     recoverySeconds: z.number().int().min(1).max(3600).optional(),
     halfOpenProbes: z.number().int().min(1).max(100).optional(),

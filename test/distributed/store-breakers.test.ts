@@ -24,7 +24,7 @@ import { deletePrefix, REDIS_URL } from '../support/redis.js';
 import { startRelay, type Relay } from '../support/relay.js';
 
 const PREFIX = `pc-brk-${randomBytes(5).toString('hex')}`;
-const SETTINGS = { failureThreshold: 3, windowSeconds: 10, recoverySeconds: 1, halfOpenProbes: 1, successesToClose: 1 };
+const SETTINGS = { failureThreshold: 3, failureRatio: 0.5, windowSeconds: 10, recoverySeconds: 1, halfOpenProbes: 1, successesToClose: 1 };
 
 async function eventually<T>(attempt: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -1,7 +1,7 @@
 /**
  * The provider's circuit breaker through the whole gateway (startGateway on the embedded store,
  * the real admission pipeline): it opens on the provider's own failures (its 5xx, its 429s and 401s
- * to the operator's key), and never on what only concerns one tenant — requests the provider
+ * to the operator's key) when they are also half of its recent calls, and never on what only concerns one tenant — requests the provider
  * refuses as the caller's mistake, or an org's own key out of quota — otherwise one tenant could
  * pause the provider for every tenant. Each test has a provider (a breaker) of its own; all but one
  * run on a simulator that checks no key.
@@ -32,10 +32,12 @@ models:
   providers:
     - { id: sim, kind: openai, baseUrl: "${sim.url}/v1", apiKey: { file: provider.key }, timeoutMs: 5000 }
     - { id: sim-byok, kind: openai, baseUrl: "${sim.url}/v1", apiKey: { file: provider.key }, timeoutMs: 5000 }
+    - { id: sim-flaky, kind: openai, baseUrl: "${sim.url}/v1", apiKey: { file: provider.key }, timeoutMs: 5000 }
     - { id: sim-revoked, kind: openai, baseUrl: "${revoking.url}/v1", apiKey: { file: provider.key }, timeoutMs: 5000 }
   models:
     - { alias: gpt-sim, provider: sim, upstreamModel: sim-chat, price: { inputPerMTok: 1000000, outputPerMTok: 2000000 }, maxOutputTokens: 500 }
     - { alias: byok-sim, provider: sim-byok, upstreamModel: sim-chat, price: { inputPerMTok: 1000000, outputPerMTok: 2000000 }, maxOutputTokens: 500 }
+    - { alias: flaky-sim, provider: sim-flaky, upstreamModel: sim-chat, price: { inputPerMTok: 1000000, outputPerMTok: 2000000 }, maxOutputTokens: 500 }
     - { alias: revoked-sim, provider: sim-revoked, upstreamModel: sim-chat, price: { inputPerMTok: 1000000, outputPerMTok: 2000000 }, maxOutputTokens: 500, fallbacks: [gpt-sim] }
     - { alias: revoked-only, provider: sim-revoked, upstreamModel: sim-chat, price: { inputPerMTok: 1000000, outputPerMTok: 2000000 }, maxOutputTokens: 500 }
 `,
@@ -88,6 +90,26 @@ describe('provider circuit through the gateway', () => {
     expect(failures).toEqual([502, 502, 502, 502, 502]);
     sim.configure({ failure: null });
     const paused = await chat();
+    expect(paused.status).toBe(503);
+    expect(await errorCode(paused)).toBe('circuit_open');
+  });
+
+  it('a provider failing one call in four is not paused, though its failures pass the threshold; failing every call, it is', async () => {
+    const other = await otherTenantToken();
+    sim.configure({ failure: { mode: 500, ratio: 0.25 } });
+    const statuses: number[] = [];
+    for (let i = 0; i < 40; i += 1) statuses.push((await chat('flaky-sim', i % 2 === 0 ? other : admin.token)).status);
+    expect(statuses.filter((s) => s === 502)).toHaveLength(10);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(30);
+    // Healthy for a while, then down: five failures in a row (the threshold) pause it.
+    sim.configure({ failure: null });
+    for (let i = 0; i < 10; i += 1) expect((await chat('flaky-sim', other)).status).toBe(200);
+    sim.configure({ failure: { mode: 500, count: 100 } });
+    const failures: number[] = [];
+    for (let i = 0; i < 5; i += 1) failures.push((await chat('flaky-sim', other)).status);
+    expect(failures).toEqual([502, 502, 502, 502, 502]);
+    sim.configure({ failure: null });
+    const paused = await chat('flaky-sim', other);
     expect(paused.status).toBe(503);
     expect(await errorCode(paused)).toBe('circuit_open');
   });

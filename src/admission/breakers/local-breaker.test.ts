@@ -8,7 +8,7 @@ import { guardCalls } from './guard.js';
 import { LocalBreaker } from './local-breaker.js';
 import { createStoreBreakers } from './store-breakers.js';
 
-const SETTINGS = { failureThreshold: 3, windowSeconds: 10, recoverySeconds: 5, halfOpenProbes: 2, successesToClose: 2 };
+const SETTINGS = { failureThreshold: 3, failureRatio: 0.5, windowSeconds: 10, recoverySeconds: 5, halfOpenProbes: 2, successesToClose: 2 };
 
 function breaker() {
   const clock = new ManualClock();
@@ -38,6 +38,22 @@ describe('local circuit breaker', () => {
     expect(b.allow()).toEqual({ ok: false, retryAfterMs: 1000 });
     clock.advance(1000);
     expect(b.state).toBe('half_open');
+  });
+
+  it('failures that are a small share of the calls do not open it; a store failing every call still does', () => {
+    const { b } = breaker();
+    const call = (ok: boolean): void => {
+      const d = b.allow();
+      if (d.ok) b.report(d.pass, ok);
+    };
+    for (let i = 0; i < 28; i += 1) call(i % 4 !== 3);
+    expect(b.state).toBe('closed');
+    // Then it goes down: after however many successes, exactly the threshold of failures in a row opens it.
+    for (let i = 0; i < 50; i += 1) call(true);
+    fail(b, 2);
+    expect(b.state).toBe('closed');
+    fail(b, 1);
+    expect(b.state).toBe('open');
   });
 
   it('half-open lets a bounded number of probes through per recovery period; M successes close it', () => {

@@ -4,7 +4,8 @@
  * shared provider breakers (gates/circuit.ts), decided on the injected clock:
  *
  *   closed     calls pass; a failure is remembered for `windowSeconds`; `failureThreshold` of them
- *              within the window open the breaker.
+ *              within the window open the breaker, if they are also `failureRatio` of the recent
+ *              calls (recent-outcomes.ts).
  *   open       calls fail fast for `recoverySeconds` without touching the store.
  *   half-open  at most `halfOpenProbes` calls per recovery period go through as probes;
  *              `successesToClose` successful probes close it, a failed probe opens it again.
@@ -15,6 +16,7 @@
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/logger.js';
 import type { CircuitSettings } from '../config.js';
+import { RecentOutcomes, outcomesCounted } from './recent-outcomes.js';
 
 export type LocalBreakerState = 'closed' | 'open' | 'half_open';
 
@@ -30,6 +32,7 @@ export class LocalBreaker {
   private current: LocalBreakerState = 'closed';
   private generation = 0;
   private failures: number[] = [];
+  private readonly recent = new RecentOutcomes();
   private openUntil = 0;
   private halfOpenSince = 0;
   private probesTaken = 0;
@@ -69,11 +72,12 @@ export class LocalBreaker {
     if (pass.generation !== this.generation) return;
     const settings = this.settings();
     if (this.current === 'closed') {
+      this.recent.record(!ok, outcomesCounted(settings));
       if (ok) return;
       const since = now - settings.windowSeconds * 1000;
       this.failures = this.failures.filter((at) => at > since);
       this.failures.push(now);
-      if (this.failures.length >= settings.failureThreshold) this.open(now, 'failures reached the threshold');
+      if (this.failures.length >= settings.failureThreshold && this.recent.reaches(settings.failureRatio)) this.open(now, 'failures reached the threshold');
       return;
     }
     if (this.current !== 'half_open' || !pass.probe) return;
@@ -85,6 +89,7 @@ export class LocalBreaker {
     if (this.successes >= settings.successesToClose) {
       this.transition('closed');
       this.failures = [];
+      this.recent.clear();
       this.logger?.info({ breaker: this.name }, 'circuit breaker closed');
     }
   }

@@ -31,6 +31,28 @@ describe('circuit breaker', () => {
     expect((await b.check('provider:y')).ok).toBe(true);
   });
 
+  it('failures that are a small share of what a replica sees do not open it; a dependency failing every call still does', async () => {
+    const { a } = await setup();
+    // One call in four fails: 7 failures in the window, over the threshold of 3, but a quarter of the calls.
+    for (let i = 0; i < 28; i += 1) await a.report('dep', null, i % 4 === 3 ? 'failure' : 'success');
+    expect(await a.stateOf('dep')).toBe('closed');
+    // Then it goes down: after however many successes, exactly the threshold of failures in a row opens it.
+    for (let i = 0; i < 50; i += 1) await a.report('dep', null, 'success');
+    await a.report('dep', null, 'failure');
+    await a.report('dep', null, 'failure');
+    expect(await a.stateOf('dep')).toBe('closed');
+    await a.report('dep', null, 'failure');
+    expect(await a.stateOf('dep')).toBe('open');
+  });
+
+  it('with failureRatio 0 the count alone opens it', async () => {
+    const clock = new ManualClock();
+    const config = testAdmissionConfig({ circuit: { failureThreshold: 3, failureRatio: 0, windowSeconds: 10, recoverySeconds: 5, halfOpenProbes: 2, successesToClose: 2 } });
+    const a = new CircuitBreakers({ state: new MemoryHotState({ clock }), config: () => config, clock });
+    for (let i = 0; i < 12; i += 1) await a.report('dep', null, i % 4 === 3 ? 'failure' : 'success');
+    expect(await a.stateOf('dep')).toBe('open');
+  });
+
   it('failures spread beyond the window do not open it', async () => {
     const { a, clock } = await setup();
     await a.report('dep', null, 'failure');

@@ -10,7 +10,9 @@
  * Store layout (scope `cb:<dependency>`), all timing by store TTLs:
  *   closed     no `tripped` value, or `tripped` = `closed:g` after generation g closed. Failures
  *              count in `failures:<closed-since>` (ttl = window, so a closing starts a fresh count);
- *              reaching the threshold trips the breaker (once per closed period: a `tripping` lock).
+ *              reaching the threshold trips the breaker (once per closed period: a `tripping` lock)
+ *              if the failures are also `failureRatio` of the outcomes the tripping replica saw
+ *              lately (recent-outcomes.ts: held in memory, so successes still cost no round trip).
  *   open       `tripped` = generation g and `open:g` exists (ttl = recovery time; its value is the
  *              store time it ends): fail fast.
  *   half-open  `tripped` = g but `open:g` expired: at most `halfOpenProbes` requests per recovery
@@ -24,6 +26,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/logger.js';
 import type { HotState } from '../../store/state/port.js';
+import { RecentOutcomes, outcomesCounted } from '../breakers/recent-outcomes.js';
 import type { AdmissionConfig } from '../config.js';
 import { parseMessageObject } from '../messages.js';
 import type { Refusal } from '../types.js';
@@ -52,6 +55,7 @@ interface Transition {
 }
 
 const PASS: CircuitPass = { ok: true, probe: null };
+const TOLD: Promise<void> = Promise.resolve();
 
 function scopeOf(dependency: string): string {
   if (!DEPENDENCY.test(dependency)) throw new Error('invalid dependency name for the circuit breaker');
@@ -71,6 +75,8 @@ export interface CircuitDeps {
 
 export class CircuitBreakers {
   private readonly mirrors = new Map<string, Mirror>();
+  /** Outcomes of closed dependencies' calls on this replica; bounded like the mirrors. */
+  private readonly recent = new Map<string, RecentOutcomes>();
   private readonly refreshing = new Map<string, Promise<void>>();
   private readonly refreshMs: number;
   private unsubscribe: (() => Promise<void>) | undefined;
@@ -104,9 +110,16 @@ export class CircuitBreakers {
     return this.probe(dependency, mirror.generation);
   }
 
-  /** Whether `report` would change nothing: a success, or any outcome while open, of a non-probe. */
-  ignores(dependency: string, probe: string | null, outcome: 'success' | 'failure'): boolean {
-    return probe === null && (outcome === 'success' || this.mirror(dependency).state !== 'closed');
+  /**
+   * The synchronous part of `report`: counts a closed dependency's outcome among this replica's
+   * recent ones, and says whether the store must hear of it (`tell`) — not for a success, nor for
+   * any outcome while open, of a non-probe.
+   */
+  observe(dependency: string, probe: string | null, outcome: 'success' | 'failure'): boolean {
+    if (probe !== null) return true;
+    if (this.mirror(dependency).state !== 'closed') return false;
+    this.recentOf(dependency).record(outcome === 'failure', outcomesCounted(this.deps.config().circuit));
+    return outcome === 'failure';
   }
 
   private async probe(dependency: string, generation: string): Promise<CircuitPass> {
@@ -125,8 +138,13 @@ export class CircuitBreakers {
     await this.deps.state.increment(scopeOf(dependency), `probes:${probe}`, -1, this.deps.config().circuit.recoverySeconds * 1000);
   }
 
-  /** Outcome of an admitted request; `probe` is what `check` returned. A success while closed costs nothing. */
-  async report(dependency: string, probe: string | null, outcome: 'success' | 'failure'): Promise<void> {
+  /** Outcome of an admitted request; `probe` is what `check` returned. A success while closed costs no round trip. */
+  report(dependency: string, probe: string | null, outcome: 'success' | 'failure'): Promise<void> {
+    return this.observe(dependency, probe, outcome) ? this.tell(dependency, probe, outcome) : TOLD;
+  }
+
+  /** The store's part of `report`, for an outcome `observe` said the store must hear of. */
+  async tell(dependency: string, probe: string | null, outcome: 'success' | 'failure'): Promise<void> {
     const scope = scopeOf(dependency);
     const { state } = this.deps;
     const config = this.deps.config().circuit;
@@ -135,9 +153,8 @@ export class CircuitBreakers {
       // Outcomes of requests admitted before a trip say nothing new while it is open.
       if (outcome === 'success' || mirror.state !== 'closed') return;
       const failures = await state.increment(scope, `failures:${mirror.since}`, 1, config.windowSeconds * 1000);
-      if (failures >= config.failureThreshold && (await state.setIfAbsent(scope, `tripping:${mirror.since}`, '1', config.windowSeconds * 1000))) {
-        await this.trip(dependency);
-      }
+      if (failures < config.failureThreshold || !this.recentOf(dependency).reaches(config.failureRatio)) return;
+      if (await state.setIfAbsent(scope, `tripping:${mirror.since}`, '1', config.windowSeconds * 1000)) await this.trip(dependency);
       return;
     }
     // A probe of an older generation (a re-trip or a close happened since) does not move it.
@@ -211,8 +228,11 @@ export class CircuitBreakers {
 
   private apply(t: Transition): void {
     const now = this.deps.clock.now();
-    if (t.s === 'closed') this.set(t.d, { state: 'closed', since: t.g, refreshedAt: now });
-    else this.set(t.d, { state: 'open', generation: t.g, reopensAt: now + (t.ms ?? 0), refreshedAt: now });
+    if (t.s === 'closed') {
+      // A closing starts the count afresh, here as in the store.
+      this.recent.get(t.d)?.clear();
+      this.set(t.d, { state: 'closed', since: t.g, refreshedAt: now });
+    } else this.set(t.d, { state: 'open', generation: t.g, reopensAt: now + (t.ms ?? 0), refreshedAt: now });
   }
 
   private onMessage(message: string): void {
@@ -250,6 +270,19 @@ export class CircuitBreakers {
       if (oldest.done !== true) this.mirrors.delete(oldest.value);
     }
     this.mirrors.set(dependency, mirror);
+  }
+
+  private recentOf(dependency: string): RecentOutcomes {
+    let recent = this.recent.get(dependency);
+    if (recent === undefined) {
+      if (this.recent.size >= MAX_DEPENDENCIES) {
+        const oldest = this.recent.keys().next();
+        if (oldest.done !== true) this.recent.delete(oldest.value);
+      }
+      recent = new RecentOutcomes();
+      this.recent.set(dependency, recent);
+    }
+    return recent;
   }
 
   private refusal(dependency: string, stateName: CircuitState, remainingMs: number): Refusal {
