@@ -166,7 +166,8 @@ describe('stream relay in the HTTP shell', () => {
       const during = request(`${url}/stream`, { method: 'POST', headers: { 'x-wait': '1' } });
       await waiting;
       const closing = shell.close();
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      // The close begins in the framework's next turns (its preClose hook); wait for it, bounded.
+      for (let turn = 0; turn < 200 && !shell.closing; turn += 1) await new Promise((resolve) => setTimeout(resolve, 5));
       expect(shell.closing).toBe(true);
       release();
       const answer = await during;
