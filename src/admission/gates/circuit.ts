@@ -65,6 +65,13 @@ function scopeOf(dependency: string): string {
 /** The generation a `tripped` value names, or null when it says closed. */
 const trippedGeneration = (tripped: string | null): string | null => (tripped === null || tripped.startsWith(CLOSED) ? null : tripped);
 
+/** Keeps a per-dependency map under MAX_DEPENDENCIES: the entry set longest ago goes first. */
+function makeRoom(entries: Map<string, unknown>): void {
+  if (entries.size < MAX_DEPENDENCIES) return;
+  const oldest = entries.keys().next();
+  if (oldest.done !== true) entries.delete(oldest.value);
+}
+
 export interface CircuitDeps {
   state: HotState;
   config: () => AdmissionConfig;
@@ -265,20 +272,14 @@ export class CircuitBreakers {
     // Bounded (org endpoints make dependencies per org): the entry refreshed longest ago goes first;
     // a dependency seen again is read from the store afresh.
     this.mirrors.delete(dependency);
-    if (this.mirrors.size >= MAX_DEPENDENCIES) {
-      const oldest = this.mirrors.keys().next();
-      if (oldest.done !== true) this.mirrors.delete(oldest.value);
-    }
+    makeRoom(this.mirrors);
     this.mirrors.set(dependency, mirror);
   }
 
   private recentOf(dependency: string): RecentOutcomes {
     let recent = this.recent.get(dependency);
     if (recent === undefined) {
-      if (this.recent.size >= MAX_DEPENDENCIES) {
-        const oldest = this.recent.keys().next();
-        if (oldest.done !== true) this.recent.delete(oldest.value);
-      }
+      makeRoom(this.recent);
       recent = new RecentOutcomes();
       this.recent.set(dependency, recent);
     }
