@@ -106,7 +106,7 @@ async function main(): Promise<void> {
         if (spec === undefined) continue;
         const sample = await measureBuild(spec, simulator.url, testCase, durationMs);
         samples[i]?.push(sample);
-        console.log(`round ${r} ${process.argv[i + 2] ?? ''}: ${round(sample.rps)} req/s, ${round(sample.cpuMicrosPerCall)} µs CPU per call, p50 ${round(sample.p50Ms)} ms, peak RSS ${round(sample.peakRssMb)} MB`);
+        console.log(`round ${r} ${process.argv[i + 2] ?? ''}: ${round(sample.rps)} req/s, ${round(sample.cpuMicrosPerCall)} µs CPU per call, p50 ${round(sample.p50Ms)} ms, peak RSS ${round(sample.peakRssMb)} MiB`);
       }
     }
   } finally {

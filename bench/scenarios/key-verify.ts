@@ -90,7 +90,7 @@ export const keyVerify: Scenario = {
         ],
       ),
       '',
-      `Ratios to bare jose (medians of per-round ratios): key seen before **${round(ratio)}×**, full check **${round(fullRatio)}×**. Peak RSS of the benchmark process: ${round(peakRssBytes / 1024 / 1024)} MB.`,
+      `Ratios to bare jose (medians of per-round ratios): key seen before **${round(ratio)}×**, full check **${round(fullRatio)}×**. Peak RSS of the benchmark process: ${round(peakRssBytes / 1024 / 1024)} MiB.`,
     ].join('\n');
     return { markdown, data: { roundMs, portcullis, portcullisFull, bareJose: jose, ratio, fullRatio, peakRssBytes } };
   },

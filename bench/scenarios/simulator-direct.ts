@@ -92,7 +92,7 @@ export function measurementRow(m: HttpMeasurement): (string | number)[] {
 }
 
 export const MEASUREMENT_HEADERS = [
-  'case', 'conns', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'TTFB p50 ms', 'errors', 'server CPU %', 'server CPU µs/req', 'server peak RSS MB',
+  'case', 'conns', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'TTFB p50 ms', 'errors', 'server CPU %', 'server CPU µs/req', 'server peak RSS MiB',
 ] as const;
 
 export const simulatorDirect: Scenario = {
