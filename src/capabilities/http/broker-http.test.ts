@@ -6,6 +6,7 @@ import { openTestRecordStore } from '../../store/db/testing.js';
 import { MemoryHotState } from '../../store/state/index.js';
 import type { HotState } from '../../store/state/port.js';
 import type { CapabilityGrant } from '../claims.js';
+import type { Resolver } from '../../egress/index.js';
 import { AGENT_USER, ORG, OTHER_ORG, UPSTREAM_SECRET, runtimeConfig, seedOrgs, startReplica, startUpstream, waitFor, type Replica, type Upstream } from './testing/harness.js';
 
 const SESSION = 'ses_AAAAAAAAAAAAAAAA';
@@ -189,6 +190,43 @@ describe('egress proxy', () => {
     const response = await egress(a, 'pcap1.k1.' + 'A'.repeat(70_000), 'backend/x', { container: CONTAINER });
     expect(response.statusCode).toBe(401);
     expect(errorOf(response)).toMatchObject({ code: 'capability_invalid', reason: 'too_large' });
+  });
+
+  it('looks a named upstream up when a connection opens, not on every request', async () => {
+    const lookups: string[] = [];
+    const resolver: Resolver = async (name) => {
+      lookups.push(name);
+      return [{ address: '127.0.0.1', family: 4 }];
+    };
+    const named = await startReplica(store, state, { config: runtimeConfig({ devHttpHosts: ['127.0.0.1', 'upstream.test'] }), resolver });
+    try {
+      await waitFor(() => named.service.revocations.fresh());
+      const { token: capability } = await token(named, { grants: grants(upstream.origin.replace('127.0.0.1', 'upstream.test')) });
+      for (let i = 0; i < 12; i += 1) expect((await egress(named, capability, 'backend/x', { container: CONTAINER })).statusCode).toBe(200);
+      // Once per connection the agent opens (one or two here), never once per request.
+      expect(lookups.length).toBeGreaterThanOrEqual(1);
+      expect(lookups.length).toBeLessThanOrEqual(2);
+      expect(new Set(lookups)).toEqual(new Set(['upstream.test']));
+    } finally {
+      await named.close();
+    }
+  });
+
+  it('refuses, when connecting, a name that resolves to loopback when the operator did not allow it: audited, nothing sent', async () => {
+    const resolver: Resolver = async () => [{ address: '127.0.0.1', family: 4 }];
+    const strict = await startReplica(store, state, { config: runtimeConfig({ devHttpHosts: ['127.0.0.1', 'upstream.test'], egress: { allowLoopback: false, allowPrivate: false, timeoutMs: 5000 } }), resolver });
+    try {
+      await waitFor(() => strict.service.revocations.fresh());
+      const { token: capability, capabilityId } = await token(strict, { grants: grants(upstream.origin.replace('127.0.0.1', 'upstream.test')) });
+      const sent = upstream.seen.length;
+      const response = await egress(strict, capability, 'backend/x', { container: CONTAINER });
+      expect(response.statusCode).toBe(403);
+      expect(errorOf(response)).toMatchObject({ code: 'egress_refused', reason: 'address_refused' });
+      expect(upstream.seen).toHaveLength(sent);
+      expect(strict.audit.events.at(-1)).toMatchObject({ action: 'capability.redeem', target: capabilityId, outcome: 'denied', details: { channel: 'egress', grant: 'backend', reason: 'egress_address_refused' } });
+    } finally {
+      await strict.close();
+    }
   });
 
   it('refuses a loopback upstream when the operator did not allow it', async () => {

@@ -15,7 +15,7 @@ import { Transform, type Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Agent, errors as undiciErrors, request as undiciRequest, type Dispatcher } from 'undici';
 import { AppError } from '../../core/errors.js';
-import { EgressRefusedError, guardedLookup, resolveForConnect, systemResolver, type ResolveOptions, type Resolver } from '../../egress/index.js';
+import { EgressRefusedError, guardedLookup, parseIpLiteral, resolveForConnect, systemResolver, type ResolveOptions, type Resolver } from '../../egress/index.js';
 import type { CapabilityBroker } from './broker.js';
 import { CONTAINER_HEADER, presentedProof, trustedContainerId } from './presenter.js';
 
@@ -95,6 +95,21 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
     bodyTimeout: egress.timeoutMs,
   });
   const maxBodyBytes = options.maxBodyBytes ?? 32 * 1024 * 1024;
+  // A connection to a name is checked by the agent's lookup when it opens (and a pooled one goes
+  // to the address checked then); an IP literal is never looked up, so it is checked here — once:
+  // an address's class never changes, and neither does the policy.
+  const literalVerdicts = new Map<string, string | null>();
+  async function literalRefusal(hostname: string): Promise<string | null> {
+    if (parseIpLiteral(hostname) === null) return null;
+    let verdict = literalVerdicts.get(hostname);
+    if (verdict === undefined) {
+      const checked = await resolveForConnect(hostname, resolveOptions);
+      verdict = checked.ok ? null : checked.reason;
+      if (literalVerdicts.size >= 1024) literalVerdicts.clear();
+      literalVerdicts.set(hostname, verdict);
+    }
+    return verdict;
+  }
 
   async function handle(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const raw = request.raw.url ?? '';
@@ -130,11 +145,10 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
 
     const credential = broker.credentialValue(result.grant);
     if (credential === null) throw refuse('dependency_unavailable', 'credential_unconfigured');
-    const target = new URL(result.grant.origin);
-    const checked = await resolveForConnect(target.hostname, resolveOptions);
-    if (!checked.ok) {
-      await broker.auditEgressRefusal(result.claims, result.grant.name, checked.reason);
-      throw refuse('egress_refused', checked.reason);
+    const refused = await literalRefusal(new URL(result.grant.origin).hostname);
+    if (refused !== null) {
+      await broker.auditEgressRefusal(result.claims, result.grant.name, refused);
+      throw refuse('egress_refused', refused);
     }
 
     const headers: Record<string, string | string[]> = {};
@@ -163,7 +177,10 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
         signal: controller.signal,
       });
     } catch (error) {
-      throw upstreamError(error);
+      const guard = egressRefusal(error);
+      if (guard === null) throw upstreamError(error);
+      await broker.auditEgressRefusal(result.claims, result.grant.name, guard.reason);
+      throw refuse('egress_refused', guard.reason);
     }
 
     const responseHeaders: Record<string, string | string[]> = {};
@@ -199,13 +216,17 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
   };
 }
 
-function upstreamError(error: unknown): AppError {
+/** The guard's refusal of a connection, which may arrive wrapped by the connector. */
+function egressRefusal(error: unknown): EgressRefusedError | null {
   let cause: unknown = error;
-  // The guard's refusal may arrive wrapped by the connector.
   for (let depth = 0; depth < 4 && cause instanceof Error; depth += 1) {
-    if (cause instanceof EgressRefusedError) return refuse('egress_refused', cause.reason);
+    if (cause instanceof EgressRefusedError) return cause;
     cause = cause.cause;
   }
+  return null;
+}
+
+function upstreamError(error: unknown): AppError {
   if (error instanceof AppError) return error;
   if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.ConnectTimeoutError || error instanceof undiciErrors.BodyTimeoutError) {
     return refuse('upstream_timeout', 'upstream_timeout');

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { MemoryAuditSink } from '../../../audit/sink.js';
 import { systemClock } from '../../../core/clock.js';
 import { Secret } from '../../../config/secrets.js';
+import type { Resolver } from '../../../egress/index.js';
 import { createTestHttpApp, testPrincipal, type TestHttpAppOptions } from '../../../http/testing.js';
 import type { Principal } from '../../../identity/principal.js';
 import type { RecordStore } from '../../../store/db/record-store.js';
@@ -100,9 +101,10 @@ export interface Replica {
   close(): Promise<void>;
 }
 
-export async function startReplica(store: RecordStore, state: HotState, options: { config?: CapabilityRuntimeConfig; http?: TestHttpAppOptions } = {}): Promise<Replica> {
+export async function startReplica(store: RecordStore, state: HotState, options: { config?: CapabilityRuntimeConfig; http?: TestHttpAppOptions; resolver?: Resolver } = {}): Promise<Replica> {
   const audit = new MemoryAuditSink();
   const service = createCapabilityService({
+    ...(options.resolver === undefined ? {} : { resolver: options.resolver }),
     config: options.config ?? runtimeConfig(),
     db: store.db,
     state,
