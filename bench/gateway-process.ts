@@ -39,7 +39,8 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, PORTCULLIS_LOG_LEVEL: 'warn', ...extra };
 }
 
-async function runInit(dataDir: string, env: Record<string, string>): Promise<void> {
+/** `portcullis init` in its own process: the data folder (embedded store migrated, first admin) a start opens. */
+export async function runInit(dataDir: string, env: Record<string, string>): Promise<void> {
   // init creates the first platform admin in the record store the gateway will use.
   const child = spawn(process.execPath, [CLI, 'init', '--data-dir', dataDir], { env: childEnv(env), stdio: ['ignore', 'ignore', 'inherit'] });
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));

@@ -17,6 +17,8 @@ export interface ProcessStats {
 export interface ChildServer {
   url: string;
   pid: number;
+  /** Everything the child's first line said (`url` and whatever else the child announces). */
+  announced: Record<string, unknown>;
   stop(): Promise<void>;
 }
 
@@ -55,14 +57,14 @@ export async function startChildServer(script: string, execArgv: readonly string
   const stdout = child.stdout;
   if (stdout === null) throw new Error('child process has no stdout');
   const lines = createInterface({ input: stdout });
-  const url = await new Promise<string>((resolve, reject) => {
+  const announced = await new Promise<Record<string, unknown>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${script} did not report its URL within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
     child.once('exit', (code) => reject(new Error(`${script} exited early with code ${String(code)}`)));
     lines.once('line', (line) => {
       clearTimeout(timer);
       try {
-        const parsed = JSON.parse(line) as { url?: unknown };
-        if (typeof parsed.url === 'string') resolve(parsed.url);
+        const parsed = JSON.parse(line) as Record<string, unknown>;
+        if (typeof parsed.url === 'string') resolve(parsed);
         else reject(new Error('child did not print a url'));
       } catch {
         reject(new Error('child printed a line that is not JSON'));
@@ -72,8 +74,9 @@ export async function startChildServer(script: string, execArgv: readonly string
   // Keep draining stdout so the child never blocks on a full pipe.
   lines.on('line', () => undefined);
   return {
-    url,
+    url: String(announced.url),
     pid: child.pid ?? -1,
+    announced,
     stop: () => stopChild(child, 5_000),
   };
 }

@@ -1,60 +1,38 @@
 /**
  * The sandbox credential broker: (1) capability opens + route checks per second on one core (the
- * decision every redemption makes before any I/O), and (2) the egress proxy's added latency: the
- * load generator to the simulator directly and through `/egress/{grant}/…` (capability redeemed,
- * credential injected, guarded connect, streamed back), in alternating rounds.
- *
- * The proxy runs in the benchmark process (with an in-memory hot state and an embedded record
- * store), so its CPU is shared with the load generator; the latency difference is the figure.
+ * decision every redemption makes before any I/O), and (2) the egress proxy next to going to the
+ * simulator directly: the load generator through `/egress/{grant}/…` (capability redeemed,
+ * credential injected, guarded connect, streamed back), in alternating rounds. The proxy runs in a
+ * process of its own (bench/egress-proxy-process.ts: in-memory hot state, the embedded store of a
+ * folder `portcullis init` made), so its CPU and peak RSS are its own.
  */
 import { randomBytes } from 'node:crypto';
-import { MemoryAuditSink } from '../../src/audit/sink.js';
-import { classifyRoute, openCapability, sealCapability, type CapabilityClaims } from '../../src/capabilities/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { classifyRoute, openCapability, sealCapability } from '../../src/capabilities/index.js';
 import { CapabilityKeyring } from '../../src/capabilities/keyring.js';
-import { TrustedHops, createCapabilityService } from '../../src/capabilities/http/index.js';
-import { systemClock } from '../../src/core/clock.js';
-import { Secret } from '../../src/config/secrets.js';
-import { createTestHttpApp } from '../../src/http/testing.js';
-import { openTestRecordStore } from '../../src/store/db/testing.js';
-import { MemoryHotState } from '../../src/store/state/index.js';
 import { alternate, measureOps, pairedRatio } from '../ab.js';
-import { startSimulatorProcess } from '../processes.js';
+import { BENCH_CONTAINER, benchClaims } from '../capability-claims.js';
+import { procStats, runInit } from '../gateway-process.js';
+import { entryPoint, startChildServer, startSimulatorProcess } from '../processes.js';
 import { markdownTable, type BenchContext, type Scenario, type ScenarioReport } from '../scenario.js';
 import { median, round } from '../stats.js';
 import { HTTP_CASES, MEASUREMENT_HEADERS, measureHttp, measurementRow, type HttpMeasurement } from './simulator-direct.js';
 
-const CONTAINER = 'ctr-bench';
-
-function claimsFor(origin: string, now: number): CapabilityClaims {
-  return {
-    purpose: 'capability',
-    capabilityId: 'cap_benchbenchbenchbe',
-    userId: 'usr_benchbenchbenchbe',
-    orgId: 'org_benchbenchbenchbe',
-    sessionId: 'ses_benchbenchbenchbe',
-    binding: { type: 'container', containerId: CONTAINER },
-    grants: [
-      { name: 'sim', origin, methods: ['POST'], pathPrefixes: ['/v1/'], credential: { ref: 'sim', header: 'authorization', scheme: 'Bearer' }, routeClass: 'provider_model' },
-      { name: 'ingest', origin, methods: ['POST'], pathPrefixes: ['/api/sessions/ses_benchbenchbenchbe/events'], credential: { ref: 'sim', header: 'authorization' }, routeClass: 'session_ingest' },
-    ],
-    issuedAt: now,
-    expiresAt: now + 60 * 60 * 1000,
-  };
-}
-
 async function opensPerSecond(context: BenchContext): Promise<{ markdown: string; data: Record<string, unknown> }> {
   const keyring = new CapabilityKeyring([{ id: 'bench', secret: new Uint8Array(randomBytes(32)), createdAt: Date.now() - 1000 }]);
   const origin = 'https://api.example.com';
-  const token = sealCapability(claimsFor(origin, Date.now()), keyring);
+  const token = sealCapability(benchClaims(origin, Date.now()), keyring);
   const url = `${origin}/v1/chat/completions`;
   const openAndClassify = async () => {
-    const opened = openCapability(token, { keyring, binding: { type: 'container', containerId: CONTAINER }, now: Date.now() });
+    const opened = openCapability(token, { keyring, binding: { type: 'container', containerId: BENCH_CONTAINER }, now: Date.now() });
     if (!opened.ok) throw new Error(`capabilities bench: token refused (${opened.reason})`);
     const route = classifyRoute(opened.claims, 'POST', url, { grantName: 'sim' });
     if (!route.ok) throw new Error(`capabilities bench: route refused (${route.reason})`);
   };
   const classifyOnly = async () => {
-    classifyRoute(claimsFor(origin, 0), 'POST', url, { grantName: 'sim' });
+    classifyRoute(benchClaims(origin, 0), 'POST', url, { grantName: 'sim' });
   };
   await measureOps(openAndClassify, context.settings.warmupMs);
   const roundMs = Math.max(200, Math.round(context.settings.measureMs / 2));
@@ -79,55 +57,35 @@ async function opensPerSecond(context: BenchContext): Promise<{ markdown: string
 
 async function proxyLatency(context: BenchContext): Promise<{ markdown: string; data: Record<string, unknown> }> {
   const simulator = await startSimulatorProcess();
-  const store = await openTestRecordStore();
-  const state = new MemoryHotState();
-  const keyring = new CapabilityKeyring([{ id: 'bench', secret: new Uint8Array(randomBytes(32)), createdAt: Date.now() - 1000 }]);
-  const host = new URL(simulator.url).hostname;
-  const service = createCapabilityService({
-    config: {
-      keyring,
-      maxLifetimeMs: keyring.maxLifetimeMs,
-      credentials: new Map([['sim', new Secret(Buffer.from('sim-upstream-credential-0123456789abcdef'), 'bench')]]),
-      devHttpHosts: [host],
-      trustedHops: new TrustedHops(['127.0.0.1']),
-      egress: { allowLoopback: true, allowPrivate: false, timeoutMs: 30_000 },
-    },
-    db: store.db,
-    state,
-    audit: new MemoryAuditSink(),
-    clock: systemClock,
-    // Audit one in a thousand successes, as a busy deployment would.
-    redeemSampleEvery: 1000,
-  });
-  const { app, registry } = createTestHttpApp();
+  const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-bench-egress-'));
   const measurements: { direct: HttpMeasurement[]; proxied: HttpMeasurement[] } = { direct: [], proxied: [] };
   try {
-    await service.start();
-    await service.register(app, registry);
-    const gateway = await app.listen({ host: '127.0.0.1', port: 0 });
-    const token = sealCapability(claimsFor(new URL(simulator.url).origin, Date.now()), keyring);
-    const headers = { authorization: `Bearer ${token}`, 'x-portcullis-container': CONTAINER };
-    const cases = HTTP_CASES.filter((c) => c.connections === 1 || c.name === 'plain');
-    for (const testCase of cases) {
-      context.log(`  ${testCase.name} × ${testCase.connections}: direct vs egress proxy`);
-      const proxiedCase = { ...testCase, path: `/egress/sim${testCase.path}` };
-      const samples = await alternate(
-        Math.max(2, Math.floor(context.settings.rounds / 2)),
-        { name: 'direct', run: () => measureHttp(simulator.url, testCase, context) },
-        { name: 'proxied', run: () => measureHttp(gateway, proxiedCase, context, headers) },
-      );
-      const best = (list: HttpMeasurement[]) => list.slice().sort((x, y) => x.load.latency.p50Ms - y.load.latency.p50Ms)[Math.floor(list.length / 2)] ?? list[0];
-      const direct = best(samples.a);
-      const proxied = best(samples.b);
-      if (direct !== undefined) measurements.direct.push(direct);
-      if (proxied !== undefined) measurements.proxied.push(proxied);
+    const { script, execArgv } = entryPoint('./egress-proxy-process.js');
+    await runInit(dataDir, {});
+    const proxy = await startChildServer(script, execArgv, [new URL(simulator.url).origin, dataDir]);
+    try {
+      const headers = { authorization: `Bearer ${String(proxy.announced.token)}`, 'x-portcullis-container': String(proxy.announced.container) };
+      const cases = HTTP_CASES.filter((c) => c.connections === 1 || c.name === 'plain');
+      for (const testCase of cases) {
+        context.log(`  ${testCase.name} × ${testCase.connections}: direct vs egress proxy`);
+        const proxiedCase = { ...testCase, path: `/egress/sim${testCase.path}` };
+        const samples = await alternate(
+          Math.max(2, Math.floor(context.settings.rounds / 2)),
+          { name: 'direct', run: () => measureHttp(simulator.url, testCase, context, {}, () => simulator.stats()) },
+          { name: 'proxied', run: () => measureHttp(proxy.url, proxiedCase, context, headers, async () => procStats(proxy.pid)) },
+        );
+        const best = (list: HttpMeasurement[]) => list.slice().sort((x, y) => x.load.latency.p50Ms - y.load.latency.p50Ms)[Math.floor(list.length / 2)] ?? list[0];
+        const direct = best(samples.a);
+        const proxied = best(samples.b);
+        if (direct !== undefined) measurements.direct.push(direct);
+        if (proxied !== undefined) measurements.proxied.push(proxied);
+      }
+    } finally {
+      await proxy.stop();
     }
   } finally {
-    await app.close();
-    await service.close();
-    await state.close();
-    await store.close();
     await simulator.stop();
+    rmSync(dataDir, { recursive: true, force: true });
   }
   const rows: (string | number)[][] = [];
   const added: Record<string, unknown>[] = [];
@@ -158,12 +116,12 @@ export const capabilities: Scenario = {
   name: 'capabilities',
   title: 'Sandbox credential broker',
   description:
-    'Capability opens + route checks per second (one core, warm), and the egress proxy (redeem, inject, guarded connect, stream back) next to going direct to the simulator, alternating rounds.',
+    'Capability opens + route checks per second (one core, warm), and the egress proxy (redeem, inject, guarded connect, stream back; its own process) next to going direct to the simulator, alternating rounds.',
   async run(context: BenchContext): Promise<ScenarioReport> {
     const ops = await opensPerSecond(context);
     const proxy = await proxyLatency(context);
     return {
-      markdown: [ops.markdown, '', proxy.markdown, '', 'The proxy runs inside the benchmark process (CPU shared with the load generator).'].join('\n'),
+      markdown: [ops.markdown, '', proxy.markdown, '', 'The proxy runs in its own process; server CPU and peak RSS are the simulator\'s (direct) and the proxy\'s.'].join('\n'),
       data: { ops: ops.data, proxy: proxy.data },
     };
   },
