@@ -13,4 +13,5 @@ export {
   type ResolveRefusal,
   type ConnectTarget,
 } from './resolve.js';
+export { LiteralVerdicts } from './literal-verdicts.js';
 export { schemeAllowed } from './scheme.js';

@@ -10,7 +10,7 @@
  * request hot path is a measurable share of the gateway's CPU.
  */
 import { Agent } from 'undici';
-import { guardedLookup, parseIpLiteral, resolveForConnect, schemeAllowed, systemResolver, EgressRefusedError, type EgressAllow, type Resolver } from '../egress/index.js';
+import { LiteralVerdicts, guardedLookup, parseIpLiteral, schemeAllowed, systemResolver, type EgressAllow, type ResolveOptions, type Resolver } from '../egress/index.js';
 import { UpstreamExchange, type UpstreamAbort, type UpstreamResponse } from './upstream-exchange.js';
 import { UpstreamError, classifyUpstreamError } from './upstream-errors.js';
 
@@ -57,29 +57,25 @@ const TARGET_CACHE_MAX = 1_000;
 
 export class Upstream {
   readonly #agent: Agent;
-  readonly #allow: EgressAllow;
   readonly #resolver: Resolver;
   readonly #targets = new Map<string, Target>();
-  /** Verdicts on IP-literal hosts: an address's class never changes, and neither does the policy. */
-  readonly #literalVerdicts = new Map<string, EgressRefusedError | null>();
-  readonly #org: { agent: Agent; allow: EgressAllow; plainHttpHosts: readonly string[]; literalVerdicts: Map<string, EgressRefusedError | null> };
+  readonly #literalVerdicts: LiteralVerdicts;
+  readonly #org: { agent: Agent; plainHttpHosts: readonly string[]; literalVerdicts: LiteralVerdicts };
 
   constructor(options: UpstreamOptions) {
-    this.#allow = options.allow;
     this.#resolver = options.resolver ?? systemResolver;
-    this.#agent = this.#guardedAgent(this.#allow, options.connections ?? 512);
+    this.#agent = this.#guardedAgent(options.allow, options.connections ?? 512);
+    this.#literalVerdicts = new LiteralVerdicts(this.#resolveOptions(options.allow));
     const org = options.org ?? { allow: {}, plainHttpHosts: [] };
-    this.#org = { ...org, agent: this.#guardedAgent(org.allow, options.connections ?? 512), literalVerdicts: new Map() };
+    this.#org = { agent: this.#guardedAgent(org.allow, options.connections ?? 512), plainHttpHosts: org.plainHttpHosts, literalVerdicts: new LiteralVerdicts(this.#resolveOptions(org.allow)) };
+  }
+
+  #resolveOptions(allow: EgressAllow): ResolveOptions {
+    return { resolver: this.#resolver, allow, timeoutMs: 5000 };
   }
 
   #guardedAgent(allow: EgressAllow, connections: number): Agent {
-    return new Agent({ connect: { lookup: guardedLookup({ resolver: this.#resolver, allow, timeoutMs: 5000 }) }, connections, keepAliveTimeout: 30_000 });
-  }
-
-  /** Checks a destination without connecting: the same rule the connection itself will apply. */
-  async check(url: URL, allow: EgressAllow = this.#allow): Promise<EgressRefusedError | null> {
-    const target = await resolveForConnect(url.hostname, { resolver: this.#resolver, allow, timeoutMs: 5000 });
-    return target.ok ? null : new EgressRefusedError(target.reason, target.addressClass);
+    return new Agent({ connect: { lookup: guardedLookup(this.#resolveOptions(allow)) }, connections, keepAliveTimeout: 30_000 });
   }
 
   async send(call: UpstreamCall): Promise<UpstreamResponse> {
@@ -87,12 +83,8 @@ export class Upstream {
     const org = call.egress === 'org';
     if (org && !schemeAllowed(target.url, this.#org.plainHttpHosts)) throw new UpstreamError('egress_refused', 'egress refused: plain http is not allowed for this host');
     if (target.literalHost !== null) {
-      const verdicts = org ? this.#org.literalVerdicts : this.#literalVerdicts;
-      let verdict = verdicts.get(target.literalHost);
-      if (verdict === undefined) {
-        verdict = await this.check(target.url, org ? this.#org.allow : this.#allow);
-        verdicts.set(target.literalHost, verdict);
-      }
+      const pending = (org ? this.#org.literalVerdicts : this.#literalVerdicts).verdict(target.literalHost);
+      const verdict = pending instanceof Promise ? await pending : pending;
       if (verdict !== null) throw new UpstreamError('egress_refused', verdict.message);
     }
     if (call.abort?.aborted === true) throw new UpstreamError('network', 'the request was abandoned');

@@ -15,7 +15,7 @@ import { Transform, type Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Agent, errors as undiciErrors, request as undiciRequest, type Dispatcher } from 'undici';
 import { AppError } from '../../core/errors.js';
-import { EgressRefusedError, guardedLookup, parseIpLiteral, resolveForConnect, systemResolver, type ResolveOptions, type Resolver } from '../../egress/index.js';
+import { EgressRefusedError, LiteralVerdicts, guardedLookup, parseIpLiteral, systemResolver, type ResolveOptions, type Resolver } from '../../egress/index.js';
 import type { CapabilityBroker } from './broker.js';
 import { CONTAINER_HEADER, presentedProof, trustedContainerId } from './presenter.js';
 
@@ -96,20 +96,8 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
   });
   const maxBodyBytes = options.maxBodyBytes ?? 32 * 1024 * 1024;
   // A connection to a name is checked by the agent's lookup when it opens (and a pooled one goes
-  // to the address checked then); an IP literal is never looked up, so it is checked here — once:
-  // an address's class never changes, and neither does the policy.
-  const literalVerdicts = new Map<string, string | null>();
-  async function literalRefusal(hostname: string): Promise<string | null> {
-    if (parseIpLiteral(hostname) === null) return null;
-    let verdict = literalVerdicts.get(hostname);
-    if (verdict === undefined) {
-      const checked = await resolveForConnect(hostname, resolveOptions);
-      verdict = checked.ok ? null : checked.reason;
-      if (literalVerdicts.size >= 1024) literalVerdicts.clear();
-      literalVerdicts.set(hostname, verdict);
-    }
-    return verdict;
-  }
+  // to the address checked then); an IP literal is never looked up, so it is checked here.
+  const literals = new LiteralVerdicts(resolveOptions);
 
   async function handle(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const raw = request.raw.url ?? '';
@@ -145,10 +133,11 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
 
     const credential = broker.credentialValue(result.grant);
     if (credential === null) throw refuse('dependency_unavailable', 'credential_unconfigured');
-    const refused = await literalRefusal(new URL(result.grant.origin).hostname);
+    const host = new URL(result.grant.origin).hostname;
+    const refused = parseIpLiteral(host) === null ? null : await literals.verdict(host);
     if (refused !== null) {
-      await broker.auditEgressRefusal(result.claims, result.grant.name, refused);
-      throw refuse('egress_refused', refused);
+      await broker.auditEgressRefusal(result.claims, result.grant.name, refused.reason);
+      throw refuse('egress_refused', refused.reason);
     }
 
     const headers: Record<string, string | string[]> = {};
