@@ -23,14 +23,16 @@ import { storeOf } from '../src/store/db/record-store.js';
 import { MemoryHotState } from '../src/store/state/index.js';
 import { BENCH_CONTAINER, benchClaims } from './capability-claims.js';
 
+const USAGE = 'usage: egress-proxy-process <http upstream origin> <data folder>';
+
 async function main(): Promise<void> {
   // As `portcullis start` tunes itself, so the process's memory is a serving one's.
   tuneRuntimeForServing();
   const upstream = new URL(process.argv[2] ?? '');
-  if (upstream.protocol !== 'http:') throw new Error('usage: egress-proxy-process <http upstream origin> <data folder>');
+  if (upstream.protocol !== 'http:') throw new Error(USAGE);
   // The embedded store of a data folder `portcullis init` made, opened as `portcullis start` opens it.
   const dataDir = process.argv[3];
-  if (dataDir === undefined) throw new Error('usage: egress-proxy-process <http upstream origin> <data folder>');
+  if (dataDir === undefined) throw new Error(USAGE);
   const { db } = await openPglite({ dataDir });
   await migrateToLatest(db);
   const store = storeOf(db, 'pglite');
