@@ -4,7 +4,8 @@ import fc from 'fast-check';
 import { associatedData, decodeCanonicalBase64Url, openCapability, sealCapability, MAX_TOKEN_CHARS } from './codec.js';
 import type { CapabilityBinding } from './claims.js';
 import { CapabilityKeyring, CapabilityKeyringError } from './keyring.js';
-import { CONTAINER, HOUR, T0, claims, keyring, secret } from './testing/fixtures.js';
+import { OpenedCapabilityMemo } from './opened-memo.js';
+import { CONTAINER, HOUR, T0, claims, keyring, modelGrant, secret } from './testing/fixtures.js';
 
 const containerBinding: CapabilityBinding = { type: 'container', containerId: CONTAINER };
 const ring = keyring();
@@ -188,4 +189,68 @@ describe('capability codec', () => {
       { numRuns: 2000 },
     );
   });
+
+  describe('opening a token again (the keyring memo)', () => {
+    it('hands out the same frozen claims without opening the token again, and memoises only successes', () => {
+      const fresh = keyring();
+      const token = sealCapability(claims(), fresh);
+      const first = open(token, T0 + 1000, containerBinding, fresh);
+      const second = open(token, T0 + 2000, containerBinding, fresh);
+      if (!first.ok || !second.ok) throw new Error('the token should open');
+      expect(second.claims).toBe(first.claims);
+      expect(Object.isFrozen(first.claims.grants[0]?.pathPrefixes)).toBe(true);
+      expect(() => {
+        first.claims.grants.push(modelGrant);
+      }).toThrow(TypeError);
+      expect(fresh.opened.size).toBe(1);
+      // Forgeries, other bindings and broken tokens are refused and leave nothing behind.
+      open(`${token.slice(0, -2)}AA`, T0, containerBinding, fresh);
+      open(token, T0, { type: 'container', containerId: 'ctr-2' }, fresh);
+      open(sealForeign({ purpose: 'other' }, 'pcap1', 'k1', secret(1)), T0, containerBinding, fresh);
+      expect(fresh.opened.size).toBe(1);
+    });
+
+    it('still refuses a memoised token for another binding, once expired, and before its issue time', () => {
+      const fresh = keyring();
+      const token = sealCapability(claims(), fresh);
+      expect(open(token, T0 + 1000, containerBinding, fresh).ok).toBe(true);
+      expect(open(token, T0 + 1000, { type: 'container', containerId: 'ctr-2' }, fresh)).toEqual({ ok: false, reason: 'invalid' });
+      expect(open(token, T0 + 1000, { type: 'pop', jkt: 'A'.repeat(43) }, fresh)).toEqual({ ok: false, reason: 'invalid' });
+      expect(open(token, T0 - 61_000, containerBinding, fresh)).toEqual({ ok: false, reason: 'not_yet_valid' });
+      expect(open(token, T0 + HOUR, containerBinding, fresh)).toEqual({ ok: false, reason: 'expired' });
+      // An expired token can never open again, so it is not kept.
+      expect(fresh.opened.size).toBe(0);
+      expect(open(token, T0 + HOUR + 1, containerBinding, fresh)).toEqual({ ok: false, reason: 'expired' });
+    });
+
+    it('refuses a memoised token once its key is past the retirement grace', () => {
+      const retiredAt = T0 + 1000;
+      const rotated = new CapabilityKeyring(
+        [
+          { id: 'old', secret: secret(2), createdAt: T0 - HOUR, retiredAt },
+          { id: 'new', secret: secret(3), createdAt: T0 },
+        ],
+        { maxLifetimeMs: 4 * HOUR, skewMs: 60_000 },
+      );
+      const token = sealCapability(claims(), new CapabilityKeyring([{ id: 'old', secret: secret(2), createdAt: T0 - HOUR }]));
+      expect(open(token, T0 + 2000, containerBinding, rotated).ok).toBe(true);
+      expect(rotated.opened.size).toBe(1);
+      expect(open(token, retiredAt + 4 * HOUR + 60_000, containerBinding, rotated)).toEqual({ ok: false, reason: 'retired_key' });
+    });
+  });
 });
+
+describe('OpenedCapabilityMemo', () => {
+  it('is bounded, dropping the oldest entry first', () => {
+    const memo = new OpenedCapabilityMemo(2);
+    const opened = (id: string) => claims({ capabilityId: `cap_${id.repeat(16)}` });
+    memo.remember('a', opened('A'));
+    memo.remember('b', opened('B'));
+    memo.remember('c', opened('C'));
+    expect(memo.size).toBe(2);
+    expect(memo.get('a', containerBinding)).toBeUndefined();
+    expect(memo.get('c', containerBinding)?.capabilityId).toBe(`cap_${'C'.repeat(16)}`);
+    expect(memo.get('c', { type: 'container', containerId: 'ctr-2' })).toBeUndefined();
+  });
+});
+

@@ -5,6 +5,8 @@
  * thumbprint), so a token moved to another container or key fails authentication exactly like a
  * forgery: the opener learns nothing about which part was wrong. Opening never throws on input; it
  * returns a typed refusal. Checks run cheapest-first and the size limit comes before any decoding.
+ * A token that authenticated before is not decrypted again (the keyring's memo, opened-memo.ts);
+ * its clock-dependent checks run on every open.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { AppError } from '../core/errors.js';
@@ -15,7 +17,8 @@ import {
   type CapabilityBinding,
   type CapabilityClaims,
 } from './claims.js';
-import type { CapabilityKeyring } from './keyring.js';
+import type { CapabilityKey, CapabilityKeyring } from './keyring.js';
+import { OpenedCapabilityMemo } from './opened-memo.js';
 
 export const CAPABILITY_PREFIX = 'pcap1';
 export const MAX_TOKEN_CHARS = 65_536;
@@ -95,11 +98,33 @@ function openUnchecked(token: unknown, { keyring, binding, now }: OpenContext): 
   const kid = match?.[1];
   const body = match?.[2];
   if (kid === undefined || body === undefined) return { ok: false, reason: 'malformed' };
+
+  const digest = OpenedCapabilityMemo.digest(token);
+  const known = keyring.opened.get(digest, binding);
+  const opened = known === undefined ? authenticate(body, kid, keyring, binding, now) : withKey(known, kid, keyring, now);
+  if (!opened.ok) return opened;
+  const claims = known ?? keyring.opened.remember(digest, opened.claims);
+  const refusal = validityRefusal(claims, opened.key, keyring, now);
+  if (refusal === null) return { ok: true, claims };
+  if (refusal === 'expired') keyring.opened.forget(digest);
+  return { ok: false, reason: refusal };
+}
+
+type Keyed = { ok: true; claims: CapabilityClaims; key: CapabilityKey } | { ok: false; reason: OpenRefusal };
+
+/** A memoised token still needs its key to be usable now (a retired key stops opening). */
+function withKey(claims: CapabilityClaims, kid: string, keyring: CapabilityKeyring, now: number): Keyed {
+  const lookup = keyring.lookup(kid, now);
+  return lookup.ok ? { ok: true, claims, key: lookup.key } : lookup;
+}
+
+/** What the token's bytes and the keyring decide, once: decoding, key, authentication, purpose, schema. */
+function authenticate(body: string, kid: string, keyring: CapabilityKeyring, binding: CapabilityBinding, now: number): Keyed {
   const sealed = decodeCanonicalBase64Url(body);
   if (sealed === null || sealed.length <= NONCE_BYTES + TAG_BYTES) return { ok: false, reason: 'malformed' };
 
   const lookup = keyring.lookup(kid, now);
-  if (!lookup.ok) return { ok: false, reason: lookup.reason };
+  if (!lookup.ok) return lookup;
 
   const plaintext = decrypt(sealed, lookup.key.key, associatedData(CAPABILITY_PREFIX, kid, binding));
   if (plaintext === null) return { ok: false, reason: 'invalid' };
@@ -115,18 +140,19 @@ function openUnchecked(token: unknown, { keyring, binding, now }: OpenContext): 
   if (!('purpose' in payload) || payload.purpose !== CAPABILITY_PURPOSE) return { ok: false, reason: 'wrong_purpose' };
   const parsed = capabilityClaimsSchema.safeParse(payload);
   if (!parsed.success) return { ok: false, reason: 'invalid' };
-  const claims = parsed.data;
-  if (!sameBinding(claims.binding, binding)) return { ok: false, reason: 'invalid' };
+  if (!sameBinding(parsed.data.binding, binding)) return { ok: false, reason: 'invalid' };
+  return { ok: true, claims: parsed.data, key: lookup.key };
+}
 
+/** What the clock and the keyring's rotation decide, on every use. */
+function validityRefusal(claims: CapabilityClaims, key: CapabilityKey, keyring: CapabilityKeyring, now: number): OpenRefusal | null {
   // A key retired at R sealed nothing legitimate after R (plus skew).
-  if (lookup.key.retiredAt !== null && claims.issuedAt > lookup.key.retiredAt + keyring.skewMs) {
-    return { ok: false, reason: 'retired_key' };
-  }
-  if (claims.issuedAt > now + MAX_FUTURE_ISSUED_AT_MS) return { ok: false, reason: 'not_yet_valid' };
-  if (claims.expiresAt <= claims.issuedAt) return { ok: false, reason: 'invalid' };
-  if (claims.expiresAt - claims.issuedAt > keyring.maxLifetimeMs) return { ok: false, reason: 'lifetime_exceeded' };
-  if (claims.expiresAt <= now) return { ok: false, reason: 'expired' };
-  return { ok: true, claims };
+  if (key.retiredAt !== null && claims.issuedAt > key.retiredAt + keyring.skewMs) return 'retired_key';
+  if (claims.issuedAt > now + MAX_FUTURE_ISSUED_AT_MS) return 'not_yet_valid';
+  if (claims.expiresAt <= claims.issuedAt) return 'invalid';
+  if (claims.expiresAt - claims.issuedAt > keyring.maxLifetimeMs) return 'lifetime_exceeded';
+  if (claims.expiresAt <= now) return 'expired';
+  return null;
 }
 
 function decrypt(sealed: Buffer, key: CapabilityOpenKey, aad: Buffer): Buffer | null {

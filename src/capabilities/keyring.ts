@@ -6,6 +6,7 @@
  */
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import { MAX_CAPABILITY_LIFETIME_MS } from './claims.js';
+import { DEFAULT_OPENED_ENTRIES, OpenedCapabilityMemo } from './opened-memo.js';
 
 export const KEY_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 export const DEFAULT_SKEW_MS = 60_000;
@@ -26,6 +27,8 @@ export interface KeyringOptions {
   maxLifetimeMs?: number;
   /** Clock skew tolerated between replicas. */
   skewMs?: number;
+  /** Tokens remembered as opened (opened-memo.ts); 0 opens every token in full every time. */
+  openedMemoEntries?: number;
 }
 
 /** A startup misuse: names the key id and the fix, never the secret. */
@@ -47,12 +50,15 @@ export type KeyLookup =
 export class CapabilityKeyring {
   readonly maxLifetimeMs: number;
   readonly skewMs: number;
+  /** Tokens these keys already opened; valid for the keyring's life, since its keys never change. */
+  readonly opened: OpenedCapabilityMemo;
   private readonly byId: Map<string, CapabilityKey>;
   private readonly sealing: CapabilityKey;
 
   constructor(keys: readonly CapabilityKeyInput[], options: KeyringOptions = {}) {
     this.maxLifetimeMs = options.maxLifetimeMs ?? MAX_CAPABILITY_LIFETIME_MS;
     this.skewMs = options.skewMs ?? DEFAULT_SKEW_MS;
+    this.opened = new OpenedCapabilityMemo(options.openedMemoEntries ?? DEFAULT_OPENED_ENTRIES);
     if (!Number.isInteger(this.maxLifetimeMs) || this.maxLifetimeMs <= 0 || this.maxLifetimeMs > MAX_CAPABILITY_LIFETIME_MS) {
       throw new CapabilityKeyringError(`capability maxLifetimeMs must be an integer in 1..${MAX_CAPABILITY_LIFETIME_MS}`);
     }

@@ -15,14 +15,22 @@ import type { CapabilityKeyring } from './keyring.js';
 import { proofThumbprint, verifyProof, type ProofRefusal, type ReplayStore } from './pop.js';
 import { classifyRoute, type RouteRefusal } from './route-policy.js';
 
-export interface RedeemRequest {
-  method: string;
-  /** The upstream URL the request is for; classified by the route policy. */
-  url: string;
+/** The binding evidence a presenter brings: a container id from a trusted hop, a proof, or both. */
+export interface PresentedEvidence {
   /** Container identity from the trusted hop, when the caller came through one. */
-  containerId?: string;
+  containerId?: string | undefined;
   /** Proof-of-possession JWS, when presented. */
-  proof?: string;
+  proof?: string | undefined;
+}
+
+export interface RedeemRequest extends PresentedEvidence {
+  method: string;
+  /**
+   * The upstream URL the request is for; classified by the route policy. The egress proxy only
+   * knows it once the token is open (the origin of the grant its path names), so it may be given
+   * as a function of the opened claims.
+   */
+  url: string | ((claims: CapabilityClaims) => string);
   /** The URL the proof must name when it differs from `url` (e.g. the gateway's own egress URL). */
   proofUrl?: string;
   /** Restrict to one named grant (the egress proxy's path names it). */
@@ -82,55 +90,72 @@ function refuse(reason: RedeemRefusal): RedeemResult {
   return { ok: false, reason, code, status: statusOf(code) };
 }
 
-export async function redeemCapability(token: string, request: RedeemRequest, deps: RedeemDeps): Promise<RedeemResult> {
-  // The bindings the presenter can evidence. A proof's key is read unverified here: it only
-  // selects the associated data, and the signature is verified before the request is admitted.
+export type OpenedOrRefused = { ok: true; claims: CapabilityClaims } | { ok: false; reason: RedeemRefusal };
+
+/**
+ * Opens the token with each binding the presenter can evidence: a proof's key (read unverified
+ * here: it only selects the associated data, and the signature is verified before anything is
+ * admitted), then the container. Only an authentication failure tries the next binding.
+ */
+export async function openPresented(token: string, evidence: PresentedEvidence, keyring: CapabilityKeyring, now: number): Promise<OpenedOrRefused> {
   const candidates: CapabilityBinding[] = [];
-  if (request.proof !== undefined && request.proof !== '') {
-    const jkt = await proofThumbprint(request.proof);
-    if (jkt === null) return refuse('proof_malformed');
+  if (evidence.proof !== undefined && evidence.proof !== '') {
+    const jkt = await proofThumbprint(evidence.proof);
+    if (jkt === null) return { ok: false, reason: 'proof_malformed' };
     candidates.push({ type: 'pop', jkt });
   }
-  if (request.containerId !== undefined && request.containerId !== '') {
+  if (evidence.containerId !== undefined && evidence.containerId !== '') {
     // The schema bounds container ids; anything longer cannot match and is not worth hashing.
-    if (request.containerId.length > 128) return refuse('invalid');
-    candidates.push({ type: 'container', containerId: request.containerId });
+    if (evidence.containerId.length > 128) return { ok: false, reason: 'invalid' };
+    candidates.push({ type: 'container', containerId: evidence.containerId });
   }
-  if (candidates.length === 0) return refuse('binding_missing');
+  if (candidates.length === 0) return { ok: false, reason: 'binding_missing' };
 
-  let claims: CapabilityClaims | undefined;
   let lastRefusal: OpenRefusal = 'invalid';
   for (const binding of candidates) {
-    const opened = openCapability(token, { keyring: deps.keyring, binding, now: request.now });
-    if (opened.ok) {
-      claims = opened.claims;
-      break;
-    }
+    const opened = openCapability(token, { keyring, binding, now });
+    if (opened.ok) return opened;
     lastRefusal = opened.reason;
     // Only an authentication failure can depend on the binding; anything else is final.
     if (opened.reason !== 'invalid') break;
   }
-  if (claims === undefined) return refuse(lastRefusal);
+  return { ok: false, reason: lastRefusal };
+}
 
-  const route = classifyRoute(claims, request.method, request.url, request.grantName === undefined ? {} : { grantName: request.grantName });
-  if (!route.ok) return refuse(route.reason);
-
+/**
+ * What an opened token still has to pass before it is used: not revoked (failing closed when the
+ * list cannot be read), and, when key-bound, a fresh proof over this request naming `proofUrl`.
+ * Null when it passes.
+ */
+export async function holderRefusal(token: string, claims: CapabilityClaims, proof: { method: string; url: string | undefined; proof?: string | undefined; now: number }, deps: RedeemDeps): Promise<RedeemRefusal | null> {
   let revoked: boolean | 'unavailable';
   try {
     revoked = await deps.isRevoked(claims);
   } catch {
     revoked = 'unavailable';
   }
-  if (revoked === 'unavailable') return refuse('revocation_unavailable');
-  if (revoked) return refuse('revoked');
+  if (revoked === 'unavailable') return 'revocation_unavailable';
+  if (revoked) return 'revoked';
 
   if (claims.binding.type === 'pop') {
-    const proof = await verifyProof(
-      { proof: request.proof, method: request.method, url: request.proofUrl ?? request.url, jkt: claims.binding.jkt, now: request.now, accessToken: token },
-      deps.replay,
-    );
-    if (!proof.ok) return refuse(proof.reason);
+    if (proof.url === undefined) return 'proof_url_mismatch';
+    const checked = await verifyProof({ proof: proof.proof, method: proof.method, url: proof.url, jkt: claims.binding.jkt, now: proof.now, accessToken: token }, deps.replay);
+    if (!checked.ok) return checked.reason;
   }
+  return null;
+}
+
+export async function redeemCapability(token: string, request: RedeemRequest, deps: RedeemDeps): Promise<RedeemResult> {
+  const opened = await openPresented(token, request, deps.keyring, request.now);
+  if (!opened.ok) return refuse(opened.reason);
+  const { claims } = opened;
+
+  const url = typeof request.url === 'string' ? request.url : request.url(claims);
+  const route = classifyRoute(claims, request.method, url, request.grantName === undefined ? {} : { grantName: request.grantName });
+  if (!route.ok) return refuse(route.reason);
+
+  const refusal = await holderRefusal(token, claims, { method: request.method, url: request.proofUrl ?? url, proof: request.proof, now: request.now }, deps);
+  if (refusal !== null) return refuse(refusal);
 
   return { ok: true, claims, grant: route.grant, routeClass: route.routeClass, forwardPath: route.forwardPath, forwardQuery: route.forwardQuery };
 }

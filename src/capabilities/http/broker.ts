@@ -14,10 +14,10 @@ import { newId } from '../../core/ids.js';
 import { actorDetails, actorOf, OrgGate } from '../../identity/tenancy/access.js';
 import type { Principal } from '../../identity/principal.js';
 import type { Db } from '../../store/db/schema.js';
-import { proofThumbprint, verifyProof, type ReplayStore } from '../pop.js';
-import { bindingSchema, capabilityClaimsSchema, type CapabilityBinding, grantSchema, isAllowedTargetOrigin, type CapabilityClaims, type CapabilityGrant, type RouteClass } from '../claims.js';
-import { openCapability, sealCapability } from '../codec.js';
-import { redeemCapability, refusalCode, type RedeemRefusal, type RedeemRequest, type RedeemResult } from '../redeem.js';
+import type { ReplayStore } from '../pop.js';
+import { bindingSchema, capabilityClaimsSchema, grantSchema, isAllowedTargetOrigin, type CapabilityClaims, type CapabilityGrant, type RouteClass } from '../claims.js';
+import { sealCapability } from '../codec.js';
+import { holderRefusal, openPresented, redeemCapability, refusalCode, type PresentedEvidence, type RedeemDeps, type RedeemRefusal, type RedeemRequest, type RedeemResult } from '../redeem.js';
 import type { CapabilityRuntimeConfig } from './config.js';
 import type { CapabilityRevocations, RevocationKind } from './revocations.js';
 
@@ -60,11 +60,6 @@ export interface BrokerDeps {
   redeemSampleEvery?: number;
 }
 
-export interface Evidence {
-  containerId?: string | undefined;
-  proof?: string | undefined;
-}
-
 /** Grants whose holder is using models: through the gateway's own `/v1` or a provider. */
 const MODEL_ROUTE_CLASSES: ReadonlySet<RouteClass> = new Set<RouteClass>(['org_models', 'provider_model']);
 
@@ -81,10 +76,12 @@ export interface RedeemAuditContext {
 
 export class CapabilityBroker {
   private readonly gate: OrgGate;
+  private readonly redeemDeps: RedeemDeps;
   private successes = 0;
 
   constructor(private readonly deps: BrokerDeps) {
     this.gate = new OrgGate(deps.db, deps.audit);
+    this.redeemDeps = { keyring: deps.config.keyring, isRevoked: (claims) => deps.revocations.isRevoked(claims), replay: deps.replay };
   }
 
   get config(): CapabilityRuntimeConfig {
@@ -176,11 +173,7 @@ export class CapabilityBroker {
     /** An extra condition on the opened claims; failing it is reported as `invalid`. */
     accept?: (claims: CapabilityClaims) => boolean,
   ): Promise<RedeemResult> {
-    let result = await redeemCapability(token, { ...request, now: this.deps.clock.now() }, {
-      keyring: this.deps.config.keyring,
-      isRevoked: (claims) => this.deps.revocations.isRevoked(claims),
-      replay: this.deps.replay,
-    });
+    let result = await redeemCapability(token, { ...request, now: this.deps.clock.now() }, this.redeemDeps);
     if (result.ok && accept !== undefined && !accept(result.claims)) {
       result = { ok: false, reason: 'invalid', code: refusalCode('invalid'), status: statusOf(refusalCode('invalid')) };
     }
@@ -215,44 +208,11 @@ export class CapabilityBroker {
   }
 
   /**
-   * The origin of the named grant, when the token opens with the presented evidence; null
-   * otherwise (the following redeem then reports the precise refusal).
-   */
-  async originOf(token: string, grantName: string, evidence: Evidence): Promise<string | null> {
-    const opened = await this.openWithEvidence(token, evidence);
-    if (!opened.ok) return null;
-    return opened.claims.grants.find((grant) => grant.name === grantName)?.origin ?? opened.claims.grants[0]?.origin ?? null;
-  }
-
-  /** Opens with each binding the presenter can evidence; only an authentication failure tries the next. */
-  private async openWithEvidence(token: string, evidence: Evidence): Promise<{ ok: true; claims: CapabilityClaims } | { ok: false; reason: RedeemRefusal }> {
-    const bindings: CapabilityBinding[] = [];
-    if (evidence.proof !== undefined) {
-      const jkt = await proofThumbprint(evidence.proof);
-      if (jkt === null) return { ok: false, reason: 'proof_malformed' };
-      bindings.push({ type: 'pop', jkt });
-    }
-    if (evidence.containerId !== undefined) {
-      if (evidence.containerId.length > 128) return { ok: false, reason: 'invalid' };
-      bindings.push({ type: 'container', containerId: evidence.containerId });
-    }
-    if (bindings.length === 0) return { ok: false, reason: 'binding_missing' };
-    let reason: RedeemRefusal = 'invalid';
-    for (const binding of bindings) {
-      const opened = openCapability(token, { keyring: this.deps.config.keyring, binding, now: this.deps.clock.now() });
-      if (opened.ok) return opened;
-      reason = opened.reason;
-      if (opened.reason !== 'invalid') break;
-    }
-    return { ok: false, reason };
-  }
-
-  /**
    * The model gateway's question: may this capability act as an API key on the `/v1` routes? It
    * must open with the presented evidence, hold a model grant, not be revoked, and, when key-bound,
    * come with a fresh proof over this request (`url` is the gateway URL the client called).
    */
-  async authorizeModelUse(token: string, evidence: Evidence & { method: string; url?: string | undefined }): Promise<ModelUseResult> {
+  async authorizeModelUse(token: string, evidence: PresentedEvidence & { method: string; url?: string | undefined }): Promise<ModelUseResult> {
     const result = await this.decideModelUse(token, evidence);
     await this.auditRedeem(
       result.ok ? { ok: true, claims: result.claims, grant: result.grant, routeClass: result.grant.routeClass, forwardPath: '', forwardQuery: '' } : result,
@@ -262,33 +222,19 @@ export class CapabilityBroker {
     return result;
   }
 
-  private async decideModelUse(token: string, evidence: Evidence & { method: string; url?: string | undefined }): Promise<ModelUseResult> {
+  private async decideModelUse(token: string, evidence: PresentedEvidence & { method: string; url?: string | undefined }): Promise<ModelUseResult> {
     const refuse = (reason: RedeemRefusal): ModelUseResult => {
       const code = refusalCode(reason);
       return { ok: false, reason, code, status: statusOf(code) };
     };
-    const opened = await this.openWithEvidence(token, evidence);
+    const now = this.deps.clock.now();
+    const opened = await openPresented(token, evidence, this.deps.config.keyring, now);
     if (!opened.ok) return refuse(opened.reason);
     const { claims } = opened;
     const grant = claims.grants.find((candidate) => MODEL_ROUTE_CLASSES.has(candidate.routeClass));
     if (grant === undefined) return refuse('route_not_granted');
-    let revoked: boolean | 'unavailable';
-    try {
-      revoked = await this.deps.revocations.isRevoked(claims);
-    } catch {
-      revoked = 'unavailable';
-    }
-    if (revoked === 'unavailable') return refuse('revocation_unavailable');
-    if (revoked) return refuse('revoked');
-    if (claims.binding.type === 'pop') {
-      if (evidence.url === undefined) return refuse('proof_url_mismatch');
-      const proof = await verifyProof(
-        { proof: evidence.proof, method: evidence.method, url: evidence.url, jkt: claims.binding.jkt, now: this.deps.clock.now(), accessToken: token },
-        this.deps.replay,
-      );
-      if (!proof.ok) return refuse(proof.reason);
-    }
-    return { ok: true, claims, grant };
+    const refusal = await holderRefusal(token, claims, { method: evidence.method, url: evidence.url, proof: evidence.proof, now }, this.redeemDeps);
+    return refusal === null ? { ok: true, claims, grant } : refuse(refusal);
   }
 
   /** A redeemed capability whose upstream address the outbound guard refused. */

@@ -16,11 +16,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Agent, errors as undiciErrors, request as undiciRequest, type Dispatcher } from 'undici';
 import { AppError } from '../../core/errors.js';
 import { EgressRefusedError, LiteralVerdicts, guardedLookup, parseIpLiteral, systemResolver, type ResolveOptions, type Resolver } from '../../egress/index.js';
+import type { CapabilityClaims } from '../claims.js';
 import type { CapabilityBroker } from './broker.js';
 import { CONTAINER_HEADER, presentedProof, trustedContainerId } from './presenter.js';
 
 const EGRESS_PATH = /^\/egress\/([^/?#]*)(\/[^?#]*)?(\?[^#]*)?$/s;
-const GRANT_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 /** Headers that belong to one hop, or carry the caller's own credentials: never forwarded. */
 const STRIPPED_REQUEST_HEADERS = new Set([
   'host',
@@ -114,15 +114,15 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
     // The proof names the URL the client called: this gateway's egress URL, without the query.
     const proofUrl = `${request.protocol}://${request.host}${raw.split('?')[0] ?? ''}`;
 
-    // The upstream URL is the grant's origin + the raw path; the origin is only known once the
-    // token opens, so the core classifies against each candidate grant's origin by name.
-    const origin = GRANT_NAME.test(grantName) ? await broker.originOf(token, grantName, { containerId, proof }) : null;
-    const url = `${origin ?? 'https://unknown.invalid'}${path}${query}`;
+    // The upstream URL is the named grant's origin + the raw path: the origin is only known once
+    // the token opens, so the redemption builds it from the opened claims (an unknown grant name
+    // gets an origin no grant has, and the route policy refuses it by name).
+    const upstreamUrl = (claims: CapabilityClaims): string => `${claims.grants.find((grant) => grant.name === grantName)?.origin ?? 'https://unknown.invalid'}${path}${query}`;
     const result = await broker.redeem(
       token,
       {
         method,
-        url,
+        url: upstreamUrl,
         grantName,
         ...(containerId === undefined ? {} : { containerId }),
         ...(proof === undefined ? {} : { proof, proofUrl }),
