@@ -6,7 +6,7 @@ import { hkdfSync } from 'node:crypto';
 import { dirname } from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { LoadedConfig } from './config/load.js';
-import { AuditLog, registerAuditRoutes, runAuditVerify } from './audit/index.js';
+import { AuditLog, registerAuditRoutes, runAuditVerify, type AuditCheckpoint } from './audit/index.js';
 import { createAead } from './core/aead.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { startIntervalJob } from './core/interval-job.js';
@@ -106,13 +106,13 @@ export async function bootstrapAdmin(loaded: LoadedConfig, stores: Stores): Prom
   }
 }
 
-export async function runAuditVerifyCommand(loaded: LoadedConfig): Promise<{ exitCode: number; message: string }> {
+export async function runAuditVerifyCommand(loaded: LoadedConfig, options: { anchor?: AuditCheckpoint } = {}): Promise<{ exitCode: number; message: string }> {
   const records = await openRecordStore({
     ...(loaded.config.database.url === undefined ? { dataDir: loaded.dataDir } : { databaseUrl: loaded.config.database.url }),
     migrate: false,
   });
   try {
-    return await runAuditVerify({ db: records.db, keys: new Map([[AUDIT_KID, loaded.secrets.audit.bytes()]]) });
+    return await runAuditVerify({ db: records.db, keys: new Map([[AUDIT_KID, loaded.secrets.audit.bytes()]]), ...options });
   } finally {
     await records.close();
   }
@@ -152,6 +152,7 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
     clock,
     logger,
     checkpointEvery: config.audit.checkpointEvery,
+    checkpointIntervalMs: config.audit.checkpointIntervalMs,
   });
   const identityRecords = storeBreakers.guardRecords(createDbIdentityRecords(records.db));
   const identity = new IdentityCache({ records: identityRecords, pubsub: state, clock, logger });

@@ -3,6 +3,8 @@ import { sql } from 'kysely';
 import { ManualClock } from '../core/clock.js';
 import { AppError } from '../core/errors.js';
 import { useEmptyAuditStore } from './audit-test-store.js';
+import { createLogger } from '../core/logger.js';
+import { parseAuditAnchor } from './anchor.js';
 import { AuditLog } from './audit-log.js';
 import { GENESIS_HASH, hashRecord } from './record.js';
 import type { AuditEventInput } from './sink.js';
@@ -32,7 +34,7 @@ describe('AuditLog.append', () => {
     expect(second.hash).toBe(hashRecord({ ...second }));
     const rows = await allRows();
     expect(rows.map((row) => row.hash)).toEqual([first.hash, second.hash]);
-    expect(await verifyAuditLog(store().db, testAuditKeys())).toEqual({ ok: true, records: 2, checkpoints: 0 });
+    expect(await verifyAuditLog(store().db, testAuditKeys())).toEqual({ ok: true, records: 2, checkpoints: 0, unsignedTail: 2, anchored: false });
   });
 
   it('keeps one valid chain under 50 concurrent appends', async () => {
@@ -40,7 +42,7 @@ describe('AuditLog.append', () => {
     const records = await Promise.all(Array.from({ length: 50 }, (_, i) => log.append(event(i))));
     expect(new Set(records.map((record) => record.seq)).size).toBe(50);
     const result = await verifyAuditLog(store().db, testAuditKeys(), { pageSize: 7 });
-    expect(result).toEqual({ ok: true, records: 50, checkpoints: 5 });
+    expect(result).toEqual({ ok: true, records: 50, checkpoints: 5, unsignedTail: 0, anchored: false });
   });
 
   it('keeps one valid chain when two AuditLog instances on one database append concurrently', async () => {
@@ -167,7 +169,7 @@ describe('checkpoints', () => {
     expect((await log.checkpoint())?.signature).toBe(onDemand?.signature);
     checkpoints = await store().db.selectFrom('audit_checkpoints').selectAll().execute();
     expect(checkpoints).toHaveLength(3);
-    expect(await verifyAuditLog(store().db, testAuditKeys())).toEqual({ ok: true, records: 7, checkpoints: 3 });
+    expect(await verifyAuditLog(store().db, testAuditKeys())).toEqual({ ok: true, records: 7, checkpoints: 3, unsignedTail: 0, anchored: false });
   });
 
   it('checkpoints land on multiples of N however records were batched', async () => {
@@ -177,6 +179,32 @@ describe('checkpoints', () => {
     const checkpoints = await store().db.selectFrom('audit_checkpoints').select('seq').orderBy('seq', 'asc').execute();
     // 4 and 8 from the multiples, 9 from close() sealing the tail.
     expect(checkpoints.map((c) => c.seq)).toEqual(['4', '8', '9']);
+  });
+
+  it('seals records that waited checkpointIntervalMs, and publishes every checkpoint it signs as a usable anchor', async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ destination: { write: (line: string) => void lines.push(line) } });
+    const log = new AuditLog({ db: store().db, signingKey: TEST_AUDIT_KEY, checkpointEvery: 3, checkpointIntervalMs: 300, flushIntervalMs: 60_000, logger });
+    for (let i = 0; i < 4; i += 1) await log.record(event(i));
+    await log.flush();
+    const seqs = async () => (await store().db.selectFrom('audit_checkpoints').select('seq').orderBy('seq', 'asc').execute()).map((c) => String(c.seq));
+    // The fourth record is not covered yet; within the interval it is.
+    expect(await seqs()).toEqual(['3']);
+    const deadline = Date.now() + 5000;
+    while ((await seqs()).length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+    expect(await seqs()).toEqual(['3', '4']);
+
+    const published = lines.filter((line) => line.includes('"auditCheckpoint"'));
+    expect(published.map((line) => (JSON.parse(line) as { auditCheckpoint: { seq: string } }).auditCheckpoint.seq)).toEqual(['3', '4']);
+    for (const line of published) {
+      const parsed = parseAuditAnchor(line);
+      if (!parsed.ok) throw new Error(parsed.message);
+      expect(await verifyAuditLog(store().db, testAuditKeys(), { anchor: parsed.anchor })).toMatchObject({ ok: true, records: 4, anchored: true, unsignedTail: 0 });
+    }
+    expect(lines.join('')).not.toContain(String(TEST_AUDIT_KEY.secret));
+    await log.close();
+    // Nothing new to seal at close: the head is already signed, and it is not published twice.
+    expect(lines.filter((line) => line.includes('"auditCheckpoint"'))).toHaveLength(2);
   });
 
   it('returns null on an empty log', async () => {

@@ -11,13 +11,19 @@
  *
  * `close()` stops the loop, writes everything still buffered and signs the head; nothing is lost
  * on a clean stop, and nothing written before it can be cut off unnoticed.
+ *
+ * Between checkpoints the newest records are covered by no signature, so the head is also signed
+ * once records have waited `checkpointIntervalMs` without one. Every checkpoint this log signs is
+ * published to its logger (`auditCheckpoint`: seq, hash, time, key id, HMAC — nothing secret), so a
+ * copy lives outside the database; `portcullis audit verify --anchor` checks the log against it,
+ * which catches a tail deleted together with its checkpoints.
  */
 import { AppError } from '../core/errors.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { newId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { Db } from '../store/db/schema.js';
-import { appendEvents, checkpointHead, type PreparedEvent } from './chain-writer.js';
+import { appendEvents, checkpointHead, type AppendResult, type PreparedEvent } from './chain-writer.js';
 import { normalizeEvent } from './details-policy.js';
 import { assertSigningKey, type AuditCheckpoint, type AuditRecord, type AuditSigningKey } from './record.js';
 import type { AuditEventInput, AuditSink } from './sink.js';
@@ -29,6 +35,8 @@ export interface AuditLogOptions {
   logger?: Logger;
   /** A signed checkpoint on every record whose seq is a multiple of this (default 100). */
   checkpointEvery?: number;
+  /** Longest a written record waits for a signed checkpoint (default 60 000 ms). */
+  checkpointIntervalMs?: number;
   /** Most events held in memory before record() pushes back (default 10 000). */
   bufferLimit?: number;
   /** Most events written per transaction (default 200). */
@@ -61,7 +69,11 @@ export class AuditLog implements AuditSink {
   readonly #flushIntervalMs: number;
   readonly #retryDelayMs: number;
   readonly #checkpointOnClose: boolean;
+  readonly #checkpointIntervalMs: number;
 
+  /** Pending seal of records written since the last checkpoint this log saw. */
+  #sealTimer: NodeJS.Timeout | undefined;
+  #lastPublishedSeq: string | undefined;
   #buffer: PreparedEvent[] = [];
   #timer: NodeJS.Timeout | undefined;
   /** The one write in progress; flushes chain onto it so batches keep their order. */
@@ -81,6 +93,7 @@ export class AuditLog implements AuditSink {
     this.#flushIntervalMs = positiveInteger(options.flushIntervalMs, 250, 'flushIntervalMs');
     this.#retryDelayMs = positiveInteger(options.retryDelayMs, 1000, 'retryDelayMs');
     this.#checkpointOnClose = options.checkpointOnClose ?? true;
+    this.#checkpointIntervalMs = positiveInteger(options.checkpointIntervalMs, 60_000, 'checkpointIntervalMs');
   }
 
   /** Events accepted by record() and not yet written. */
@@ -121,7 +134,7 @@ export class AuditLog implements AuditSink {
     // Queue behind buffered events so the chain keeps the order in which events were accepted.
     const result = this.#enqueueWrite(async () => {
       await this.#drain();
-      return appendEvents(this.#db, [prepared], this.#appendOptions());
+      return this.#written(await appendEvents(this.#db, [prepared], this.#appendOptions()));
     });
     const { records } = await result;
     const record = records[0];
@@ -139,15 +152,55 @@ export class AuditLog implements AuditSink {
   async checkpoint(): Promise<AuditCheckpoint | null> {
     return this.#enqueueWrite(async () => {
       await this.#drain();
-      return checkpointHead(this.#db, this.#signingKey, () => new Date(this.#clock.now()));
+      this.#clearSeal();
+      const head = await checkpointHead(this.#db, this.#signingKey, () => new Date(this.#clock.now()));
+      if (head !== null) this.#publish(head);
+      return head;
     });
   }
 
   /** Stops accepting events, writes all buffered ones and seals the tail. Rejects if they could not be written. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#clearSeal();
     await this.flush();
     if (this.#checkpointOnClose) await this.checkpoint();
+  }
+
+  /** Publishes what a write signed, and arranges for an unsigned tail to be sealed in time. */
+  #written(result: AppendResult): AppendResult {
+    for (const checkpoint of result.checkpoints) this.#publish(checkpoint);
+    const last = result.records.at(-1);
+    if (last === undefined) return result;
+    if (result.checkpoints.at(-1)?.seq === last.seq) this.#clearSeal();
+    else this.#scheduleSeal();
+    return result;
+  }
+
+  #publish(checkpoint: AuditCheckpoint): void {
+    // checkpoint() on a head that is already signed returns that checkpoint again.
+    if (checkpoint.seq === this.#lastPublishedSeq) return;
+    this.#lastPublishedSeq = checkpoint.seq;
+    const { seq, hash, at, keyId, signature } = checkpoint;
+    this.#logger?.info({ auditCheckpoint: { seq, hash, at: at.toISOString(), keyId, signature } }, 'audit checkpoint signed');
+  }
+
+  #scheduleSeal(): void {
+    if (this.#sealTimer !== undefined || this.#closed) return;
+    this.#sealTimer = setTimeout(() => {
+      this.#sealTimer = undefined;
+      this.checkpoint().catch((err: unknown) => {
+        this.#logger?.warn({ err }, 'audit checkpoint failed; will retry');
+        this.#scheduleSeal();
+      });
+    }, this.#checkpointIntervalMs);
+    // Like the flush timer: close() seals the tail of a process that stops cleanly.
+    this.#sealTimer.unref();
+  }
+
+  #clearSeal(): void {
+    if (this.#sealTimer !== undefined) clearTimeout(this.#sealTimer);
+    this.#sealTimer = undefined;
   }
 
   #enqueueWrite<T>(work: () => Promise<T>): Promise<T> {
@@ -164,7 +217,7 @@ export class AuditLog implements AuditSink {
     while (this.#buffer.length > 0) {
       const batch = this.#buffer.slice(0, this.#batchSize);
       try {
-        await appendEvents(this.#db, batch, this.#appendOptions());
+        this.#written(await appendEvents(this.#db, batch, this.#appendOptions()));
         this.#lastError = undefined;
       } catch (err) {
         this.#lastError = err;

@@ -3,7 +3,7 @@
  * argument parsing and process handling so the CLI engineer wires it and tests can call it.
  */
 import type { Db } from '../store/db/schema.js';
-import type { AuditVerificationKeys } from './record.js';
+import type { AuditCheckpoint, AuditVerificationKeys } from './record.js';
 import { verifyAuditLog, type AuditVerifyFailure } from './verify.js';
 
 const EXPLANATIONS: Record<AuditVerifyFailure, string> = {
@@ -20,12 +20,21 @@ export interface AuditVerifyCommandResult {
   message: string;
 }
 
-export async function runAuditVerify(options: { db: Db; keys: AuditVerificationKeys; pageSize?: number }): Promise<AuditVerifyCommandResult> {
-  const result = await verifyAuditLog(options.db, options.keys, options.pageSize === undefined ? {} : { pageSize: options.pageSize });
+export async function runAuditVerify(options: { db: Db; keys: AuditVerificationKeys; pageSize?: number; anchor?: AuditCheckpoint }): Promise<AuditVerifyCommandResult> {
+  const result = await verifyAuditLog(options.db, options.keys, {
+    ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }),
+    ...(options.anchor === undefined ? {} : { anchor: options.anchor }),
+  });
   if (result.ok) {
+    const anchored = options.anchor === undefined ? '' : ` It still holds the anchor at record ${options.anchor.seq}.`;
+    const tail =
+      result.unsignedTail === 0
+        ? ''
+        : ` The last ${result.unsignedTail} record(s) come after the newest signed checkpoint: no signature covers them yet, so their removal could not be detected.`;
+    const hint = options.anchor === undefined ? ' Pass --anchor with the newest checkpoint from the gateway log to detect a tail deleted together with its checkpoints.' : '';
     return {
       exitCode: 0,
-      message: `Audit log verified: ${result.records} record(s), ${result.checkpoints} signed checkpoint(s), chain intact.`,
+      message: `Audit log verified: ${result.records} record(s), ${result.checkpoints} signed checkpoint(s), chain intact.${anchored}${tail}${hint}`,
     };
   }
   return {

@@ -16,5 +16,6 @@ export { queryAudit, MAX_AUDIT_PAGE, type AuditQuery, type AuditPage } from './q
 export type { AuditEntryView } from './rows.js';
 export { registerAuditRoutes, type AuditRouteDeps } from './routes.js';
 export { runAuditVerify, type AuditVerifyCommandResult } from './cli.js';
+export { parseAuditAnchor, MAX_ANCHOR_BYTES, type AnchorParse } from './anchor.js';
 export { canonicalJson } from './canonical.js';
 export { isSecretLookingName, isSecretLookingValue } from './details-policy.js';

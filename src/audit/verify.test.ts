@@ -3,7 +3,7 @@ import { useEmptyAuditStore } from './audit-test-store.js';
 import { AuditLog } from './audit-log.js';
 import { runAuditVerify } from './cli.js';
 import { hashRecord, signCheckpoint, type AuditRecord } from './record.js';
-import { recordFromRow, rowFromCheckpoint } from './rows.js';
+import { checkpointFromRow, recordFromRow, rowFromCheckpoint } from './rows.js';
 import { TEST_AUDIT_KEY, testAuditKeys } from './testing.js';
 import { verifyAuditLog } from './verify.js';
 
@@ -39,10 +39,10 @@ const verify = (pageSize = 4) => verifyAuditLog(store().db, testAuditKeys(), { p
 
 describe('verifyAuditLog', () => {
   it('accepts an empty log and an intact one', async () => {
-    expect(await verify()).toEqual({ ok: true, records: 0, checkpoints: 0 });
+    expect(await verify()).toEqual({ ok: true, records: 0, checkpoints: 0, unsignedTail: 0, anchored: false });
     await seed(10, 4);
     // 4 and 8, plus 10 from close().
-    expect(await verify()).toEqual({ ok: true, records: 10, checkpoints: 3 });
+    expect(await verify()).toEqual({ ok: true, records: 10, checkpoints: 3, unsignedTail: 0, anchored: false });
   });
 
   it('names an edited field: hash_mismatch at that record', async () => {
@@ -117,7 +117,7 @@ describe('verifyAuditLog', () => {
     await seed(12, 5);
     await store().db.deleteFrom('audit_log').where('seq', '>=', '11').execute();
     await store().db.deleteFrom('audit_checkpoints').where('seq', '>=', '11').execute();
-    expect(await verify()).toEqual({ ok: true, records: 10, checkpoints: 2 });
+    expect(await verify()).toEqual({ ok: true, records: 10, checkpoints: 2, unsignedTail: 0, anchored: false });
   });
 
   it('names a forged checkpoint', async () => {
@@ -160,8 +160,46 @@ describe('verifyAuditLog', () => {
     await before.append({ actor: 'system', orgId: null, action: 'settings.update', outcome: 'success' });
     await before.append({ actor: 'system', orgId: null, action: 'settings.update', outcome: 'success' });
     await seed(2, 2);
-    expect(await verifyAuditLog(store().db, testAuditKeys(oldKey))).toEqual({ ok: true, records: 4, checkpoints: 2 });
+    expect(await verifyAuditLog(store().db, testAuditKeys(oldKey))).toEqual({ ok: true, records: 4, checkpoints: 2, unsignedTail: 0, anchored: false });
     expect(await verifyAuditLog(store().db, testAuditKeys())).toEqual({ ok: false, firstBadSeq: '2', reason: 'checkpoint_signature' });
+  });
+});
+
+describe('verifyAuditLog with an anchor kept outside the database', () => {
+  const anchorAt = async (seq: number) => checkpointFromRow(await store().db.selectFrom('audit_checkpoints').selectAll().where('seq', '=', String(seq)).executeTakeFirstOrThrow());
+
+  it('detects a tail deleted together with its checkpoints', async () => {
+    await seed(12, 5);
+    const anchor = await anchorAt(12);
+    await store().db.deleteFrom('audit_log').where('seq', '>=', '11').execute();
+    await store().db.deleteFrom('audit_checkpoints').where('seq', '>=', '11').execute();
+    expect(await verify()).toMatchObject({ ok: true, records: 10 });
+    expect(await verifyAuditLog(store().db, testAuditKeys(), { anchor, pageSize: 4 })).toEqual({ ok: false, firstBadSeq: '11', reason: 'truncated' });
+  });
+
+  it('detects records rewritten under the anchor, and refuses a forged anchor before reading anything', async () => {
+    await seed(9, 5);
+    const record = await recordAt(7);
+    const elsewhere = signCheckpoint(TEST_AUDIT_KEY, '7', 'a'.repeat(64), new Date());
+    expect(await verifyAuditLog(store().db, testAuditKeys(), { anchor: elsewhere })).toEqual({ ok: false, firstBadSeq: '7', reason: 'checkpoint_mismatch' });
+    const forged = signCheckpoint({ id: TEST_AUDIT_KEY.id, secret: 'an-attacker-guess-that-is-long-enough-0000' }, '7', record.hash, new Date());
+    expect(await verifyAuditLog(store().db, testAuditKeys(), { anchor: forged })).toEqual({ ok: false, firstBadSeq: '7', reason: 'checkpoint_signature' });
+    expect(await verifyAuditLog(store().db, testAuditKeys(), { anchor: signCheckpoint(TEST_AUDIT_KEY, '7', record.hash, new Date()) })).toMatchObject({ ok: true, anchored: true });
+  });
+
+  it('counts the records no signature covers, the anchor included', async () => {
+    const log = new AuditLog({ db: store().db, signingKey: TEST_AUDIT_KEY, checkpointEvery: 5, checkpointOnClose: false });
+    for (let i = 0; i < 13; i += 1) await log.append({ actor: 'system', orgId: null, action: 'settings.update', outcome: 'success' });
+    await log.close();
+    expect(await verify()).toEqual({ ok: true, records: 13, checkpoints: 2, unsignedTail: 3, anchored: false });
+    const anchor = signCheckpoint(TEST_AUDIT_KEY, '12', (await recordAt(12)).hash, new Date());
+    expect(await verifyAuditLog(store().db, testAuditKeys(), { anchor })).toEqual({ ok: true, records: 13, checkpoints: 2, unsignedTail: 1, anchored: true });
+    const unsealed = await runAuditVerify({ db: store().db, keys: testAuditKeys() });
+    expect(unsealed.message).toContain('The last 3 record(s) come after the newest signed checkpoint');
+    expect(unsealed.message).toContain('--anchor');
+    const anchored = await runAuditVerify({ db: store().db, keys: testAuditKeys(), anchor });
+    expect(anchored.exitCode).toBe(0);
+    expect(anchored.message).toContain('It still holds the anchor at record 12.');
   });
 });
 

@@ -10,6 +10,12 @@
  * - checkpoint_signature  a checkpoint's HMAC does not verify (forged, or signed by an unknown key)
  * - checkpoint_mismatch   a valid checkpoint names a hash the record at its seq does not have
  * - truncated        a valid checkpoint lies beyond the last record (the tail was cut off)
+ *
+ * Checkpoints live in the same database as the records, so someone who can delete the tail can
+ * delete its checkpoints too. The gateway therefore also publishes every checkpoint it signs to its
+ * log (audit-log.ts); handing the newest one kept outside the database to the verifier as
+ * `anchor` proves the log still reaches it. Records after the last signed checkpoint are not yet
+ * covered by any signature, and the result says how many there are (`unsignedTail`).
  */
 import type { Db } from '../store/db/schema.js';
 import { GENESIS_HASH, checkpointSignatureValid, hashRecord, type AuditCheckpoint, type AuditRecord, type AuditVerificationKeys } from './record.js';
@@ -19,12 +25,14 @@ import { constantTimeEqual } from '../core/crypto.js';
 export type AuditVerifyFailure = 'hash_mismatch' | 'broken_link' | 'gap' | 'checkpoint_signature' | 'checkpoint_mismatch' | 'truncated';
 
 export type AuditVerifyResult =
-  | { ok: true; records: number; checkpoints: number }
+  | { ok: true; records: number; checkpoints: number; /** Records after the last signed checkpoint. */ unsignedTail: number; anchored: boolean }
   | { ok: false; firstBadSeq: string; reason: AuditVerifyFailure };
 
 export interface VerifyOptions {
   /** Rows per query (default 500): bounds memory whatever the size of the log. */
   pageSize?: number;
+  /** A checkpoint kept outside the database (from the gateway's log); the log must still hold it. */
+  anchor?: AuditCheckpoint;
 }
 
 async function* recordPages(db: Db, pageSize: number): AsyncGenerator<AuditRecord, void> {
@@ -70,8 +78,13 @@ export async function verifyAuditLog(db: Db, keys: AuditVerificationKeys, option
     const step = await checkpoints.next();
     return step.done === true ? null : step.value;
   };
+  const { anchor } = options;
+  // A forged anchor proves nothing: it is refused before anything is read.
+  if (anchor !== undefined && !checkpointSignatureValid(keys, anchor)) return fail(anchor.seq, 'checkpoint_signature');
+  const anchorSeq = anchor === undefined ? null : BigInt(anchor.seq);
   let nextCheckpoint = await takeCheckpoint();
   let checkpointCount = 0;
+  let lastSignedSeq = 0n;
   let expectedSeq = 1n;
   let prevHash = GENESIS_HASH;
 
@@ -87,8 +100,10 @@ export async function verifyAuditLog(db: Db, keys: AuditVerificationKeys, option
       if (!checkpointSignatureValid(keys, nextCheckpoint)) return fail(nextCheckpoint.seq, 'checkpoint_signature');
       if (BigInt(nextCheckpoint.seq) !== seq || nextCheckpoint.hash !== record.hash) return fail(nextCheckpoint.seq, 'checkpoint_mismatch');
       checkpointCount += 1;
+      lastSignedSeq = seq;
       nextCheckpoint = await takeCheckpoint();
     }
+    if (anchorSeq === seq && anchor?.hash !== record.hash) return fail(seq, 'checkpoint_mismatch');
     prevHash = record.hash;
     expectedSeq = seq + 1n;
   }
@@ -98,5 +113,9 @@ export async function verifyAuditLog(db: Db, keys: AuditVerificationKeys, option
     if (!checkpointSignatureValid(keys, nextCheckpoint)) return fail(nextCheckpoint.seq, 'checkpoint_signature');
     return fail(expectedSeq, 'truncated');
   }
-  return { ok: true, records: Number(expectedSeq - 1n), checkpoints: checkpointCount };
+  // The anchor proves records up to its seq existed; a log that ends before it was cut off there.
+  if (anchorSeq !== null && anchorSeq >= expectedSeq) return fail(expectedSeq, 'truncated');
+  if (anchorSeq !== null && anchorSeq > lastSignedSeq) lastSignedSeq = anchorSeq;
+  const records = expectedSeq - 1n;
+  return { ok: true, records: Number(records), checkpoints: checkpointCount, unsignedTail: Number(records - lastSignedSeq), anchored: anchor !== undefined };
 }

@@ -1,10 +1,12 @@
 /** `portcullis init | start | migrate | audit verify`: commands that run against the local config. */
 import cluster from 'node:cluster';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type * as MainModule from '../main.js';
+import { MAX_ANCHOR_BYTES, parseAuditAnchor } from '../audit/anchor.js';
+import type { AuditCheckpoint } from '../audit/record.js';
 import { initConfig } from '../config/init.js';
 import { defaultDataDir, loadConfig, locateConfig, type LoadedConfig } from '../config/load.js';
 import { tuneRuntimeForServing } from './runtime-tuning.js';
@@ -121,11 +123,32 @@ export function registerServerCommands(program: Command): void {
     .command('verify')
     .description('check the hash chain and signed checkpoints; names the first bad record')
     .option('--config <path>')
-    .action(async (o: ConfigFlag) => {
+    .option('--anchor <file>', 'a checkpoint kept outside the database (a gateway log line "audit checkpoint signed", or its auditCheckpoint object); the log must still reach it')
+    .action(async (o: ConfigFlag & { anchor?: string }) => {
       const loaded = load(o);
+      const anchor = o.anchor === undefined ? undefined : readAnchor(o.anchor);
+      if (anchor === null) return;
       const { runAuditVerifyCommand } = await server();
-      const result = await runAuditVerifyCommand(loaded);
+      const result = await runAuditVerifyCommand(loaded, anchor === undefined ? {} : { anchor });
       (result.exitCode === 0 ? process.stdout : process.stderr).write(`${result.message}\n`);
       process.exitCode = result.exitCode;
     });
+}
+
+/** The anchor file's checkpoint; null (after saying why, exit code 2) when it cannot be used. */
+function readAnchor(path: string): AuditCheckpoint | null {
+  const refuse = (message: string): null => {
+    process.stderr.write(`Cannot use the anchor ${path}: ${message}.\n`);
+    process.exitCode = 2;
+    return null;
+  };
+  let text: string;
+  try {
+    if (statSync(path).size > MAX_ANCHOR_BYTES) return refuse(`it is larger than ${MAX_ANCHOR_BYTES} bytes`);
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    return refuse(`it cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  const parsed = parseAuditAnchor(text);
+  return parsed.ok ? parsed.anchor : refuse(parsed.message);
 }

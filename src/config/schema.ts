@@ -79,9 +79,13 @@ export const configSchema = z
       .strict()
       .default({ mintTimeoutMs: 5000 }),
     audit: z
-      .object({ checkpointEvery: z.number().int().min(1).max(100_000).default(100) })
+      .object({
+        checkpointEvery: z.number().int().min(1).max(100_000).default(100),
+        // The longest a written record goes without a signed checkpoint.
+        checkpointIntervalMs: z.number().int().min(1000).max(3_600_000).default(60_000),
+      })
       .strict()
-      .default({ checkpointEvery: 100 }),
+      .default({ checkpointEvery: 100, checkpointIntervalMs: 60_000 }),
     budgets: z
       .object({
         // Validated by admission/economics at start (its errors name budgets.defaults.<kind>[i].field).

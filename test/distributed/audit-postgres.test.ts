@@ -51,7 +51,7 @@ describe('audit chain on PostgreSQL with two replicas', () => {
 
     const result = await verifyAuditLog(replicaA.db, testAuditKeys(), { pageSize: 37 });
     // Every 25th record, plus the head sealed by close() (the second close finds it already signed).
-    expect(result).toEqual({ ok: true, records: 240, checkpoints: Math.floor(240 / 25) + 1 });
+    expect(result).toEqual({ ok: true, records: 240, checkpoints: Math.floor(240 / 25) + 1, unsignedTail: 0, anchored: false });
 
     const seqs = await schema.admin.query<{ n: string; distinct_ids: string; max: string }>(
       `SELECT count(*) AS n, count(DISTINCT id) AS distinct_ids, max(seq) AS max FROM ${schema.name}.audit_log`,

@@ -3,7 +3,7 @@
  * embedded default, serves /readyz, hands out the admin credential through a 0600 file only, and
  * the admin commands, the HTTP surface and `audit verify` all work against it.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,7 +32,8 @@ describe('embedded deployment through the built CLI', () => {
 
   beforeAll(async () => {
     cwd = mkdtempSync(join(tmpdir(), 'portcullis-e2e-'));
-    gateway = await startGatewayProcess({}, cwd, START_TIMEOUT_MS);
+    // At the default log level, as operators run it: audit checkpoints are published at info.
+    gateway = await startGatewayProcess({ PORTCULLIS_LOG_LEVEL: 'info' }, cwd, START_TIMEOUT_MS);
   }, START_TIMEOUT_MS + 10_000);
 
   afterAll(async () => {
@@ -136,10 +137,33 @@ describe('embedded deployment through the built CLI', () => {
     expect(verified.code, verified.stderr).toBe(0);
     expect(verified.stdout).toMatch(/verified/i);
 
+    // The checkpoint sealed at shutdown was published in the gateway's log: an anchor outside the database.
+    const published = gateway.output().split('\n').filter((line) => line.includes('audit checkpoint signed'));
+    expect(published.length).toBeGreaterThan(0);
+    const anchorPath = join(cwd, 'anchor.json');
+    writeFileSync(anchorPath, published.at(-1) ?? '');
+    const anchored = await runCli(['audit', 'verify', '--anchor', anchorPath], env, cwd);
+    expect(anchored.code, anchored.stderr).toBe(0);
+    expect(anchored.stdout).toContain('It still holds the anchor');
+    const unreadable = await runCli(['audit', 'verify', '--anchor', join(cwd, 'no-such-anchor.json')], env, cwd);
+    expect(unreadable.code).toBe(2);
+    expect(unreadable.stderr).toMatch(/cannot be read \(ENOENT\)/);
+
     const store = await openRecordStore({ dataDir: join(cwd, 'data'), migrate: false });
-    const victim = await store.db.selectFrom('audit_log').select('seq').orderBy('seq').offset(1).limit(1).executeTakeFirstOrThrow();
-    await store.db.updateTable('audit_log').set({ actor: 'someone-else' }).where('seq', '=', victim.seq).execute();
+    // The last record deleted with its checkpoint: only the anchor can tell.
+    const head = await store.db.selectFrom('audit_log').select('seq').orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
+    await store.db.deleteFrom('audit_log').where('seq', '=', head.seq).execute();
+    await store.db.deleteFrom('audit_checkpoints').where('seq', '>=', head.seq).execute();
     await store.close();
+    expect((await runCli(['audit', 'verify'], env, cwd)).code).toBe(0);
+    const cut = await runCli(['audit', 'verify', '--anchor', anchorPath], env, cwd);
+    expect(cut.code).toBe(1);
+    expect(cut.stderr).toContain(`record ${String(head.seq)} (truncated)`);
+
+    const reopened = await openRecordStore({ dataDir: join(cwd, 'data'), migrate: false });
+    const victim = await reopened.db.selectFrom('audit_log').select('seq').orderBy('seq').offset(1).limit(1).executeTakeFirstOrThrow();
+    await reopened.db.updateTable('audit_log').set({ actor: 'someone-else' }).where('seq', '=', victim.seq).execute();
+    await reopened.close();
     const tampered = await runCli(['audit', 'verify'], env, cwd);
     expect(tampered.code).toBe(1);
     expect(tampered.stderr).toContain(String(victim.seq));
