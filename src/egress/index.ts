@@ -1,4 +1,4 @@
-/** The outbound-address guard shared by the egress proxy and the model gateway's HTTP client. */
+/** The outbound-address guard and the upstream exchange shared by the egress proxy and the model gateway's HTTP client. */
 export { classifyAddress, classifyIp, parseIpLiteral, looksNumeric, type AddressClass, type IpAddress } from './address.js';
 export {
   resolveForConnect,
@@ -15,3 +15,5 @@ export {
 } from './resolve.js';
 export { LiteralVerdicts } from './literal-verdicts.js';
 export { schemeAllowed } from './scheme.js';
+export { UpstreamExchange, UpstreamAbort, type UpstreamResponse, type BodySink } from './exchange.js';
+export { UpstreamError, classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js';

@@ -6,16 +6,27 @@
  * credential, never a header.
  *
  * Calls use undici's dispatch interface rather than `request()`: the answer's body is handed over
- * chunk by chunk (upstream-exchange.ts) instead of through a stream object per call, which on the
+ * chunk by chunk (egress/exchange.ts) instead of through a stream object per call, which on the
  * request hot path is a measurable share of the gateway's CPU.
  */
 import { Agent } from 'undici';
-import { LiteralVerdicts, guardedLookup, parseIpLiteral, schemeAllowed, systemResolver, type EgressAllow, type ResolveOptions, type Resolver } from '../egress/index.js';
-import { UpstreamExchange, type UpstreamAbort, type UpstreamResponse } from './upstream-exchange.js';
-import { UpstreamError, classifyUpstreamError } from './upstream-errors.js';
+import {
+  LiteralVerdicts,
+  UpstreamError,
+  UpstreamExchange,
+  classifyUpstreamError,
+  guardedLookup,
+  parseIpLiteral,
+  schemeAllowed,
+  systemResolver,
+  type EgressAllow,
+  type ResolveOptions,
+  type Resolver,
+  type UpstreamAbort,
+  type UpstreamResponse,
+} from '../egress/index.js';
 
-export { UpstreamError, classifyUpstreamError, type UpstreamFailure } from './upstream-errors.js';
-export { UpstreamAbort, type UpstreamResponse, type BodySink } from './upstream-exchange.js';
+export { UpstreamError, classifyUpstreamError, UpstreamAbort, type UpstreamFailure, type UpstreamResponse, type BodySink } from '../egress/index.js';
 
 export interface UpstreamCall {
   url: string;

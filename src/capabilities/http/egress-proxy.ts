@@ -10,12 +10,23 @@
  * so it is declared `auth: 'none'` and reads Authorization itself. The container id comes only from
  * the trusted hop header, and only when the socket peer is a configured hop.
  */
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { Transform, type Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Agent, errors as undiciErrors, request as undiciRequest, type Dispatcher } from 'undici';
+import { Agent } from 'undici';
 import { AppError } from '../../core/errors.js';
-import { EgressRefusedError, LiteralVerdicts, guardedLookup, parseIpLiteral, systemResolver, type ResolveOptions, type Resolver } from '../../egress/index.js';
+import {
+  LiteralVerdicts,
+  UpstreamAbort,
+  UpstreamExchange,
+  classifyUpstreamError,
+  guardedLookup,
+  parseIpLiteral,
+  systemResolver,
+  type ResolveOptions,
+  type Resolver,
+  type UpstreamResponse,
+} from '../../egress/index.js';
 import type { CapabilityClaims } from '../claims.js';
 import type { CapabilityBroker } from './broker.js';
 import { CONTAINER_HEADER, presentedProof, trustedContainerId } from './presenter.js';
@@ -66,18 +77,6 @@ function bearer(headers: IncomingHttpHeaders): string | null {
 
 function refuse(code: ConstructorParameters<typeof AppError>[0], reason: string): AppError {
   return new AppError(code, { details: { reason } });
-}
-
-/** Counts the body as it streams and fails the stream past the limit. */
-function limitBody(limit: number): Transform {
-  let seen = 0;
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      seen += chunk.length;
-      if (seen > limit) callback(new AppError('payload_too_large'));
-      else callback(null, chunk);
-    },
-  });
 }
 
 export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
@@ -148,37 +147,30 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
     }
     headers[injected] = credential;
 
-    const controller = new AbortController();
+    const abort = new UpstreamAbort();
     // 'close' on the response fires when the client disconnects or the answer is complete.
-    reply.raw.on('close', () => {
-      if (!reply.raw.writableFinished) controller.abort();
+    const answer = reply.raw;
+    answer.once('close', () => {
+      if (!answer.writableFinished) abort.abort();
     });
-    const hasBody = request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined;
-    const body: Readable | undefined = hasBody && method !== 'GET' && method !== 'HEAD' ? request.raw.pipe(limitBody(maxBodyBytes)) : undefined;
-
-    let upstream: Dispatcher.ResponseData;
+    const body = await requestBody(request, method, maxBodyBytes);
+    const exchange = new UpstreamExchange(abort);
+    let response: UpstreamResponse;
     try {
-      upstream = await undiciRequest(`${result.grant.origin}${result.forwardPath}${result.forwardQuery}`, {
-        method,
-        headers,
-        ...(body === undefined ? {} : { body }),
-        dispatcher: agent,
-        signal: controller.signal,
-      });
+      agent.dispatch({ origin: result.grant.origin, path: `${result.forwardPath}${result.forwardQuery}`, method, headers, body: body.payload }, exchange);
+      response = await exchange.response;
     } catch (error) {
-      const guard = egressRefusal(error);
-      if (guard === null) throw upstreamError(error);
-      await broker.auditEgressRefusal(result.claims, result.grant.name, guard.reason);
-      throw refuse('egress_refused', guard.reason);
+      if (body.tooLarge()) throw new AppError('payload_too_large');
+      const failure = classifyUpstreamError(error);
+      if (failure.kind === 'egress_refused') {
+        const reason = failure.refusal ?? 'refused';
+        await broker.auditEgressRefusal(result.claims, result.grant.name, reason);
+        throw refuse('egress_refused', reason);
+      }
+      throw failure.kind === 'timeout' ? refuse('upstream_timeout', 'upstream_timeout') : refuse('upstream_error', 'upstream_unreachable');
     }
-
-    const responseHeaders: Record<string, string | string[]> = {};
-    for (const [name, value] of Object.entries(upstream.headers)) {
-      if (value === undefined || STRIPPED_RESPONSE_HEADERS.has(name)) continue;
-      responseHeaders[name] = value;
-    }
-    upstream.body.on('error', () => undefined);
-    return reply.code(upstream.statusCode).headers(responseHeaders).send(upstream.body);
+    relayAnswer(response, reply);
+    return reply;
   }
 
   return {
@@ -205,20 +197,98 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
   };
 }
 
-/** The guard's refusal of a connection, which may arrive wrapped by the connector. */
-function egressRefusal(error: unknown): EgressRefusedError | null {
-  let cause: unknown = error;
-  for (let depth = 0; depth < 4 && cause instanceof Error; depth += 1) {
-    if (cause instanceof EgressRefusedError) return cause;
-    cause = cause.cause;
-  }
-  return null;
+/** What the client sends on: nothing, its whole (small, declared) body, or a stream of it. */
+interface ForwardedBody {
+  payload: Buffer | Readable | null;
+  /** Whether the client sent more than the limit (the forward then failed for that reason). */
+  tooLarge(): boolean;
 }
 
-function upstreamError(error: unknown): AppError {
-  if (error instanceof AppError) return error;
-  if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.ConnectTimeoutError || error instanceof undiciErrors.BodyTimeoutError) {
-    return refuse('upstream_timeout', 'upstream_timeout');
+const NO_BODY: ForwardedBody = { payload: null, tooLarge: () => false };
+
+/**
+ * A declared length over the limit is refused before anything is read or sent. A small declared
+ * body is read whole and sent with the headers in one write (Node's parser never delivers more
+ * than the declared length); a larger one streams as it arrives, and a chunked one streams
+ * through a counter that fails it past the limit.
+ */
+async function requestBody(request: FastifyRequest, method: string, limit: number): Promise<ForwardedBody> {
+  if (method === 'GET' || method === 'HEAD') return NO_BODY;
+  const declared = request.headers['content-length'];
+  if (declared !== undefined) {
+    const length = Number(declared);
+    if (!Number.isSafeInteger(length) || length < 0) throw new AppError('bad_request', { message: 'Invalid Content-Length.' });
+    if (length > limit) throw new AppError('payload_too_large');
+    if (length <= WHOLE_BODY_BYTES) return { payload: await readWhole(request.raw, length), tooLarge: () => false };
+    return { payload: request.raw, tooLarge: () => false };
   }
-  return refuse('upstream_error', 'upstream_unreachable');
+  if (request.headers['transfer-encoding'] === undefined) return NO_BODY;
+  let seen = 0;
+  let over = false;
+  const counted = request.raw.pipe(
+    new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        seen += chunk.length;
+        over ||= seen > limit;
+        if (over) callback(new AppError('payload_too_large'));
+        else callback(null, chunk);
+      },
+    }),
+  );
+  return { payload: counted, tooLarge: () => over };
+}
+
+/** Bodies up to this size are read whole before forwarding. */
+const WHOLE_BODY_BYTES = 64 * 1024;
+
+function readWhole(incoming: Readable, length: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const fail = (): void => reject(new AppError('bad_request', { message: 'The request body ended early.' }));
+    incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
+    incoming.once('end', () => {
+      incoming.off('close', fail);
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length));
+    });
+    incoming.once('error', fail);
+    incoming.once('close', fail);
+  });
+}
+
+/**
+ * The upstream's answer, status and headers as they came (hop-by-hop ones removed), after the
+ * headers the shell already set (request id, security); written straight to the connection with
+ * backpressure: a slow client pauses the upstream's socket until it has taken what was written.
+ * A failure after the head is out can only cut the connection.
+ */
+function relayAnswer(response: UpstreamResponse, reply: FastifyReply): void {
+  const headers: OutgoingHttpHeaders = {};
+  const set = reply.getHeaders();
+  for (const name in set) {
+    const value = set[name];
+    if (value !== undefined) headers[name] = value;
+  }
+  for (const name in response.headers) {
+    const value = response.headers[name];
+    if (value !== undefined && !STRIPPED_RESPONSE_HEADERS.has(name)) headers[name] = value;
+  }
+  // The shell's onSend hook, which a hijacked reply bypasses, says this for every other answer.
+  if (reply.server.closing) headers.connection = 'close';
+  reply.hijack();
+  const raw = reply.raw;
+  if (raw.destroyed) {
+    response.discard();
+    return;
+  }
+  raw.writeHead(response.status, headers);
+  const resumeOnDrain = (): void => response.resume();
+  response.pipe({
+    chunk: (data) => {
+      if (raw.write(data)) return true;
+      raw.once('drain', resumeOnDrain);
+      return false;
+    },
+    end: () => raw.end(),
+    error: () => raw.destroy(),
+  });
 }

@@ -38,6 +38,8 @@ export interface CapabilityServiceDeps {
   deafAfterMs?: number;
   resyncMs?: number;
   redeemSampleEvery?: number;
+  /** Largest request body the egress proxy forwards (default 32 MiB). */
+  egressMaxBodyBytes?: number;
 }
 
 export interface CapabilityService {
@@ -71,7 +73,11 @@ export function createCapabilityService(deps: CapabilityServiceDeps): Capability
     replay: deps.state,
     ...(deps.redeemSampleEvery === undefined ? {} : { redeemSampleEvery: deps.redeemSampleEvery }),
   });
-  const proxy = createEgressProxy({ broker, ...(deps.resolver === undefined ? {} : { resolver: deps.resolver }) });
+  const proxy = createEgressProxy({
+    broker,
+    ...(deps.resolver === undefined ? {} : { resolver: deps.resolver }),
+    ...(deps.egressMaxBodyBytes === undefined ? {} : { maxBodyBytes: deps.egressMaxBodyBytes }),
+  });
   return {
     broker,
     revocations,

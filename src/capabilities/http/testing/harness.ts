@@ -56,6 +56,9 @@ export interface Upstream {
 }
 
 /** A loopback upstream: echoes, redirects to a metadata address on /redirect, streams on /slow. */
+/** `/big` answers this many 64 KiB chunks. */
+export const BIG_ANSWER_CHUNKS = 32;
+
 export async function startUpstream(): Promise<Upstream> {
   const seen: SeenRequest[] = [];
   const server: Server = createServer((request, response) => {
@@ -68,6 +71,15 @@ export async function startUpstream(): Promise<Upstream> {
         response.end();
         return;
       }
+      // Never answers: for timeouts and abandoned calls.
+      if (request.url?.startsWith('/hang') === true) return;
+      // A large answer in many chunks, with a hop-by-hop header the proxy must not pass on.
+      if (request.url?.startsWith('/big') === true) {
+        response.writeHead(200, { 'content-type': 'application/octet-stream', 'x-upstream': 'yes', 'keep-alive': 'timeout=5' });
+        for (let i = 0; i < BIG_ANSWER_CHUNKS; i += 1) response.write(Buffer.alloc(64 * 1024, i % 251));
+        response.end();
+        return;
+      }
       response.writeHead(200, { 'content-type': 'application/json', 'x-upstream': 'yes' });
       response.end(JSON.stringify({ ok: true, path: request.url }));
     });
@@ -77,7 +89,12 @@ export async function startUpstream(): Promise<Upstream> {
   return {
     origin: `http://127.0.0.1:${port}`,
     seen,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // `/hang` leaves requests open that nothing else ends.
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -101,10 +118,15 @@ export interface Replica {
   close(): Promise<void>;
 }
 
-export async function startReplica(store: RecordStore, state: HotState, options: { config?: CapabilityRuntimeConfig; http?: TestHttpAppOptions; resolver?: Resolver } = {}): Promise<Replica> {
+export async function startReplica(
+  store: RecordStore,
+  state: HotState,
+  options: { config?: CapabilityRuntimeConfig; http?: TestHttpAppOptions; resolver?: Resolver; egressMaxBodyBytes?: number } = {},
+): Promise<Replica> {
   const audit = new MemoryAuditSink();
   const service = createCapabilityService({
     ...(options.resolver === undefined ? {} : { resolver: options.resolver }),
+    ...(options.egressMaxBodyBytes === undefined ? {} : { egressMaxBodyBytes: options.egressMaxBodyBytes }),
     config: options.config ?? runtimeConfig(),
     db: store.db,
     state,

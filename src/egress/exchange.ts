@@ -1,5 +1,5 @@
 /**
- * One provider call as an undici dispatch handler. The answer's head resolves `response`; the body
+ * One upstream call (a provider's, or the egress proxy's) as an undici dispatch handler. The answer's head resolves `response`; the body
  * stays paused until its consumer says how it wants it — `read(limit)` collects a bounded JSON
  * body, `pipe(sink)` hands chunks over with backpressure (a sink that answers false pauses the
  * socket until `resume()`), `discard()` drops it with the connection. Nothing is buffered without

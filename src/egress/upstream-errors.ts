@@ -1,11 +1,16 @@
-/** How a provider call failed before an answer arrived; `kind` decides fallback and the status shown. */
-import { EgressRefusedError } from '../egress/index.js';
+/** How an upstream call failed before an answer arrived; `kind` decides fallback and the status shown. */
+import { EgressRefusedError, type ResolveRefusal } from './resolve.js';
 
 export type UpstreamFailure = 'timeout' | 'network' | 'egress_refused';
 
 export class UpstreamError extends Error {
   override readonly name = 'UpstreamError';
-  constructor(readonly kind: UpstreamFailure, message: string) {
+  constructor(
+    readonly kind: UpstreamFailure,
+    message: string,
+    /** For `egress_refused` by the outbound guard: why (audited by the egress proxy). */
+    readonly refusal?: ResolveRefusal,
+  ) {
     super(message);
   }
 }
@@ -25,7 +30,7 @@ function findEgressRefusal(error: unknown): EgressRefusedError | null {
 export function classifyUpstreamError(error: unknown): UpstreamError {
   if (error instanceof UpstreamError) return error;
   const refusal = findEgressRefusal(error);
-  if (refusal !== null) return new UpstreamError('egress_refused', refusal.message);
+  if (refusal !== null) return new UpstreamError('egress_refused', refusal.message, refusal.reason);
   const code = (error as { code?: unknown } | null)?.code;
   const name = (error as { name?: unknown } | null)?.name;
   if ((typeof code === 'string' && TIMEOUT_CODES.has(code)) || name === 'TimeoutError') return new UpstreamError('timeout', 'the provider did not answer in time');
