@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { stopChild, type ProcessStats } from './processes.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+// The bundled command `npm start` and the `portcullis` bin run (scripts/bundle.mjs).
+const CLI = fileURLToPath(new URL('../portcullis/main.js', import.meta.url));
 const START_TIMEOUT_MS = 30_000;
 
 export interface GatewayProcess {

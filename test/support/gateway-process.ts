@@ -5,7 +5,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const CLI_PATH = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+// The bundled command, as `npm start` and the `portcullis` bin run it (scripts/bundle.mjs).
+export const CLI_PATH = fileURLToPath(new URL('../../dist/portcullis/main.js', import.meta.url));
 
 export interface GatewayProcess {
   url: string;
