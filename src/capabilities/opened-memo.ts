@@ -7,25 +7,26 @@
  * Only what is fixed by the token's bytes and the keyring is memoised: the keyring's keys never
  * change after it is built, so a token that opened with a binding opens with it again. Everything
  * that depends on the clock (expiry, not-yet-valid, a retired key's window) is checked again on
- * every use by the codec, and revocation and proofs by the redemption. Entries are keyed by the
- * SHA-256 of the whole token, never the token, and carry the binding they opened with, so a hit
- * for another container or key is no hit: the full open then refuses it. Failures are never
- * memoised, so forged tokens cannot fill it. The claims handed out are frozen, since every hit
- * shares them.
+ * every use by the codec, and revocation and proofs by the redemption. Entries are keyed as every
+ * credential memo is (core/digest-memo.ts) and carry the binding they opened with, so a hit for
+ * another container or key is no hit: the full open then refuses it. Failures are never memoised,
+ * so forged tokens cannot fill it. The claims handed out are frozen, since every hit shares them.
  */
-import { hash } from 'node:crypto';
+import { DigestMemo } from '../core/digest-memo.js';
 import { sameBinding, type CapabilityBinding, type CapabilityClaims } from './claims.js';
 
 /** Plenty for the capabilities live on one replica; beyond it the oldest entry goes first. */
 export const DEFAULT_OPENED_ENTRIES = 10_000;
 
 export class OpenedCapabilityMemo {
-  readonly #entries = new Map<string, CapabilityClaims>();
+  readonly #entries: DigestMemo<CapabilityClaims>;
 
-  constructor(private readonly maxEntries = DEFAULT_OPENED_ENTRIES) {}
+  constructor(maxEntries = DEFAULT_OPENED_ENTRIES) {
+    this.#entries = new DigestMemo(maxEntries);
+  }
 
   static digest(token: string): string {
-    return hash('sha256', token, 'base64');
+    return DigestMemo.digest(token);
   }
 
   /** The memoised claims when the token of `digest` opened with exactly this binding. */
@@ -37,19 +38,13 @@ export class OpenedCapabilityMemo {
   /** Remembers claims that authenticated and passed the schema; returns them frozen. */
   remember(digest: string, claims: CapabilityClaims): CapabilityClaims {
     const frozen = deepFreeze(claims);
-    if (this.maxEntries <= 0) return frozen;
-    if (this.#entries.size >= this.maxEntries && !this.#entries.has(digest)) {
-      // Maps iterate in insertion order: the first key is the oldest entry.
-      const oldest = this.#entries.keys().next();
-      if (oldest.done !== true) this.#entries.delete(oldest.value);
-    }
-    this.#entries.set(digest, frozen);
+    this.#entries.remember(digest, frozen);
     return frozen;
   }
 
   /** Drops a token that can never open again (expired). */
   forget(digest: string): void {
-    this.#entries.delete(digest);
+    this.#entries.forget(digest);
   }
 
   get size(): number {
