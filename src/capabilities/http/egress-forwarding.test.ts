@@ -100,6 +100,7 @@ describe('egress proxy forwarding', () => {
   it('forwards small, large and chunked bodies byte for byte, with the credential injected', async () => {
     const capability = await capabilityFor(replica, upstream.origin);
     const cases: { name: string; chunks: Buffer[]; declareLength: boolean }[] = [
+      { name: 'empty, declared', chunks: [Buffer.alloc(0)], declareLength: true },
       { name: 'small, declared', chunks: [Buffer.from('hello')], declareLength: true },
       { name: 'large, declared, in pieces', chunks: [filled(100_000, 1), filled(100_000, 2)], declareLength: true },
       { name: 'chunked', chunks: [filled(70_000, 3), Buffer.from('-'), filled(30_000, 4)], declareLength: false },
