@@ -47,9 +47,15 @@ export interface RedeemDeps {
 
 export type RedeemRefusal = OpenRefusal | RouteRefusal | ProofRefusal | 'binding_missing' | 'revoked' | 'revocation_unavailable';
 
-export type RedeemResult =
-  | { ok: true; claims: CapabilityClaims; grant: CapabilityGrant; routeClass: RouteClass; forwardPath: string; forwardQuery: string }
-  | { ok: false; reason: RedeemRefusal; code: ErrorCode; status: number };
+/** A refused redemption, with the error code and status it is answered with. */
+export interface RedemptionRefused {
+  ok: false;
+  reason: RedeemRefusal;
+  code: ErrorCode;
+  status: number;
+}
+
+export type RedeemResult = { ok: true; claims: CapabilityClaims; grant: CapabilityGrant; routeClass: RouteClass; forwardPath: string; forwardQuery: string } | RedemptionRefused;
 
 export function refusalCode(reason: RedeemRefusal): ErrorCode {
   switch (reason) {
@@ -85,7 +91,7 @@ export function refusalCode(reason: RedeemRefusal): ErrorCode {
   }
 }
 
-function refuse(reason: RedeemRefusal): RedeemResult {
+export function refuseRedemption(reason: RedeemRefusal): RedemptionRefused {
   const code = refusalCode(reason);
   return { ok: false, reason, code, status: statusOf(code) };
 }
@@ -147,15 +153,15 @@ export async function holderRefusal(token: string, claims: CapabilityClaims, pro
 
 export async function redeemCapability(token: string, request: RedeemRequest, deps: RedeemDeps): Promise<RedeemResult> {
   const opened = await openPresented(token, request, deps.keyring, request.now);
-  if (!opened.ok) return refuse(opened.reason);
+  if (!opened.ok) return refuseRedemption(opened.reason);
   const { claims } = opened;
 
   const url = typeof request.url === 'string' ? request.url : request.url(claims);
   const route = classifyRoute(claims, request.method, url, request.grantName === undefined ? {} : { grantName: request.grantName });
-  if (!route.ok) return refuse(route.reason);
+  if (!route.ok) return refuseRedemption(route.reason);
 
   const refusal = await holderRefusal(token, claims, { method: request.method, url: request.proofUrl ?? url, proof: request.proof, now: request.now }, deps);
-  if (refusal !== null) return refuse(refusal);
+  if (refusal !== null) return refuseRedemption(refusal);
 
   return { ok: true, claims, grant: route.grant, routeClass: route.routeClass, forwardPath: route.forwardPath, forwardQuery: route.forwardQuery };
 }

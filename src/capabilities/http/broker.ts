@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import type { AuditSink } from '../../audit/sink.js';
 import type { Clock } from '../../core/clock.js';
-import { AppError, statusOf, type ErrorCode } from '../../core/errors.js';
+import { AppError } from '../../core/errors.js';
 import { newId } from '../../core/ids.js';
 import { actorDetails, actorOf, OrgGate } from '../../identity/tenancy/access.js';
 import type { Principal } from '../../identity/principal.js';
@@ -17,7 +17,7 @@ import type { Db } from '../../store/db/schema.js';
 import type { ReplayStore } from '../pop.js';
 import { bindingSchema, capabilityClaimsSchema, grantSchema, isAllowedTargetOrigin, type CapabilityClaims, type CapabilityGrant, type RouteClass } from '../claims.js';
 import { sealCapability } from '../codec.js';
-import { holderRefusal, openPresented, redeemCapability, refusalCode, type PresentedEvidence, type RedeemDeps, type RedeemRefusal, type RedeemRequest, type RedeemResult } from '../redeem.js';
+import { holderRefusal, openPresented, redeemCapability, refuseRedemption, type PresentedEvidence, type RedeemDeps, type RedeemRequest, type RedeemResult, type RedemptionRefused } from '../redeem.js';
 import type { CapabilityRuntimeConfig } from './config.js';
 import type { CapabilityRevocations, RevocationKind } from './revocations.js';
 
@@ -63,9 +63,7 @@ export interface BrokerDeps {
 /** Grants whose holder is using models: through the gateway's own `/v1` or a provider. */
 const MODEL_ROUTE_CLASSES: ReadonlySet<RouteClass> = new Set<RouteClass>(['org_models', 'provider_model']);
 
-export type ModelUseResult =
-  | { ok: true; claims: CapabilityClaims; grant: CapabilityGrant }
-  | { ok: false; reason: RedeemRefusal; code: ErrorCode; status: number };
+export type ModelUseResult = { ok: true; claims: CapabilityClaims; grant: CapabilityGrant } | RedemptionRefused;
 
 export interface RedeemAuditContext {
   /** egress, model or service (the redeem route). */
@@ -175,7 +173,7 @@ export class CapabilityBroker {
   ): Promise<RedeemResult> {
     let result = await redeemCapability(token, { ...request, now: this.deps.clock.now() }, this.redeemDeps);
     if (result.ok && accept !== undefined && !accept(result.claims)) {
-      result = { ok: false, reason: 'invalid', code: refusalCode('invalid'), status: statusOf(refusalCode('invalid')) };
+      result = refuseRedemption('invalid');
     }
     await this.auditRedeem(result, request, context);
     return result;
@@ -223,18 +221,14 @@ export class CapabilityBroker {
   }
 
   private async decideModelUse(token: string, evidence: PresentedEvidence & { method: string; url?: string | undefined }): Promise<ModelUseResult> {
-    const refuse = (reason: RedeemRefusal): ModelUseResult => {
-      const code = refusalCode(reason);
-      return { ok: false, reason, code, status: statusOf(code) };
-    };
     const now = this.deps.clock.now();
     const opened = await openPresented(token, evidence, this.deps.config.keyring, now);
-    if (!opened.ok) return refuse(opened.reason);
+    if (!opened.ok) return refuseRedemption(opened.reason);
     const { claims } = opened;
     const grant = claims.grants.find((candidate) => MODEL_ROUTE_CLASSES.has(candidate.routeClass));
-    if (grant === undefined) return refuse('route_not_granted');
+    if (grant === undefined) return refuseRedemption('route_not_granted');
     const refusal = await holderRefusal(token, claims, { method: evidence.method, url: evidence.url, proof: evidence.proof, now }, this.redeemDeps);
-    return refusal === null ? { ok: true, claims, grant } : refuse(refusal);
+    return refusal === null ? { ok: true, claims, grant } : refuseRedemption(refusal);
   }
 
   /** A redeemed capability whose upstream address the outbound guard refused. */

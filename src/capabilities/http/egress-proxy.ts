@@ -132,12 +132,14 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
 
     const credential = broker.credentialValue(result.grant);
     if (credential === null) throw refuse('dependency_unavailable', 'credential_unconfigured');
+    // The outbound guard's refusal, here or when connecting: audited, then answered with its reason.
+    const refuseEgress = async (reason: string): Promise<never> => {
+      await broker.auditEgressRefusal(result.claims, result.grant.name, reason);
+      throw refuse('egress_refused', reason);
+    };
     const host = new URL(result.grant.origin).hostname;
     const refused = parseIpLiteral(host) === null ? null : await literals.verdict(host);
-    if (refused !== null) {
-      await broker.auditEgressRefusal(result.claims, result.grant.name, refused.reason);
-      throw refuse('egress_refused', refused.reason);
-    }
+    if (refused !== null) await refuseEgress(refused.reason);
 
     const headers: Record<string, string | string[]> = {};
     const injected = result.grant.credential.header.toLowerCase();
@@ -162,11 +164,7 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
     } catch (error) {
       if (body.tooLarge()) throw new AppError('payload_too_large');
       const failure = classifyUpstreamError(error);
-      if (failure.kind === 'egress_refused') {
-        const reason = failure.refusal ?? 'refused';
-        await broker.auditEgressRefusal(result.claims, result.grant.name, reason);
-        throw refuse('egress_refused', reason);
-      }
+      if (failure.kind === 'egress_refused') await refuseEgress(failure.refusal ?? 'refused');
       throw failure.kind === 'timeout' ? refuse('upstream_timeout', 'upstream_timeout') : refuse('upstream_error', 'upstream_unreachable');
     }
     relayAnswer(response, reply);
