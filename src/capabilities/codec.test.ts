@@ -207,6 +207,8 @@ describe('capability codec', () => {
       open(`${token.slice(0, -2)}AA`, T0, containerBinding, fresh);
       open(token, T0, { type: 'container', containerId: 'ctr-2' }, fresh);
       open(sealForeign({ purpose: 'other' }, 'pcap1', 'k1', secret(1)), T0, containerBinding, fresh);
+      // Authentic but refused by its own claims: not kept either.
+      expect(open(sealForeign(claims({ expiresAt: T0 + 5 * HOUR }), 'pcap1', 'k1', secret(1)), T0, containerBinding, fresh)).toEqual({ ok: false, reason: 'lifetime_exceeded' });
       expect(fresh.opened.size).toBe(1);
     });
 

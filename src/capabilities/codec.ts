@@ -103,11 +103,13 @@ function openUnchecked(token: unknown, { keyring, binding, now }: OpenContext): 
   const known = keyring.opened.get(digest, binding);
   const opened = known === undefined ? authenticate(body, kid, keyring, binding, now) : withKey(known, kid, keyring, now);
   if (!opened.ok) return opened;
-  const claims = known ?? keyring.opened.remember(digest, opened.claims);
-  const refusal = validityRefusal(claims, opened.key, keyring, now);
-  if (refusal === null) return { ok: true, claims };
-  if (refusal === 'expired') keyring.opened.forget(digest);
-  return { ok: false, reason: refusal };
+  const refusal = validityRefusal(opened.claims, opened.key, keyring, now);
+  if (refusal !== null) {
+    // Only a token that opened is kept, and an expired one can never open again.
+    if (refusal === 'expired') keyring.opened.forget(digest);
+    return { ok: false, reason: refusal };
+  }
+  return { ok: true, claims: known ?? keyring.opened.remember(digest, opened.claims) };
 }
 
 type Keyed = { ok: true; claims: CapabilityClaims; key: CapabilityKey } | { ok: false; reason: OpenRefusal };
