@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseBuildSpec } from './compare-builds.js';
+import { parseBuildSpec, parseDeployment } from './compare-builds.js';
 
 describe('compare-builds specs', () => {
   it('reads a build folder and its variant', () => {
@@ -13,5 +13,11 @@ describe('compare-builds specs', () => {
   it('refuses what it would otherwise measure as something else', () => {
     expect(() => parseBuildSpec('/d#nobudgets')).toThrow(/unknown variant/);
     expect(() => parseBuildSpec('#nobudget')).toThrow(/no build folder/);
+  });
+
+  it('measures the embedded deployment unless told otherwise, and refuses an unknown one', () => {
+    expect(parseDeployment(undefined)).toBe('embedded');
+    expect(parseDeployment('distributed')).toBe('distributed');
+    expect(() => parseDeployment('redis')).toThrow(/COMPARE_DEPLOYMENT/);
   });
 });

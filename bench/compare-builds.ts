@@ -11,11 +11,13 @@
  * Variants: `nobudget` (the member's org has no budgets), `throttle-exempt` (the chat route listed
  * under admission.routes.bypass), `node-args=a,b` (node options of the gateway process).
  * Environment: COMPARE_CASE (plain | stream), COMPARE_CONNECTIONS (1 | 50), COMPARE_ROUNDS (6),
- * COMPARE_MS (3000 per measured run).
+ * COMPARE_MS (3000 per measured run), COMPARE_DEPLOYMENT (embedded | distributed: real Redis and
+ * PostgreSQL, a throwaway database and key prefix per measured gateway; Redis is left unpinned).
  */
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { createDistributedStores, type DistributedStores } from './distributed-stores.js';
 import type { startGatewayProcess as StartGateway } from './gateway-process.js';
 import { runLoad } from './load.js';
 import { startSimulatorProcess } from './processes.js';
@@ -59,13 +61,36 @@ function pin(pid: number, core: number): boolean {
   }
 }
 
-async function measureBuild(spec: BuildSpec, simulatorUrl: string, testCase: (typeof HTTP_CASES)[number], durationMs: number): Promise<Sample> {
+type Deployment = 'embedded' | 'distributed';
+
+/** COMPARE_DEPLOYMENT; anything else is refused rather than measured as the embedded default. */
+export function parseDeployment(value: string | undefined): Deployment {
+  if (value === undefined) return 'embedded';
+  if (value !== 'embedded' && value !== 'distributed') throw new Error(`COMPARE_DEPLOYMENT must be embedded or distributed, not "${value}"`);
+  return value;
+}
+
+function storesEnv(stores: DistributedStores | null): Record<string, string> {
+  if (stores === null) return {};
+  return { DATABASE_URL: stores.databaseUrl, REDIS_URL: stores.redisUrl, PORTCULLIS_REDIS_PREFIX: stores.redisPrefix, PORTCULLIS_WORKERS: '1' };
+}
+
+async function measureBuild(spec: BuildSpec, deployment: Deployment, simulatorUrl: string, testCase: (typeof HTTP_CASES)[number], durationMs: number): Promise<Sample> {
+  const stores = deployment === 'distributed' ? await createDistributedStores() : null;
+  try {
+    return await measureBuildOn(spec, storesEnv(stores), simulatorUrl, testCase, durationMs);
+  } finally {
+    await stores?.remove();
+  }
+}
+
+async function measureBuildOn(spec: BuildSpec, env: Record<string, string>, simulatorUrl: string, testCase: (typeof HTTP_CASES)[number], durationMs: number): Promise<Sample> {
   const module = (await import(pathToFileURL(`${spec.dist}/bench/gateway-process.js`).href)) as { startGatewayProcess: typeof StartGateway };
   const config = gatewayConfig(simulatorUrl);
   if (spec.throttleExempt) config.admission = { ...(config.admission as Record<string, unknown>), routes: { guard: [], bypass: ['^/v1/chat/completions$'] } };
   const saved = process.env.PORTCULLIS_BENCH_GATEWAY_NODE_ARGS;
   process.env.PORTCULLIS_BENCH_GATEWAY_NODE_ARGS = spec.nodeArgs.join(' ');
-  const gateway = await module.startGatewayProcess({ config, budgets: spec.budgets ? ORG_BUDGETS : [] }).finally(() => {
+  const gateway = await module.startGatewayProcess({ config, env, budgets: spec.budgets ? ORG_BUDGETS : [] }).finally(() => {
     if (saved === undefined) delete process.env.PORTCULLIS_BENCH_GATEWAY_NODE_ARGS;
     else process.env.PORTCULLIS_BENCH_GATEWAY_NODE_ARGS = saved;
   });
@@ -93,6 +118,7 @@ async function main(): Promise<void> {
   if (testCase === undefined) throw new Error(`no case ${caseName} × ${connections} (plain | stream, 1 | 50)`);
   const rounds = Number(process.env.COMPARE_ROUNDS ?? 6);
   const durationMs = Number(process.env.COMPARE_MS ?? 3_000);
+  const deployment = parseDeployment(process.env.COMPARE_DEPLOYMENT);
   const simulator = await startSimulatorProcess();
   const pinned = pin(simulator.pid, 0) && pin(process.pid, 0);
   console.log(pinned ? 'gateway on core 1; simulator and load generator on core 0' : 'not pinned (taskset unavailable): expect more spread');
@@ -104,7 +130,7 @@ async function main(): Promise<void> {
       for (const i of order) {
         const spec = specs[i];
         if (spec === undefined) continue;
-        const sample = await measureBuild(spec, simulator.url, testCase, durationMs);
+        const sample = await measureBuild(spec, deployment, simulator.url, testCase, durationMs);
         samples[i]?.push(sample);
         console.log(`round ${r} ${process.argv[i + 2] ?? ''}: ${round(sample.rps)} req/s, ${round(sample.cpuMicrosPerCall)} µs CPU per call, p50 ${round(sample.p50Ms)} ms, peak RSS ${round(sample.peakRssMb)} MiB`);
       }
