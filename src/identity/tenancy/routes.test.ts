@@ -162,6 +162,22 @@ describe('401 vs 403 vs 404', () => {
     expect((await call('POST', `/api/orgs/${ids.orgX}/keys`, tokens.alice, { name: 'k', scopes: ['root'] })).status).toBe(400);
     expect((await call('POST', `/api/orgs/${ids.orgX}/keys`, tokens.alice, { name: 'x'.repeat(201), scopes: ['models'] })).status).toBe(400);
   });
+
+  it('text holding a NUL character is 400 in the one error shape, never 500, and nothing is written', async () => {
+    const before = await ok('GET', '/api/orgs', platformToken);
+    const keysBefore = await ok('GET', `/api/orgs/${ids.orgX}/keys`, tokens.alice);
+    for (const [method, url, token, payload] of [
+      ['POST', '/api/orgs', platformToken, { name: 'a\u0000b' }],
+      ['POST', `/api/orgs/${ids.orgX}/keys`, tokens.alice, { name: 'k\u0000', scopes: ['models'] }],
+      ['GET', '/api/orgs/%00', tokens.alice, undefined],
+      ['PATCH', `/api/orgs/${ids.orgX}/members/%00`, tokens.alice, { role: 'viewer' }],
+    ] as const) {
+      const res = await call(method, url, token, payload);
+      expect({ url, status: res.status, code: res.body.error?.code }).toEqual({ url, status: 400, code: expect.stringMatching(/^(validation_failed|bad_request)$/) });
+    }
+    expect((await ok('GET', '/api/orgs', platformToken)).orgs).toHaveLength((before.orgs as unknown[]).length);
+    expect(await ok('GET', `/api/orgs/${ids.orgX}/keys`, tokens.alice)).toEqual(keysBefore);
+  });
 });
 
 describe('admin flows over HTTP', () => {

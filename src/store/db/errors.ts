@@ -65,6 +65,15 @@ export function isCheckViolation(err: unknown): boolean {
   return sqlStateOf(err) === '23514';
 }
 
+/**
+ * SQLSTATE 22021 / 22P05: text PostgreSQL cannot store or compare — a NUL character, in a text value
+ * or escaped inside JSON. Such text can only have come from outside (a path, a query, a body).
+ */
+export function isUnstorableText(err: unknown): boolean {
+  const code = sqlStateOf(err);
+  return code === '22021' || code === '22P05';
+}
+
 /** SQLSTATE 40001 / 40P01: the transaction lost a serialization race or a deadlock and may be retried. */
 export function isRetryableTransactionError(err: unknown): boolean {
   const code = sqlStateOf(err);
