@@ -11,6 +11,7 @@ import { newId } from '../core/ids.js';
 import { redactUrl, type Logger } from '../core/logger.js';
 import type { Principal } from '../identity/principal.js';
 import type { Credential } from './credentials.js';
+import { answerClientError } from './client-errors.js';
 import { renderPortcullisError, sendError } from './errors.js';
 import { createHttpMetrics } from './http-metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
@@ -91,6 +92,7 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
       reply.headers(options.behindTls ? tlsHeaders : plainHeaders);
       sendError(request, reply, new AppError('bad_request', { message: 'The request URL is malformed.' }), renderPortcullisError);
     },
+    clientErrorHandler: answerClientError,
     loggerInstance: options.logger,
     bodyLimit: options.bodyLimitBytes,
     trustProxy: options.trustedProxies.length > 0 ? options.trustedProxies : false,

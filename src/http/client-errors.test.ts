@@ -1,0 +1,62 @@
+/**
+ * Requests Node's parser refuses never reach a route; over a real socket they still get the one
+ * error shape (not the framework's), and the connection is closed after it.
+ */
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { HttpApp } from './app.js';
+import { createTestHttpApp } from './testing.js';
+
+let http: HttpApp;
+let port: number;
+
+beforeAll(async () => {
+  http = createTestHttpApp();
+  await http.app.listen({ host: '127.0.0.1', port: 0 });
+  const address = http.app.server.address();
+  port = typeof address === 'object' && address !== null ? address.port : 0;
+});
+
+afterAll(async () => {
+  await http.app.close();
+});
+
+/** Sends raw bytes and reads until the server closes the connection. */
+function exchange(raw: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (received += chunk));
+    socket.on('end', () => resolve(received));
+    socket.on('error', reject);
+    socket.write(raw);
+  });
+}
+
+function parse(answer: string): { status: number; headers: string; body: unknown } {
+  const [head = '', body = ''] = answer.split('\r\n\r\n');
+  return { status: Number(head.split(' ')[1]), headers: head.toLowerCase(), body: JSON.parse(body) as unknown };
+}
+
+describe('requests the HTTP parser refuses', () => {
+  it('a header holding a control character gets 400 in our shape, and the connection closes', async () => {
+    const answer = parse(await exchange('GET /healthz HTTP/1.1\r\nHost: x\r\nUser-Agent: a\x01b\r\n\r\n'));
+    expect(answer.status).toBe(400);
+    expect(answer.body).toEqual({ error: { code: 'bad_request', message: 'The request is malformed.' } });
+    expect(answer.headers).toContain('connection: close');
+    expect(answer.headers).toContain('x-content-type-options: nosniff');
+  });
+
+  it('headers over the size limit get 431 in our shape', async () => {
+    const answer = parse(await exchange(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`));
+    expect(answer.status).toBe(431);
+    expect(answer.body).toEqual({ error: { code: 'headers_too_large', message: 'The request headers are too large.' } });
+  });
+
+  it('a request line that is not HTTP gets 400, and the server keeps answering others', async () => {
+    expect(parse(await exchange('NOT HTTP AT ALL\r\n\r\n')).status).toBe(400);
+    const response = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect(response.status).toBe(200);
+  });
+});
