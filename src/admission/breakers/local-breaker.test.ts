@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../core/clock.js';
 import { AppError } from '../../core/errors.js';
+import { DbError } from '../../store/db/errors.js';
 import { HotStateUnavailable } from '../../store/state/errors.js';
 import { MemoryHotState } from '../../store/state/memory/memory-hot-state.js';
 import { switchableState } from '../testing.js';
@@ -178,5 +179,23 @@ describe('store breakers', () => {
     breakers.follow(() => ({ ...SETTINGS, recoverySeconds: 60 }));
     clock.advance(2000);
     expect(await breakers.runRecords(async () => 'back')).toBe('back');
+  });
+
+  it('a statement the database refused for its data (a NUL, a duplicate key) never opens the record-store breaker', async () => {
+    const breakers = createStoreBreakers({ settings: SETTINGS, clock: new ManualClock() });
+    let calls = 0;
+    const refusing = (code: string) => () => {
+      calls += 1;
+      return Promise.reject(new DbError({ message: 'refused', code }));
+    };
+    // Many times the failure threshold, as a caller sending bad text over and over would.
+    for (let i = 0; i < 20; i += 1) {
+      await expect(breakers.runRecords(refusing(i % 2 === 0 ? '22021' : '23505'))).rejects.toBeInstanceOf(DbError);
+    }
+    expect(calls).toBe(20);
+    expect(await breakers.runRecords(async () => 'still open for business')).toBe('still open for business');
+    // The store itself failing (a lost connection) still opens it.
+    for (let i = 0; i < 3; i += 1) await expect(breakers.runRecords(refusing('08006'))).rejects.toBeInstanceOf(DbError);
+    await expect(breakers.runRecords(async () => 'x')).rejects.toMatchObject({ code: 'dependency_unavailable' });
   });
 });

@@ -12,6 +12,7 @@
 import type { Clock } from '../../core/clock.js';
 import { AppError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
+import { isRefusedForItsData } from '../../store/db/errors.js';
 import { HotStateUnavailable, isHotStateUnavailable } from '../../store/state/errors.js';
 import type { HotState } from '../../store/state/port.js';
 import type { CircuitSettings } from '../config.js';
@@ -31,9 +32,14 @@ export interface StoreBreakers {
   follow(settings: () => CircuitSettings): void;
 }
 
-/** A record-store failure: anything but an application error that was not about availability. */
+/**
+ * A record-store failure: anything but an application error that was not about availability, and
+ * but a statement the database answered by refusing its data (a NUL in a name, a duplicate key).
+ * Counting those would let any caller open the breaker for everyone with a few bad requests.
+ */
 function isRecordStoreFailure(error: unknown): boolean {
-  return !(error instanceof AppError) || error.code === 'dependency_unavailable';
+  if (error instanceof AppError) return error.code === 'dependency_unavailable';
+  return !isRefusedForItsData(error);
 }
 
 function recordsRefused(retryAfterSeconds: number): AppError {

@@ -74,6 +74,15 @@ export function isUnstorableText(err: unknown): boolean {
   return code === '22021' || code === '22P05';
 }
 
+/**
+ * SQLSTATE class 22 (data exception) or 23 (integrity constraint violation): the database was
+ * reachable and refused this statement for what it carried. Says nothing about the store's health.
+ */
+export function isRefusedForItsData(err: unknown): boolean {
+  const code = sqlStateOf(err);
+  return code !== undefined && (code.startsWith('22') || code.startsWith('23'));
+}
+
 /** SQLSTATE 40001 / 40P01: the transaction lost a serialization race or a deadlock and may be retried. */
 export function isRetryableTransactionError(err: unknown): boolean {
   const code = sqlStateOf(err);
