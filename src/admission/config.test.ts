@@ -28,6 +28,15 @@ describe('admission config', () => {
     expect(() => parseAdmissionConfig({ rateLimits: { paid: { burst: 0, burstWindowSeconds: 60, hourly: 1 } } })).toThrow('admission.rateLimits.paid.burst');
     expect(() => parseAdmissionConfig({ unknown: 1 })).toThrow('admission');
   });
+
+  it('refuses text the record store cannot keep: a NUL or a lone surrogate in a pattern or a key id', () => {
+    const unstorable = 'must not contain a NUL character or a lone surrogate';
+    expect(() => parseAdmissionConfig({ routes: { bypass: ['^/hooks\ud800$'] } })).toThrow(`admission.routes.bypass[0]: ${unstorable}`);
+    expect(() => parseAdmissionConfig({ routes: { guard: ['^/a\u0000$'] } })).toThrow(`admission.routes.guard[0]: ${unstorable}`);
+    expect(() => parseAdmissionConfig({ keyOverrides: { 'key_\udc00': { burst: 5, burstWindowSeconds: 60, hourly: null } } })).toThrow(/^admission\.keyOverrides\..*Invalid key in record/);
+    // A well-formed pair (an emoji) is ordinary text.
+    expect(parseAdmissionConfig({ routes: { bypass: ['^/\u{1F600}$'] } }).routes.bypass).toEqual(['^/\u{1F600}$']);
+  });
 });
 
 describe('route policy', () => {

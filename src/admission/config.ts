@@ -4,6 +4,7 @@
  * Errors name the key (e.g. `admission.routes.guard[2]`), because an operator reads them at start.
  */
 import { z } from 'zod';
+import { isStorableText } from '../core/text.js';
 import type { PrincipalUserType } from '../identity/principal.js';
 
 const HOUR_MS = 60 * 60 * 1000;
@@ -35,7 +36,9 @@ const rateLimitsSchema = z
   .strict();
 
 /** Key ids are short opaque strings; bounded so an override map cannot grow without limit. */
-const keyOverridesSchema = z.record(z.string().min(1).max(128), typeLimitSchema).refine((m) => Object.keys(m).length <= 1000, 'at most 1000 key overrides');
+/** Overrides are kept as JSON in the record store, which refuses a NUL or a lone surrogate. */
+const STORABLE_TEXT = 'must not contain a NUL character or a lone surrogate';
+const keyOverridesSchema = z.record(z.string().min(1).max(128).refine(isStorableText, STORABLE_TEXT), typeLimitSchema).refine((m) => Object.keys(m).length <= 1000, 'at most 1000 key overrides');
 
 export const thresholdsSchema = z
   .object({
@@ -98,6 +101,7 @@ const routePattern = z
   .string()
   .min(1)
   .max(256)
+  .refine(isStorableText, STORABLE_TEXT)
   .refine((source) => {
     try {
       new RegExp(source);

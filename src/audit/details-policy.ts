@@ -9,6 +9,7 @@
  * stores and hands back (no NUL characters, no lone surrogates, finite numbers only).
  */
 import { AppError } from '../core/errors.js';
+import { LONE_SURROGATE } from '../core/text.js';
 import type { AuditEventInput } from './sink.js';
 
 export type DetailValue = string | number | boolean | null;
@@ -76,8 +77,6 @@ function looksHighEntropy(value: string): boolean {
 export function isSecretLookingValue(value: string): boolean {
   return VALUE_PATTERNS.some((pattern) => pattern.test(value)) || looksHighEntropy(value);
 }
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /** Makes a string storable as-is in PostgreSQL text/jsonb, so the stored bytes hash the same. */
 export function storableString(value: string, maxLength: number): string {
