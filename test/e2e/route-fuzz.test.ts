@@ -1,210 +1,21 @@
 /**
- * Every route of the embedded gateway, driven with requests derived from its own OpenAPI document:
- * bodies built from each route's request schema and then bent in one place (a wrong type, a bound
- * overstepped, a NUL character, a lone surrogate, an extra field, `__proto__`), path parameters
- * that are valid, foreign or malformed, query values likewise, and every kind of caller (platform
- * admin, org member, anonymous). Whatever is sent, the answer must be a deliberate one: never a 500,
- * never a stack trace, and every refusal in the one JSON error shape. The sequence is seeded, so a
- * failure names a request that can be replayed.
+ * Every route of the embedded gateway against the seeded route fuzz (test/support/route-fuzz.ts):
+ * whatever is sent, the answer is a deliberate one — never a 500, never a stack trace, and every
+ * refusal in the one JSON error shape.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../../bench/simulator/index.js';
 import { createLogger } from '../../src/core/logger.js';
-import { startGateway, type BootstrappedAdmin, type RunningGateway } from '../../src/main.js';
+import { startGateway, type RunningGateway } from '../../src/main.js';
 import { freshEmbeddedDeployment } from '../support/embedded-deployment.js';
+import { fuzzRoutes, memberOf, type FuzzTarget } from '../support/route-fuzz.js';
 
 const REQUESTS = 1_200;
 const SEED = 20261204;
 
-interface JsonSchema {
-  $ref?: string;
-  type?: string | string[];
-  properties?: Record<string, JsonSchema>;
-  required?: string[];
-  items?: JsonSchema;
-  oneOf?: JsonSchema[];
-  anyOf?: JsonSchema[];
-  allOf?: JsonSchema[];
-  enum?: unknown[];
-  const?: unknown;
-  pattern?: string;
-  format?: string;
-  minimum?: number;
-  maximum?: number;
-  minLength?: number;
-  maxLength?: number;
-  minItems?: number;
-  maxItems?: number;
-}
-
-interface Parameter {
-  name: string;
-  in: string;
-  schema?: JsonSchema;
-}
-
-interface Operation {
-  parameters?: Parameter[];
-  requestBody?: { content?: Record<string, { schema?: JsonSchema }> };
-}
-
-interface OpenApiDocument {
-  paths: Record<string, Record<string, Operation>>;
-  components?: { schemas?: Record<string, JsonSchema> };
-}
-
-function asText(value: unknown): string {
-  return typeof value === 'string' ? value : JSON.stringify(value);
-}
-
-/** mulberry32: small, fast, and the same sequence for the same seed. */
-function seededRandom(seed: number): () => number {
-  let state = seed | 0;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Values that bend a field: wrong types, bounds overstepped, text the stores cannot keep. */
-const BENT_VALUES: readonly unknown[] = [null, -1, 0, 2 ** 53, 1e308, -1e308, 0.5, '', 'a\u0000b', '\ud800', 'x'.repeat(70_000), [], {}, true, '0', '__proto__', '../x', ' ', 'http://169.254.169.254/latest'];
-/** Path parameters a caller may invent: none of them names anything of theirs. */
-const BENT_PARAMS: readonly string[] = ['%00', 'x', '..', 'org_AAAAAAAAAAAAAAAA', '%E2%80%AE', 'a'.repeat(300)];
-/** Routes that would end the fuzz's own credentials or org; their refusals are tested elsewhere. */
-const SELF_DESTRUCTIVE = /rotate-pepper|^DELETE \/api\/orgs\/\{orgId\}$|^DELETE .*\/keys\/|^DELETE .*\/members\/|^PATCH \/api\/users\/|^POST \/api\/auth\/(logout|password|mfa\/disable)$/;
-
-class RequestGenerator {
-  readonly #random: () => number;
-
-  constructor(
-    private readonly doc: OpenApiDocument,
-    private readonly ids: { orgId: string; userId: string },
-    seed: number,
-  ) {
-    this.#random = seededRandom(seed);
-  }
-
-  chance(p: number): boolean {
-    return this.#random() < p;
-  }
-
-  pick<T>(items: readonly T[]): T {
-    const item = items[Math.floor(this.#random() * items.length)];
-    if (item === undefined) throw new Error('pick from an empty list');
-    return item;
-  }
-
-  resolve(schema: JsonSchema | undefined): JsonSchema {
-    if (schema?.$ref === undefined) return schema ?? {};
-    const name = schema.$ref.split('/').at(-1) ?? '';
-    return this.resolve(this.doc.components?.schemas?.[name]);
-  }
-
-  #id(prefix: string): string {
-    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-';
-    return `${prefix}_${Array.from({ length: 16 }, () => alphabet[Math.floor(this.#random() * alphabet.length)] ?? 'A').join('')}`;
-  }
-
-  text(schema: JsonSchema): string {
-    if (schema.enum !== undefined) return asText(this.pick(schema.enum));
-    if (schema.const !== undefined) return asText(schema.const);
-    const prefix = schema.pattern === undefined ? undefined : /\^([a-z]+)_/.exec(schema.pattern)?.[1];
-    if (prefix === 'org') return this.chance(0.7) ? this.ids.orgId : this.#id('org');
-    if (prefix === 'usr') return this.chance(0.7) ? this.ids.userId : this.#id('usr');
-    if (prefix !== undefined) return this.#id(prefix);
-    if (schema.format === 'email') return `fuzz${Math.floor(this.#random() * 1e6)}@example.test`;
-    if (schema.format === 'uri') return this.pick(['http://127.0.0.1:9/v1', 'https://api.example.test/v1', 'http://[::ffff:a9fe:a9fe]/', 'http://0x7f.1/']);
-    return 'v'.repeat(Math.min(schema.maxLength ?? 12, Math.max(schema.minLength ?? 1, 8)));
-  }
-
-  /** A value the schema accepts (as far as this subset of JSON Schema goes). */
-  valid(schema: JsonSchema | undefined, depth = 0): unknown {
-    const s = this.resolve(schema);
-    const alternatives = s.oneOf ?? s.anyOf;
-    if (alternatives !== undefined) return this.valid(this.pick(alternatives), depth);
-    if (s.allOf !== undefined) return Object.assign({}, ...s.allOf.map((part) => this.valid(part, depth) as object)) as unknown;
-    if (s.const !== undefined) return s.const;
-    if (s.enum !== undefined) return this.pick(s.enum);
-    const type = Array.isArray(s.type) ? this.pick(s.type.filter((t) => t !== 'null')) : s.type;
-    if (type === 'object' || s.properties !== undefined) {
-      const value: Record<string, unknown> = {};
-      for (const [name, property] of Object.entries(s.properties ?? {})) {
-        if ((s.required ?? []).includes(name) || this.chance(0.5)) value[name] = this.valid(property, depth + 1);
-      }
-      return value;
-    }
-    if (type === 'array') {
-      const length = Math.min(s.maxItems ?? 3, Math.max(s.minItems ?? 0, depth > 2 ? 0 : Math.floor(this.#random() * 4)));
-      return Array.from({ length }, () => this.valid(s.items, depth + 1));
-    }
-    if (type === 'string') return this.text(s);
-    if (type === 'integer' || type === 'number') {
-      const low = s.minimum ?? 0;
-      const high = Math.min(s.maximum ?? 1000, 1e15);
-      return this.pick([low, high, Math.floor((low + high) / 2)]);
-    }
-    if (type === 'boolean') return this.chance(0.5);
-    return 'x';
-  }
-
-  /** The same value with one place bent. */
-  bent(value: unknown, depth = 0): unknown {
-    if (typeof value === 'object' && value !== null && depth < 4 && this.chance(0.7)) {
-      if (Array.isArray(value) && value.length > 0 && this.chance(0.85)) {
-        const copy: unknown[] = [...(value as unknown[])];
-        const index = Math.floor(this.#random() * copy.length);
-        copy[index] = this.bent(copy[index], depth + 1);
-        return copy;
-      }
-      const entries = Object.keys(value);
-      if (!Array.isArray(value) && entries.length > 0 && this.chance(0.85)) {
-        const name = this.pick(entries);
-        const copy: Record<string, unknown> = { ...(value as Record<string, unknown>) };
-        copy[name] = this.bent(copy[name], depth + 1);
-        return copy;
-      }
-      if (!Array.isArray(value)) return { ...(value as Record<string, unknown>), [this.pick(['extra', '__proto__', 'constructor'])]: this.pick(BENT_VALUES) };
-    }
-    return this.pick(BENT_VALUES);
-  }
-
-  param(parameter: Parameter | undefined): string {
-    if (this.chance(0.15)) return this.pick(BENT_PARAMS);
-    return encodeURIComponent(this.text(this.resolve(parameter?.schema)));
-  }
-
-  query(operation: Operation): string {
-    const parameters = (operation.parameters ?? []).filter((parameter) => parameter.in === 'query');
-    if (parameters.length === 0 || this.chance(0.4)) return '';
-    const pairs = parameters
-      .filter(() => this.chance(0.6))
-      .map((parameter) => {
-        const value = this.chance(0.7) ? this.valid(parameter.schema) : this.pick(BENT_VALUES);
-        const text = String(value).replace(/[\ud800-\udfff]/g, '?');
-        return `${encodeURIComponent(parameter.name)}=${encodeURIComponent(text)}`;
-      });
-    return pairs.length === 0 ? '' : `?${pairs.join('&')}`;
-  }
-}
-
-interface Finding {
-  request: string;
-  status: number | string;
-  answer: string;
-}
-
 let sim: Simulator;
 let gateway: RunningGateway | undefined;
-let admin: BootstrappedAdmin;
-let memberToken: string;
-let memberOrgId: string;
-let memberUserId: string;
-
-async function json(response: Response): Promise<Record<string, unknown>> {
-  return (await response.json()) as Record<string, unknown>;
-}
+let target: FuzzTarget;
 
 beforeAll(async () => {
   sim = await startSimulator();
@@ -217,16 +28,8 @@ models:
     - { alias: sim-chat, provider: sim, upstreamModel: sim-chat, price: { inputPerMTok: 1000000, outputPerMTok: 2000000 }, maxOutputTokens: 200 }
     - { alias: free-chat, provider: sim, upstreamModel: sim-chat, free: true, maxOutputTokens: 200 }
 `);
-  admin = deployment.admin;
   gateway = await startGateway(deployment.loaded, { logger: createLogger({ level: 'silent' }) });
-  const headers = { 'content-type': 'application/json', authorization: `Bearer ${admin.token}` };
-  const org = await json(await fetch(`${gateway.url}/api/orgs`, { method: 'POST', headers, body: JSON.stringify({ name: 'Fuzz' }) }));
-  memberOrgId = String(org.id);
-  const key = await json(await fetch(`${gateway.url}/api/orgs/${memberOrgId}/keys`, { method: 'POST', headers, body: JSON.stringify({ name: 'fuzz', scopes: ['admin', 'models', 'tasks'] }) }));
-  memberToken = String(key.token);
-  const me = await json(await fetch(`${gateway.url}/api/me`, { headers: { authorization: `Bearer ${memberToken}` } }));
-  const user = me.user as Record<string, unknown> | undefined;
-  memberUserId = typeof user?.id === 'string' ? user.id : typeof me.userId === 'string' ? me.userId : 'usr_AAAAAAAAAAAAAAAA';
+  target = await memberOf(gateway.url, deployment.admin.token);
 }, 180_000);
 
 afterAll(async () => {
@@ -236,43 +39,10 @@ afterAll(async () => {
 
 describe('every route against schema-derived and bent requests', () => {
   it(`answers ${REQUESTS} of them deliberately: no 500, no stack trace, every refusal in the error shape`, async () => {
-    const url = gateway?.url ?? '';
-    const doc = (await (await fetch(`${url}/openapi.json`)).json()) as OpenApiDocument;
-    const generator = new RequestGenerator(doc, { orgId: memberOrgId, userId: memberUserId }, SEED);
-    const operations = Object.entries(doc.paths).flatMap(([path, methods]) =>
-      Object.entries(methods)
-        .map(([method, operation]) => ({ method: method.toUpperCase(), path, operation }))
-        .filter(({ method, path: p }) => !SELF_DESTRUCTIVE.test(`${method} ${p}`)),
-    );
-    expect(operations.length).toBeGreaterThan(40);
-    const findings: Finding[] = [];
-    const statuses = new Map<number, number>();
-    for (let i = 0; i < REQUESTS; i += 1) {
-      const { method, path, operation } = generator.pick(operations);
-      const target = path.replace(/\{(\w+)\}/g, (_match, name: string) => generator.param((operation.parameters ?? []).find((p) => p.name === name)));
-      const caller = generator.pick(['admin', 'member', 'member', 'anonymous'] as const);
-      const headers: Record<string, string> = {};
-      if (caller === 'admin') headers.authorization = `Bearer ${admin.token}`;
-      if (caller === 'member') headers.authorization = `Bearer ${memberToken}`;
-      let body: string | undefined;
-      const schema = operation.requestBody?.content?.['application/json']?.schema;
-      if (schema !== undefined || ['POST', 'PUT', 'PATCH'].includes(method)) {
-        headers['content-type'] = 'application/json';
-        const valid = schema === undefined ? {} : generator.valid(schema);
-        body = JSON.stringify(generator.chance(0.7) ? generator.bent(valid) : valid);
-      }
-      const request = `${method} ${target}${generator.query(operation)}`;
-      const response = await fetch(`${url}${request.slice(method.length + 1)}`, { method, headers, ...(body === undefined ? {} : { body }) });
-      const answer = await response.text();
-      statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
-      const deliberate = response.status < 500 || (response.status >= 502 && response.status <= 504 && path.startsWith('/v1/'));
-      const shaped = response.status < 400 || answer.trimStart().startsWith('{');
-      if (!deliberate || !shaped || /\n\s+at |TypeError|ReferenceError|Cannot read prop/.test(answer)) {
-        findings.push({ request: `${request} as ${caller}: ${(body ?? '').slice(0, 300)}`, status: response.status, answer: answer.slice(0, 300) });
-      }
-    }
-    expect(findings).toEqual([]);
+    const run = await fuzzRoutes(target, { seed: SEED, requests: REQUESTS });
+    expect(run.operations).toBeGreaterThan(40);
+    expect(run.findings).toEqual([]);
     // The fuzz reached past the front door: some calls succeeded, some failed validation, some access.
-    for (const status of [200, 400, 401, 404]) expect(statuses.get(status) ?? 0).toBeGreaterThan(0);
+    for (const status of [200, 400, 401, 404]) expect(run.statuses.get(status) ?? 0).toBeGreaterThan(0);
   }, 240_000);
 });
