@@ -218,6 +218,7 @@ export async function startGateway(loaded: LoadedConfig, options: { logger?: Log
   const { app, registry } = createHttpApp({
     logger,
     bodyLimitBytes: config.server.bodyLimitBytes,
+    requestTimeoutMs: config.server.requestTimeoutMs,
     trustedProxies: config.server.trustedProxies,
     behindTls: config.server.behindTls,
     authenticate,

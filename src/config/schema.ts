@@ -26,11 +26,14 @@ export const configSchema = z
         behindTls: z.boolean().default(false),
         bodyLimitBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
         shutdownGraceMs: z.number().int().min(0).max(120_000).default(10_000),
+        // Longest a client may take to send one whole request, body included: a sender trickling
+        // bytes holds its connection no longer (Node's own default; the framework's is no limit).
+        requestTimeoutMs: z.number().int().min(1_000).max(3_600_000).default(300_000),
         // Gateway processes on this machine, each a replica of the distributed deployment ('auto': one per CPU).
         workers: z.union([z.number().int().min(1).max(64), z.literal('auto')]).default(1),
       })
       .strict()
-      .default({ host: '127.0.0.1', port: 7070, trustedProxies: [], behindTls: false, bodyLimitBytes: 1024 * 1024, shutdownGraceMs: 10_000, workers: 1 }),
+      .default({ host: '127.0.0.1', port: 7070, trustedProxies: [], behindTls: false, bodyLimitBytes: 1024 * 1024, shutdownGraceMs: 10_000, requestTimeoutMs: 300_000, workers: 1 }),
     dataDir: z.string().min(1).default('./data'),
     database: z
       .object({ url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional() })

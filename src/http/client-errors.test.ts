@@ -54,6 +54,37 @@ describe('requests the HTTP parser refuses', () => {
     expect(answer.body).toEqual({ error: { code: 'headers_too_large', message: 'The request headers are too large.' } });
   });
 
+  it('a request whose body trickles in past the request timeout gets 408 in our shape, and the connection closes', async () => {
+    const slow = createTestHttpApp({ requestTimeoutMs: 1_000 });
+    await slow.app.listen({ host: '127.0.0.1', port: 0 });
+    const address = slow.app.server.address();
+    const slowPort = typeof address === 'object' && address !== null ? address.port : 0;
+    try {
+      const started = performance.now();
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(slowPort, '127.0.0.1');
+        let received = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (chunk: string) => (received += chunk));
+        socket.on('end', () => resolve(received));
+        socket.on('error', reject);
+        // Headers at once, then one byte of a 100-byte body every 100 ms: never a whole request.
+        socket.write('POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n');
+        const drip = setInterval(() => socket.write(' '), 100);
+        socket.on('close', () => clearInterval(drip));
+      });
+      const elapsed = performance.now() - started;
+      const parsed = parse(answer);
+      expect(parsed.status).toBe(408);
+      expect(parsed.body).toEqual({ error: { code: 'request_timeout', message: 'The request took too long to arrive.' } });
+      // Past the timeout, within a checking interval (a quarter of it) and some slack of it.
+      expect(elapsed).toBeGreaterThanOrEqual(950);
+      expect(elapsed).toBeLessThan(3_000);
+    } finally {
+      await slow.app.close();
+    }
+  });
+
   it('a request line that is not HTTP gets 400, and the server keeps answering others', async () => {
     expect(parse(await exchange('NOT HTTP AT ALL\r\n\r\n')).status).toBe(400);
     const response = await fetch(`http://127.0.0.1:${port}/healthz`);

@@ -9,6 +9,7 @@ export interface TestHttpAppOptions {
   principals?: Record<string, Principal>;
   authenticate?: Authenticate;
   bodyLimitBytes?: number;
+  requestTimeoutMs?: number;
 }
 
 export function createTestHttpApp(options: TestHttpAppOptions = {}): HttpApp {
@@ -23,6 +24,7 @@ export function createTestHttpApp(options: TestHttpAppOptions = {}): HttpApp {
   return createHttpApp({
     logger: createLogger({ level: 'silent' }),
     bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,
+    ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
     trustedProxies: [],
     behindTls: false,
     authenticate,
