@@ -12,7 +12,7 @@ import { redactUrl, type Logger } from '../core/logger.js';
 import type { Principal } from '../identity/principal.js';
 import type { Credential } from './credentials.js';
 import { answerClientError } from './client-errors.js';
-import { renderPortcullisError, sendError } from './errors.js';
+import { answerError, renderPortcullisError, sendError } from './errors.js';
 import { createHttpMetrics } from './http-metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { createRequestAuthenticator } from './request-auth.js';
@@ -173,7 +173,7 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     done(null, payload);
   });
 
-  app.setErrorHandler((error, request, reply) => sendError(request, reply, error, renderPortcullisError));
+  app.setErrorHandler((error, request, reply) => answerError(request, reply, error, renderPortcullisError));
   app.setNotFoundHandler((request, reply) => sendError(request, reply, new AppError('not_found'), renderPortcullisError));
 
   app.get('/healthz', { config: { portcullis: { auth: 'none', streaming: false } } }, async () => ({ status: 'ok' }));

@@ -1,6 +1,7 @@
 /**
  * Requests Node's parser refuses never reach a route; over a real socket they still get the one
- * error shape (not the framework's), and the connection is closed after it.
+ * error shape (not the framework's), and the connection is closed after it. A body refused as too
+ * large is read to its end first (refused-body.ts), so the client reads the 413.
  */
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -89,5 +90,34 @@ describe('requests the HTTP parser refuses', () => {
     expect(parse(await exchange('NOT HTTP AT ALL\r\n\r\n')).status).toBe(400);
     const response = await fetch(`http://127.0.0.1:${port}/healthz`);
     expect(response.status).toBe(200);
+  });
+});
+
+describe('bodies refused as too large', () => {
+  it('a body over the limit is read to its end before the 413, so a client still sending reads the answer', async () => {
+    // The test app's limit is 1 MiB; 3 MiB declared, sent in two parts with a pause between them.
+    const body = Buffer.alloc(3 * 1024 * 1024, 0x20);
+    const socket = connect(port, '127.0.0.1');
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (received += chunk));
+    const ended = new Promise<void>((resolve) => socket.on('end', resolve));
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    socket.write(`POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+    socket.write(body.subarray(0, 2 * 1024 * 1024));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Nothing yet: answering now (and closing) would reset the connection under the writer.
+    expect(received).toBe('');
+    socket.write(body.subarray(2 * 1024 * 1024));
+    await ended;
+    const answer = parse(received);
+    expect(answer.status).toBe(413);
+    expect(answer.body).toEqual({ error: { code: 'payload_too_large', message: 'The request body is too large.' } });
+    expect(answer.headers).toContain('connection: close');
+  });
+
+  it('a declared body far past the limit is refused at once, without reading it', async () => {
+    const answer = parse(await exchange(`POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${512 * 1024 * 1024}\r\n\r\n{`));
+    expect(answer.status).toBe(413);
   });
 });

@@ -6,6 +6,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, errorBody, type ErrorCode } from '../core/errors.js';
 import { isUnstorableText } from '../store/db/errors.js';
+import { drainRefusedBody } from './refused-body.js';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
@@ -48,4 +49,19 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: u
     reply.header('retry-after', String(Math.max(1, Math.ceil(appError.retryAfterSeconds))));
   }
   return reply.code(appError.status).type('application/json').send(render(appError));
+}
+
+/**
+ * The error handlers' entry: sendError, but when the body was refused as too large, only once the
+ * rest of it has arrived (refused-body.ts), so the client reads the 413 instead of a reset.
+ */
+export function answerError(request: FastifyRequest, reply: FastifyReply, error: unknown, render: ErrorRenderer): Promise<void> | undefined {
+  const draining = toAppError(error)?.code === 'payload_too_large' ? drainRefusedBody(request) : null;
+  if (draining === null) {
+    sendError(request, reply, error, render);
+    return undefined;
+  }
+  return draining.then(() => {
+    sendError(request, reply, error, render);
+  });
 }

@@ -12,7 +12,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { AuditSink } from '../audit/sink.js';
 import { AppError } from '../core/errors.js';
 import type { Authenticate } from '../http/app.js';
-import { sendError, type ErrorRenderer } from '../http/errors.js';
+import { answerError, type ErrorRenderer } from '../http/errors.js';
 import { createRequestAuthenticator, type RequestAuthenticator } from '../http/request-auth.js';
 import type { RouteMeta, RouteRegistry } from '../http/route.js';
 import { anonymousPrincipal, type Principal } from '../identity/principal.js';
@@ -88,8 +88,9 @@ export function registerModelRoutes(app: FastifyInstance, registry: RouteRegistr
   const { gateway } = deps;
   const authenticateRequest = createRequestAuthenticator(deps.authenticate);
   const maxAudioBytes = deps.maxAudioBytes ?? 25 * 1024 * 1024;
+  // The answer may wait for a refused body to arrive (answerError); it sends the reply itself then.
   const errorHandlerFor = (anthropic: boolean) => (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
-    sendError(request, reply, error, renderer(anthropic));
+    void answerError(request, reply, error, renderer(anthropic));
   };
 
   for (const route of JSON_ROUTES) {
