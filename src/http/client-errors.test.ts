@@ -3,7 +3,7 @@
  * error shape (not the framework's), and the connection is closed after it. A body refused as too
  * large is read to its end first (refused-body.ts), so the client reads the 413.
  */
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpApp } from './app.js';
 import { createTestHttpApp } from './testing.js';
@@ -22,17 +22,24 @@ afterAll(async () => {
   await http.app.close();
 });
 
-/** Sends raw bytes and reads until the server closes the connection. */
-function exchange(raw: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    let received = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => (received += chunk));
+/** A raw connection: what the server sent so far, and everything it sent once it closes. */
+function rawConnection(to: number): { socket: Socket; received: () => string; closed: Promise<string> } {
+  const socket = connect(to, '127.0.0.1');
+  let received = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => (received += chunk));
+  const closed = new Promise<string>((resolve, reject) => {
     socket.on('end', () => resolve(received));
     socket.on('error', reject);
-    socket.write(raw);
   });
+  return { socket, received: () => received, closed };
+}
+
+/** Sends raw bytes and reads until the server closes the connection. */
+function exchange(raw: string): Promise<string> {
+  const connection = rawConnection(port);
+  connection.socket.write(raw);
+  return connection.closed;
 }
 
 function parse(answer: string): { status: number; headers: string; body: unknown } {
@@ -62,18 +69,12 @@ describe('requests the HTTP parser refuses', () => {
     const slowPort = typeof address === 'object' && address !== null ? address.port : 0;
     try {
       const started = performance.now();
-      const answer = await new Promise<string>((resolve, reject) => {
-        const socket = connect(slowPort, '127.0.0.1');
-        let received = '';
-        socket.setEncoding('utf8');
-        socket.on('data', (chunk: string) => (received += chunk));
-        socket.on('end', () => resolve(received));
-        socket.on('error', reject);
-        // Headers at once, then one byte of a 100-byte body every 100 ms: never a whole request.
-        socket.write('POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n');
-        const drip = setInterval(() => socket.write(' '), 100);
-        socket.on('close', () => clearInterval(drip));
-      });
+      const { socket, closed } = rawConnection(slowPort);
+      // Headers at once, then one byte of a 100-byte body every 100 ms: never a whole request.
+      socket.write('POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n');
+      const drip = setInterval(() => socket.write(' '), 100);
+      socket.on('close', () => clearInterval(drip));
+      const answer = await closed;
       const elapsed = performance.now() - started;
       const parsed = parse(answer);
       expect(parsed.status).toBe(408);
@@ -97,20 +98,15 @@ describe('bodies refused as too large', () => {
   it('a body over the limit is read to its end before the 413, so a client still sending reads the answer', async () => {
     // The test app's limit is 1 MiB; 3 MiB declared, sent in two parts with a pause between them.
     const body = Buffer.alloc(3 * 1024 * 1024, 0x20);
-    const socket = connect(port, '127.0.0.1');
-    let received = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => (received += chunk));
-    const ended = new Promise<void>((resolve) => socket.on('end', resolve));
+    const { socket, received, closed } = rawConnection(port);
     await new Promise<void>((resolve) => socket.once('connect', resolve));
     socket.write(`POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
     socket.write(body.subarray(0, 2 * 1024 * 1024));
     await new Promise((resolve) => setTimeout(resolve, 300));
     // Nothing yet: answering now (and closing) would reset the connection under the writer.
-    expect(received).toBe('');
+    expect(received()).toBe('');
     socket.write(body.subarray(2 * 1024 * 1024));
-    await ended;
-    const answer = parse(received);
+    const answer = parse(await closed);
     expect(answer.status).toBe(413);
     expect(answer.body).toEqual({ error: { code: 'payload_too_large', message: 'The request body is too large.' } });
     expect(answer.headers).toContain('connection: close');

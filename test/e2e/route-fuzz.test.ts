@@ -3,12 +3,12 @@
  * whatever is sent, the answer is a deliberate one — never a 500, never a stack trace, and every
  * refusal in the one JSON error shape.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { startSimulator, type Simulator } from '../../bench/simulator/index.js';
 import { createLogger } from '../../src/core/logger.js';
 import { startGateway, type RunningGateway } from '../../src/main.js';
 import { freshEmbeddedDeployment } from '../support/embedded-deployment.js';
-import { fuzzRoutes, memberOf, type FuzzTarget } from '../support/route-fuzz.js';
+import { expectOnlyDeliberateAnswers, fuzzRoutes, memberOf, type FuzzTarget } from '../support/route-fuzz.js';
 
 const REQUESTS = 1_200;
 const SEED = 20261204;
@@ -39,10 +39,6 @@ afterAll(async () => {
 
 describe('every route against schema-derived and bent requests', () => {
   it(`answers ${REQUESTS} of them deliberately: no 500, no stack trace, every refusal in the error shape`, async () => {
-    const run = await fuzzRoutes(target, { seed: SEED, requests: REQUESTS });
-    expect(run.operations).toBeGreaterThan(40);
-    expect(run.findings).toEqual([]);
-    // The fuzz reached past the front door: some calls succeeded, some failed validation, some access.
-    for (const status of [200, 400, 401, 404]) expect(run.statuses.get(status) ?? 0).toBeGreaterThan(0);
+    expectOnlyDeliberateAnswers(await fuzzRoutes(target, { seed: SEED, requests: REQUESTS }));
   }, 240_000);
 });

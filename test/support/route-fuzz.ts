@@ -7,6 +7,7 @@
  * not a deliberate one: a 500 (or a 5xx outside the model routes), a stack trace, a refusal that is
  * not in the JSON error shape. The sequence is seeded, so a finding names a request to replay.
  */
+import { expect } from 'vitest';
 
 interface JsonSchema {
   $ref?: string;
@@ -201,6 +202,13 @@ export interface FuzzRun {
   statuses: Map<number, number>;
   /** Routes the document listed and the run drew from. */
   operations: number;
+}
+
+/** What every run must show: no finding, and answers past the front door (successes, validation, access). */
+export function expectOnlyDeliberateAnswers(run: FuzzRun): void {
+  expect(run.operations).toBeGreaterThan(40);
+  expect(run.findings).toEqual([]);
+  for (const status of [200, 400, 401, 404]) expect(run.statuses.get(status) ?? 0).toBeGreaterThan(0);
 }
 
 export async function fuzzRoutes(target: FuzzTarget, options: { seed: number; requests: number }): Promise<FuzzRun> {
