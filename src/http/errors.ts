@@ -5,7 +5,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, errorBody, type ErrorCode } from '../core/errors.js';
-import { isUnstorableText } from '../store/db/errors.js';
+import { isUnstorableTextError } from '../store/db/errors.js';
 import { drainRefusedBody } from './refused-body.js';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -28,7 +28,7 @@ export function toAppError(error: unknown): AppError | null {
     if (fastifyError.statusCode === 413) return new AppError('payload_too_large');
     if (fastifyError.statusCode === 415) return new AppError('unsupported_media_type');
     // Validation lets a NUL through (it is valid JSON and valid in a URL); the store refuses it.
-    if (isUnstorableText(error)) return new AppError('validation_failed', { message: 'The request carries a NUL character, which no text field may hold.' });
+    if (isUnstorableTextError(error)) return new AppError('validation_failed', { message: 'The request carries a NUL character, which no text field may hold.' });
   }
   return null;
 }

@@ -33,9 +33,9 @@ export interface StoreBreakers {
 }
 
 /**
- * A record-store failure: anything but an application error that was not about availability, and
- * but a statement the database answered by refusing its data (a NUL in a name, a duplicate key).
- * Counting those would let any caller open the breaker for everyone with a few bad requests.
+ * A record-store failure is anything thrown, except an application error not about availability
+ * and a statement the database answered by refusing its data (a NUL in a name, a duplicate key):
+ * counting those would let any caller open the breaker for everyone with a few bad requests.
  */
 function isRecordStoreFailure(error: unknown): boolean {
   if (error instanceof AppError) return error.code === 'dependency_unavailable';

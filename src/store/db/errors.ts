@@ -69,7 +69,7 @@ export function isCheckViolation(err: unknown): boolean {
  * SQLSTATE 22021 / 22P05: text PostgreSQL cannot store or compare — a NUL character, in a text value
  * or escaped inside JSON. Such text can only have come from outside (a path, a query, a body).
  */
-export function isUnstorableText(err: unknown): boolean {
+export function isUnstorableTextError(err: unknown): boolean {
   const code = sqlStateOf(err);
   return code === '22021' || code === '22P05';
 }
