@@ -12,14 +12,11 @@
  * verification doing its job, not admission).
  */
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { appendFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { guardedMeYaml } from '../support/admission-yaml.js';
-import { createTempDatabase, type TempDatabase } from '../support/postgres.js';
-import { REDIS_URL } from '../support/redis.js';
+import { initDistributedDeployment, type DistributedDeployment } from '../support/distributed-deployment.js';
+import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 
 const OFFSETS_MS = [-120_000, 0, 120_000];
 const ADMISSION_YAML = guardedMeYaml(50);
@@ -50,8 +47,7 @@ async function within(withinMs: number, since: number, seen: () => Promise<boole
 }
 
 describe('admission across three gateway processes with skewed clocks', () => {
-  let database: TempDatabase;
-  let dir: string;
+  let deployment: DistributedDeployment;
   let replicas: GatewayProcess[] = [];
   let token: string;
   let orgId: string;
@@ -73,19 +69,10 @@ describe('admission across three gateway processes with skewed clocks', () => {
   const burst = (key: string) => Promise.all(Array.from({ length: 600 }, (_, i) => call(replica(i % 3).url, '/api/me', key)));
 
   beforeAll(async () => {
-    database = await createTempDatabase();
-    dir = mkdtempSync(join(tmpdir(), 'portcullis-admission-'));
-    const env = {
-      DATABASE_URL: database.url,
-      REDIS_URL,
-      PORTCULLIS_REDIS_PREFIX: `a${randomBytes(4).toString('hex')}`,
-      PORTCULLIS_CONFIG: join(dir, 'portcullis.yaml'),
-    };
-    const init = await runCli(['init', '--data-dir', dir], { ...env, PORTCULLIS_CONFIG: '', PORTCULLIS_CLOCK_OFFSET_MS: String(OFFSETS_MS[0]) });
-    expect(init.code, init.stderr).toBe(0);
-    token = /(pck_[^\s]+)/.exec(init.stdout)?.[1] ?? '';
-    expect(token).not.toBe('');
-    appendFileSync(join(dir, 'portcullis.yaml'), ADMISSION_YAML);
+    deployment = await initDistributedDeployment('admission', { PORTCULLIS_CLOCK_OFFSET_MS: String(OFFSETS_MS[0]) });
+    token = deployment.adminToken;
+    appendFileSync(deployment.configPath, ADMISSION_YAML);
+    const { env, dir } = deployment;
     replicas = await Promise.all(OFFSETS_MS.map((offset) => startGatewayProcess({ ...env, PORTCULLIS_CLOCK_OFFSET_MS: String(offset) }, dir, 120_000)));
     const orgs = await call(replica(1).url, '/api/orgs', token);
     orgId = ((orgs.body.orgs as { id: string }[] | undefined)?.[0] ?? { id: '' }).id;
@@ -94,8 +81,7 @@ describe('admission across three gateway processes with skewed clocks', () => {
 
   afterAll(async () => {
     await Promise.all(replicas.map((r) => r.stop()));
-    await database?.drop();
-    rmSync(dir, { recursive: true, force: true });
+    await deployment?.remove();
   });
 
   it('the clock offsets are in effect: a key minted on the +2 min process expires four minutes after one minted on the −2 min process', async () => {

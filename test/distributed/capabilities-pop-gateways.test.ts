@@ -4,17 +4,15 @@
  * hot state, not in either process.
  */
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startUpstream, type Upstream } from '../../src/capabilities/http/testing/harness.js';
 import { ath, makeProof, proofKey } from '../../src/capabilities/testing/proofs.js';
-import { runCli, startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
-import { createTempDatabase, type TempDatabase } from '../support/postgres.js';
+import { initDistributedDeployment, type DistributedDeployment } from '../support/distributed-deployment.js';
+import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** Both replicas see the same Host, so a proof names the same URL on either. */
 const GATEWAY_HOST = 'gateway.test';
 
@@ -32,33 +30,27 @@ capabilities:
 `;
 
 describe('proof-of-possession across two gateway processes', () => {
-  let database: TempDatabase;
-  let dir: string;
+  let deployment: DistributedDeployment;
   let upstream: Upstream;
   let replicaA: GatewayProcess;
   let replicaB: GatewayProcess;
   let adminToken: string;
 
   beforeAll(async () => {
-    database = await createTempDatabase();
     upstream = await startUpstream();
-    dir = mkdtempSync(join(tmpdir(), 'portcullis-pop-'));
-    const env = { DATABASE_URL: database.url, REDIS_URL, PORTCULLIS_REDIS_PREFIX: `t${randomBytes(4).toString('hex')}` };
-    const init = await runCli(['init', '--data-dir', dir], env);
-    expect(init.code, init.stderr).toBe(0);
-    adminToken = /(pck_[^\s]+)/.exec(init.stdout)?.[1] ?? '';
-    appendFileSync(join(dir, 'portcullis.yaml'), CAPABILITIES_YAML);
+    deployment = await initDistributedDeployment('pop');
+    adminToken = deployment.adminToken;
+    const { env, dir } = deployment;
+    appendFileSync(deployment.configPath, CAPABILITIES_YAML);
     writeFileSync(join(dir, 'capability.key'), randomBytes(32).toString('base64url'), { mode: 0o600 });
     writeFileSync(join(dir, 'upstream.secret'), 'upstream-secret-value-0123456789abcdef', { mode: 0o600 });
-    const processEnv = { ...env, PORTCULLIS_CONFIG: join(dir, 'portcullis.yaml') };
-    [replicaA, replicaB] = await Promise.all([startGatewayProcess(processEnv, dir, 90_000), startGatewayProcess(processEnv, dir, 90_000)]);
+    [replicaA, replicaB] = await Promise.all([startGatewayProcess(env, dir, 90_000), startGatewayProcess(env, dir, 90_000)]);
   }, 180_000);
 
   afterAll(async () => {
     await Promise.all([replicaA?.stop(), replicaB?.stop()]);
     await upstream?.close();
-    await database?.drop();
-    rmSync(dir, { recursive: true, force: true });
+    await deployment?.remove();
   });
 
   it('a proof used on one replica is refused as a replay on the other', async () => {

@@ -3,14 +3,10 @@
  * within 1 s — a single key, all of a user's keys (pepper rotation), and a removed member's keys.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
-import { createTempDatabase, type TempDatabase } from '../support/postgres.js';
+import { initDistributedDeployment, type DistributedDeployment } from '../support/distributed-deployment.js';
+import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PROPAGATION_BUDGET_MS = 1000;
 
 interface Answer {
@@ -39,26 +35,16 @@ async function refusedWithin(base: string, token: string, since: number): Promis
 }
 
 describe('two replicas on Redis + PostgreSQL', () => {
-  let database: TempDatabase;
-  let dir: string;
+  let deployment: DistributedDeployment;
   let replicaA: GatewayProcess;
   let replicaB: GatewayProcess;
   let adminToken: string;
   let orgId: string;
 
   beforeAll(async () => {
-    database = await createTempDatabase();
-    dir = mkdtempSync(join(tmpdir(), 'portcullis-replicas-'));
-    const env = {
-      DATABASE_URL: database.url,
-      REDIS_URL,
-      PORTCULLIS_REDIS_PREFIX: `t${randomBytes(4).toString('hex')}`,
-      PORTCULLIS_CONFIG: join(dir, 'portcullis.yaml'),
-    };
-    const init = await runCli(['init', '--data-dir', dir], { ...env, PORTCULLIS_CONFIG: '' });
-    expect(init.code, init.stderr).toBe(0);
-    adminToken = /(pck_[^\s]+)/.exec(init.stdout)?.[1] ?? '';
-    expect(adminToken).not.toBe('');
+    deployment = await initDistributedDeployment('replicas');
+    adminToken = deployment.adminToken;
+    const { env, dir } = deployment;
     [replicaA, replicaB] = await Promise.all([startGatewayProcess(env, dir, 90_000), startGatewayProcess(env, dir, 90_000)]);
     const orgs = await call(replicaA.url, '/api/orgs', adminToken);
     orgId = ((orgs.body.orgs as Array<{ id: string }>)[0] ?? { id: '' }).id;
@@ -67,8 +53,7 @@ describe('two replicas on Redis + PostgreSQL', () => {
 
   afterAll(async () => {
     await Promise.all([replicaA?.stop(), replicaB?.stop()]);
-    await database?.drop();
-    rmSync(dir, { recursive: true, force: true });
+    await deployment?.remove();
   });
 
   it('both replicas are ready and accept the same key', async () => {

@@ -3,17 +3,13 @@
  * processes on one port; both serve, a worker that dies is replaced while the other keeps
  * answering, rate limits stay exact across them, and SIGTERM drains and stops every process.
  */
-import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { get } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { childPids } from '../../bench/gateway-process.js';
-import { runCli, startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { guardedMeYaml } from '../support/admission-yaml.js';
-import { createTempDatabase, type TempDatabase } from '../support/postgres.js';
-import { deletePrefix, REDIS_URL } from '../support/redis.js';
+import { initDistributedDeployment, type DistributedDeployment } from '../support/distributed-deployment.js';
+import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 
 const ADMISSION_YAML = guardedMeYaml(40);
 
@@ -50,28 +46,20 @@ async function until(check: () => boolean, withinMs: number): Promise<void> {
 }
 
 describe('one start, two worker processes', () => {
-  let database: TempDatabase;
-  let dir: string;
+  let deployment: DistributedDeployment;
   let gateway: GatewayProcess;
   let token: string;
-  const prefix = `w${randomBytes(4).toString('hex')}`;
 
   beforeAll(async () => {
-    database = await createTempDatabase();
-    dir = mkdtempSync(join(tmpdir(), 'portcullis-workers-'));
-    const env = { DATABASE_URL: database.url, REDIS_URL, PORTCULLIS_REDIS_PREFIX: prefix, PORTCULLIS_CONFIG: join(dir, 'portcullis.yaml') };
-    const init = await runCli(['init', '--data-dir', dir], { ...env, PORTCULLIS_CONFIG: '' });
-    expect(init.code, init.stderr).toBe(0);
-    token = /(pck_[^\s]+)/.exec(init.stdout)?.[1] ?? '';
-    appendFileSync(join(dir, 'portcullis.yaml'), ADMISSION_YAML);
-    gateway = await startGatewayProcess({ ...env, PORTCULLIS_WORKERS: '2' }, dir, 120_000);
+    deployment = await initDistributedDeployment('workers');
+    token = deployment.adminToken;
+    appendFileSync(deployment.configPath, ADMISSION_YAML);
+    gateway = await startGatewayProcess({ ...deployment.env, PORTCULLIS_WORKERS: '2' }, deployment.dir, 120_000);
   }, 180_000);
 
   afterAll(async () => {
     await gateway?.stop();
-    await database?.drop();
-    await deletePrefix(prefix);
-    rmSync(dir, { recursive: true, force: true });
+    await deployment?.remove();
   });
 
   it('announces the shared port once both workers listen, and runs them under the supervisor', async () => {
