@@ -252,14 +252,22 @@ async function json(response: Response): Promise<Record<string, unknown>> {
   return (await response.json()) as Record<string, unknown>;
 }
 
-/** A fresh org made by the platform admin, and a member key of it with every scope: the fuzz's callers. */
+/**
+ * The fuzz's callers: the platform admin, and an ordinary member (role `member`, no admin scope) of a
+ * fresh org the platform admin made and owns.
+ */
 export async function memberOf(url: string, adminToken: string): Promise<FuzzTarget> {
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` };
-  const org = await json(await fetch(`${url}/api/orgs`, { method: 'POST', headers, body: JSON.stringify({ name: 'Fuzz' }) }));
+  const post = async (path: string, body: unknown): Promise<Record<string, unknown>> => {
+    const response = await fetch(`${url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
+    if (!response.ok) throw new Error(`${path} answered ${response.status}: ${await response.text()}`);
+    return json(response);
+  };
+  const org = await post('/api/orgs', { name: 'Fuzz' });
   const orgId = String(org.id);
-  const key = await json(await fetch(`${url}/api/orgs/${orgId}/keys`, { method: 'POST', headers, body: JSON.stringify({ name: 'fuzz', scopes: ['admin', 'models', 'tasks'] }) }));
-  const memberToken = String(key.token);
-  const me = await json(await fetch(`${url}/api/me`, { headers: { authorization: `Bearer ${memberToken}` } }));
-  const user = me.user as Record<string, unknown> | undefined;
-  return { url, adminToken, memberToken, orgId, userId: typeof user?.id === 'string' ? user.id : 'usr_AAAAAAAAAAAAAAAA' };
+  const user = await post('/api/users', { email: `fuzz-member-${Date.now()}@example.test` });
+  const userId = String(user.id);
+  await post(`/api/orgs/${orgId}/members`, { userId, role: 'member' });
+  const key = await post(`/api/orgs/${orgId}/keys`, { name: 'fuzz', scopes: ['models', 'tasks'], userId });
+  return { url, adminToken, memberToken: String(key.token), orgId, userId };
 }
