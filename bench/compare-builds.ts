@@ -17,7 +17,7 @@
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createDistributedStores, type DistributedStores } from './distributed-stores.js';
+import { createDistributedStores, storesEnv } from './distributed-stores.js';
 import type { startGatewayProcess as StartGateway } from './gateway-process.js';
 import { runLoad } from './load.js';
 import { startSimulatorProcess } from './processes.js';
@@ -70,15 +70,10 @@ export function parseDeployment(value: string | undefined): Deployment {
   return value;
 }
 
-function storesEnv(stores: DistributedStores | null): Record<string, string> {
-  if (stores === null) return {};
-  return { DATABASE_URL: stores.databaseUrl, REDIS_URL: stores.redisUrl, PORTCULLIS_REDIS_PREFIX: stores.redisPrefix, PORTCULLIS_WORKERS: '1' };
-}
-
 async function measureBuild(spec: BuildSpec, deployment: Deployment, simulatorUrl: string, testCase: (typeof HTTP_CASES)[number], durationMs: number): Promise<Sample> {
   const stores = deployment === 'distributed' ? await createDistributedStores() : null;
   try {
-    return await measureBuildOn(spec, storesEnv(stores), simulatorUrl, testCase, durationMs);
+    return await measureBuildOn(spec, stores === null ? {} : storesEnv(stores), simulatorUrl, testCase, durationMs);
   } finally {
     await stores?.remove();
   }

@@ -36,3 +36,8 @@ export async function createDistributedStores(): Promise<DistributedStores> {
     },
   };
 }
+
+/** The environment a `portcullis start` on these stores needs; `workers` is PORTCULLIS_WORKERS ('auto' or a count). */
+export function storesEnv(stores: DistributedStores, workers = '1'): Record<string, string> {
+  return { DATABASE_URL: stores.databaseUrl, REDIS_URL: stores.redisUrl, PORTCULLIS_REDIS_PREFIX: stores.redisPrefix, PORTCULLIS_WORKERS: workers };
+}

@@ -10,7 +10,7 @@
  */
 import { loadavg } from 'node:os';
 import { alternate, pairedRatio } from '../ab.js';
-import { createDistributedStores, type DistributedStores } from '../distributed-stores.js';
+import { createDistributedStores, storesEnv, type DistributedStores } from '../distributed-stores.js';
 import { procStats, startGatewayProcess, type GatewayProcess } from '../gateway-process.js';
 import { runLoad } from '../load.js';
 import { entryPoint, startChildServer, startSimulatorProcess, type ProcessStats, type SimulatorProcess } from '../processes.js';
@@ -102,13 +102,7 @@ export function gatewayConfig(simulatorUrl: string): Record<string, unknown> {
 }
 
 function deploymentEnv(deployment: Deployment, stores: DistributedStores | null): Record<string, string> {
-  if (stores === null) return {};
-  return {
-    DATABASE_URL: stores.databaseUrl,
-    REDIS_URL: stores.redisUrl,
-    PORTCULLIS_REDIS_PREFIX: stores.redisPrefix,
-    PORTCULLIS_WORKERS: deployment === 'distributed-workers' ? 'auto' : '1',
-  };
+  return stores === null ? {} : storesEnv(stores, deployment === 'distributed-workers' ? 'auto' : '1');
 }
 
 async function measureDeployment(deployment: Deployment, simulator: SimulatorProcess, context: BenchContext): Promise<Map<string, Pair>> {
