@@ -56,12 +56,14 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: u
  * rest of it has arrived (refused-body.ts), so the client reads the 413 instead of a reset.
  */
 export function answerError(request: FastifyRequest, reply: FastifyReply, error: unknown, render: ErrorRenderer): Promise<void> | undefined {
-  const draining = toAppError(error)?.code === 'payload_too_large' ? drainRefusedBody(request) : null;
+  // Resolved once here; sendError takes an AppError as it is.
+  const resolved = toAppError(error) ?? error;
+  const draining = resolved instanceof AppError && resolved.code === 'payload_too_large' ? drainRefusedBody(request) : null;
   if (draining === null) {
-    sendError(request, reply, error, render);
+    sendError(request, reply, resolved, render);
     return undefined;
   }
   return draining.then(() => {
-    sendError(request, reply, error, render);
+    sendError(request, reply, resolved, render);
   });
 }
