@@ -138,13 +138,7 @@ export const admissionConfigSchema = z
         slotTtlSeconds: z.number().int().min(10).max(86_400).default(120),
       })
       .strict()
-      .default({
-        concurrencyPerReplica: 256,
-        capacityBuffer: 0.05,
-        thresholds: { anonymous: 0.6, registered: 0.8, paid: 0.9, hard: 0.95 },
-        taskQueue: 'tasks',
-        slotTtlSeconds: 120,
-      }),
+      .prefault({}),
     /** Breakers of upstream dependencies (providers), shared by every replica through the hot state. */
     circuit: circuitSettingsSchema(PROVIDER_CIRCUIT),
     /** Breakers of the hot-state and record stores, held per replica (see breakers/store-breakers.ts). */
@@ -157,7 +151,7 @@ export const admissionConfigSchema = z
         bypass: routePatterns.default([]),
       })
       .strict()
-      .default({ guard: [], bypass: [] }),
+      .prefault({}),
   })
   .strict();
 

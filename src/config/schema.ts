@@ -16,6 +16,7 @@ const cidr = z.string().refine((value) => {
   return /^\d{1,3}$/.test(bits) && Number(bits) <= max;
 }, 'must be an IP address or CIDR such as 10.0.0.0/8');
 
+// An absent section is parsed as `{}` (`prefault`), so every default is written once, on its field.
 export const configSchema = z
   .object({
     server: z
@@ -33,7 +34,7 @@ export const configSchema = z
         workers: z.union([z.number().int().min(1).max(64), z.literal('auto')]).default(1),
       })
       .strict()
-      .default({ host: '127.0.0.1', port: 7070, trustedProxies: [], behindTls: false, bodyLimitBytes: 1024 * 1024, shutdownGraceMs: 10_000, requestTimeoutMs: 300_000, workers: 1 }),
+      .prefault({}),
     dataDir: z.string().min(1).default('./data'),
     database: z
       .object({ url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional() })
@@ -45,7 +46,7 @@ export const configSchema = z
         prefix: z.string().regex(/^[a-z0-9_-]{1,32}$/).default('pc'),
       })
       .strict()
-      .default({ prefix: 'pc' }),
+      .prefault({}),
     secrets: z
       .object({
         keySigning: secretRefSchema,
@@ -59,11 +60,11 @@ export const configSchema = z
         maxTtlDays: z.number().int().min(1).max(3650).default(90),
       })
       .strict()
-      .default({ defaultTtlDays: 30, maxTtlDays: 90 }),
+      .prefault({}),
     sessions: z
       .object({ ttlHours: z.number().min(0.1).max(24 * 30).default(12) })
       .strict()
-      .default({ ttlHours: 12 }),
+      .prefault({}),
     login: z
       .object({
         maxFailures: z.number().int().min(1).max(1000).default(10),
@@ -71,16 +72,16 @@ export const configSchema = z
         lockSeconds: z.number().int().min(1).max(86_400).default(300),
       })
       .strict()
-      .default({ maxFailures: 10, windowSeconds: 60, lockSeconds: 300 }),
+      .prefault({}),
     oidc: z
       // Each issuer is validated by identity/oidc at start (its errors name oidc.issuers[i].field).
       .object({ issuers: z.array(z.unknown()).max(32).default([]) })
       .strict()
-      .default({ issuers: [] }),
+      .prefault({}),
     runtime: z
       .object({ mintTimeoutMs: z.number().int().min(100).max(60_000).default(5000) })
       .strict()
-      .default({ mintTimeoutMs: 5000 }),
+      .prefault({}),
     audit: z
       .object({
         checkpointEvery: z.number().int().min(1).max(100_000).default(100),
@@ -88,7 +89,7 @@ export const configSchema = z
         checkpointIntervalMs: z.number().int().min(1000).max(3_600_000).default(60_000),
       })
       .strict()
-      .default({ checkpointEvery: 100, checkpointIntervalMs: 60_000 }),
+      .prefault({}),
     budgets: z
       .object({
         // Validated by admission/economics at start (its errors name budgets.defaults.<kind>[i].field).
@@ -99,7 +100,7 @@ export const configSchema = z
         refreshSeconds: z.number().int().min(1).max(3600).default(60),
       })
       .strict()
-      .default({ reservationTtlSeconds: 600, reconcileIntervalSeconds: 30, refreshSeconds: 60 }),
+      .prefault({}),
     // Agent tasks: worker leases and health, the requeue job and the outbox relay (see README, Agent tasks).
     tasks: z
       .object({
@@ -111,7 +112,7 @@ export const configSchema = z
         hardLimitPercent: z.number().int().min(1).max(100).default(95),
       })
       .strict()
-      .default({ leaseSeconds: 30, workerHealthySeconds: 15, requeueIntervalMs: 1000, relayIntervalMs: 500, recordTtlHours: 168, hardLimitPercent: 95 }),
+      .prefault({}),
     // The sandbox credential broker; absent means off (see README, capabilities).
     capabilities: capabilitiesConfigSchema.optional(),
     // Validated by admission/ at start (errors name admission.<key>); see README "Admission control".
@@ -121,7 +122,7 @@ export const configSchema = z
     logging: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()
-      .default({ level: 'info' }),
+      .prefault({}),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -87,18 +87,18 @@ export const modelsConfigSchema = z
         retentionDays: z.number().int().min(1).max(3650).default(7),
       })
       .strict()
-      .default({ perIpHourly: 60, anonymousPerIpDaily: 200, retentionDays: 7 }),
+      .prefault({}),
     egress: z
       .object({ allowLoopback: z.boolean().default(false), allowPrivate: z.boolean().default(false), allowHttpHosts: z.array(plainHttpHost).max(64).default([]) })
       .strict()
-      .default({ allowLoopback: false, allowPrivate: false, allowHttpHosts: [] }),
+      .prefault({}),
     usage: z
       .object({
         flushIntervalMs: z.number().int().min(10).max(60_000).default(1000),
         batchSize: z.number().int().min(1).max(5000).default(500),
       })
       .strict()
-      .default({ flushIntervalMs: 1000, batchSize: 500 }),
+      .prefault({}),
   })
   .strict()
   .superRefine((section, ctx) => {

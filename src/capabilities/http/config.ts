@@ -47,7 +47,7 @@ export const capabilitiesConfigSchema = z
         timeoutMs: z.number().int().min(100).max(600_000).default(60_000),
       })
       .strict()
-      .default({ allowLoopback: false, allowPrivate: false, timeoutMs: 60_000 }),
+      .prefault({}),
     /** Named references to the real upstream secrets the broker injects. */
     credentials: z.record(credentialRefName, z.object({ secret: secretRefSchema }).strict()).default({}),
   })

@@ -43,7 +43,7 @@ export const oidcIssuerSchema = z
         userType: claimName.optional(),
       })
       .strict()
-      .default({ user: 'sub' }),
+      .prefault({}),
     /**
      * The highest org role a token may carry. Roles in a token are the IdP's word; this caps what a
      * misconfigured or compromised IdP can grant. Default 'member'.
