@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { isStorableText } from '../core/text.js';
 import type { PrincipalUserType } from '../identity/principal.js';
+import { issueMessage, issuePath } from '../core/issues.js';
 
 const HOUR_MS = 60 * 60 * 1000;
 
@@ -160,8 +161,7 @@ export type AdmissionConfig = z.infer<typeof admissionConfigSchema>;
 /** The first problem of a failed parse as `key.path: message`, the way an operator reads it. */
 export function describeIssue(error: z.ZodError, prefix: string): string {
   const issue = error.issues[0];
-  const path = [prefix, ...(issue?.path ?? []).map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))].join('.').replace(/\.\[/g, '[');
-  return `${path}: ${issue?.message ?? 'invalid value'}`;
+  return `${issuePath(prefix, issue?.path ?? [])}: ${issue === undefined ? 'invalid value' : issueMessage(issue)}`;
 }
 
 /** Parses the file section; throws an Error whose message names the offending key. */

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import type { AuditCheckpoint } from './record.js';
+import { issueMessage, issuePath } from '../core/issues.js';
 
 /** An anchor is one small JSON object; anything larger is not one. */
 export const MAX_ANCHOR_BYTES = 64 * 1024;
@@ -34,7 +35,7 @@ export function parseAuditAnchor(text: string): AnchorParse {
   const result = anchorSchema.safeParse(candidate);
   if (!result.success) {
     const issue = result.error.issues[0];
-    return { ok: false, message: `the anchor is not a signed checkpoint (${issue === undefined ? 'invalid' : `${issue.path.join('.') || 'value'}: ${issue.message}`})` };
+    return { ok: false, message: `the anchor is not a signed checkpoint (${issue === undefined ? 'invalid' : `${issuePath('', issue.path, 'value')}: ${issueMessage(issue)}`})` };
   }
   return { ok: true, anchor: { ...result.data, at: new Date(result.data.at) } };
 }

@@ -124,7 +124,7 @@ describe('configuration', () => {
     expect(load('[]').config.models.egress).toEqual({ allowLoopback: false, allowPrivate: false, allowHttpHosts: [] });
     expect(load('["vLLM.Local", "0x7f.1", "[::1]"]').config.models.egress.allowHttpHosts).toEqual(['vllm.local', '127.0.0.1', '[::1]']);
     for (const bad of ['"http://vllm.local"', '"vllm.local:8000"', '"vllm.local/v1"', '"user@vllm.local"', '"::1"', '""']) {
-      expect(problemsOf(() => load(`[${bad}]`)).some((p) => p.startsWith('models.egress.allowHttpHosts.0')), bad).toBe(true);
+      expect(problemsOf(() => load(`[${bad}]`)).some((p) => p.startsWith('models.egress.allowHttpHosts[0]: ')), bad).toBe(true);
     }
   });
 

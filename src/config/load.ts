@@ -10,6 +10,7 @@ import { applyDeprecatedKeys } from './deprecated.js';
 import { ConfigError, type ConfigProblem } from './errors.js';
 import { configSchema, type PortcullisConfig } from './schema.js';
 import { resolveSecret, type Secret } from './secrets.js';
+import { issueMessage, issuePath, quoteKey } from '../core/issues.js';
 
 export const CONFIG_FILE_NAME = 'portcullis.yaml';
 const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -104,7 +105,7 @@ export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.Proc
 function fixFor(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'unrecognized_keys':
-      return `remove ${issue.keys.map((k) => `"${k}"`).join(', ')} or check the spelling against the configuration reference in README.md`;
+      return `remove ${issue.keys.map(quoteKey).join(', ')} or check the spelling against the configuration reference in README.md`;
     case 'invalid_type':
       return `set it to a ${issue.expected}`;
     case 'too_small':
@@ -122,8 +123,8 @@ export function validateConfig(raw: unknown): PortcullisConfig {
   const result = configSchema.safeParse(raw);
   if (result.success) return result.data;
   const problems: ConfigProblem[] = result.error.issues.map((issue) => ({
-    key: issue.path.length === 0 ? '(top level)' : issue.path.map(String).join('.'),
-    problem: issue.message,
+    key: issuePath('', issue.path),
+    problem: issueMessage(issue),
     fix: fixFor(issue),
   }));
   throw new ConfigError(problems);

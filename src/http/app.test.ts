@@ -63,6 +63,10 @@ describe('HTTP shell', () => {
     expect(invalid.statusCode).toBe(400);
     expect(invalid.json().error.code).toBe('validation_failed');
     expect(invalid.json().error.field).toBe('body.n');
+    // A key the route does not know is named escaped and cut short, never echoed whole or raw.
+    const oddKey = await http.app.inject({ method: 'POST', url: '/echo', payload: { n: 1, ['\u0000'.repeat(100)]: 1 } });
+    expect(oddKey.statusCode).toBe(400);
+    expect(oddKey.json().error.message).toBe(`Invalid body: Unrecognized key: "${'\\u0000'.repeat(64)}…"`);
     const tooBig = await http.app.inject({ method: 'POST', url: '/echo', payload: { n: 1, pad: 'x'.repeat(2048) } });
     expect(tooBig.statusCode).toBe(413);
     const wrongType = await http.app.inject({ method: 'POST', url: '/echo', payload: '<n>1</n>', headers: { 'content-type': 'application/xml' } });

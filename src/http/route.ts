@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { AppError } from '../core/errors.js';
 import type { Principal } from '../identity/principal.js';
+import { issueMessage, issuePath } from '../core/issues.js';
 
 export type AuthMode = 'required' | 'optional' | 'none';
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -80,9 +81,9 @@ function parseOrThrow<T extends z.ZodType>(schema: T | undefined, value: unknown
   const result = schema.safeParse(value ?? {});
   if (!result.success) {
     const issue = result.error.issues[0];
-    const path = issue === undefined ? where : [where, ...issue.path.map(String)].join('.');
+    const path = issuePath(where, issue?.path ?? []);
     throw new AppError('validation_failed', {
-      message: `Invalid ${path}: ${issue?.message ?? 'invalid value'}`,
+      message: `Invalid ${path}: ${issue === undefined ? 'invalid value' : issueMessage(issue)}`,
       details: { field: path },
     });
   }

@@ -5,14 +5,15 @@
  */
 import { ConfigError } from '../../config/errors.js';
 import { defaultBudgetsSchema, type DefaultBudgets } from './definitions.js';
+import { issueMessage, issuePath } from '../../core/issues.js';
 
 export function parseDefaultBudgets(input: unknown, configKey = 'budgets.defaults'): DefaultBudgets {
   const result = defaultBudgetsSchema.safeParse(input ?? {});
   if (!result.success) {
     throw new ConfigError(
       result.error.issues.map((issue) => ({
-        key: [configKey, ...issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))].join('.').replace(/\.\[/g, '['),
-        problem: issue.message,
+        key: issuePath(configKey, issue.path),
+        problem: issueMessage(issue),
         fix: 'each default is { metric: cost|tokens|requests, period: day|month|total, cap: integer (micro-units for cost), alertThresholds?: [percent, ...] }',
       })),
     );

@@ -11,6 +11,7 @@ import type { Clock } from '../../core/clock.js';
 import { AppError } from '../../core/errors.js';
 import { API_KEY_ALG, API_KEY_PREFIX, API_KEY_TYP, API_KEY_VERSION, apiKeyClaimsSchema, type ApiKeyClaims } from './format.js';
 import { importKeySecrets } from './secrets.js';
+import { issuePath } from '../../core/issues.js';
 
 export const DEFAULT_KEY_TTL_MS = 30 * 24 * 60 * 60 * 1000;
 
@@ -97,7 +98,7 @@ export class ApiKeySigner {
     };
     const claims = apiKeyClaimsSchema.safeParse(candidate);
     if (!claims.success) {
-      const field = claims.error.issues[0]?.path.join('.') ?? 'claims';
+      const field = issuePath('', claims.error.issues[0]?.path ?? [], 'claims');
       throw new AppError('validation_failed', { message: `The key claim "${field}" is invalid.`, details: { field } });
     }
     const jwt = await new SignJWT(claims.data).setProtectedHeader({ alg: API_KEY_ALG, typ: API_KEY_TYP, kid: this.kid }).sign(this.key);

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { ConfigError } from '../../config/errors.js';
 import type { OrgRole } from '../../store/db/index.js';
+import { issueMessage, issuePath } from '../../core/issues.js';
 
 export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
 export type AsymmetricAlgorithm = (typeof ASYMMETRIC_ALGORITHMS)[number];
@@ -62,8 +63,8 @@ export function parseOidcIssuers(input: unknown, configKey = 'oidc.issuers'): Oi
   if (!result.success) {
     throw new ConfigError(
       result.error.issues.map((issue) => ({
-        key: [configKey, ...issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))].join('.').replace(/\.\[/g, '['),
-        problem: issue.message,
+        key: issuePath(configKey, issue.path),
+        problem: issueMessage(issue),
         fix: 'correct this value in the oidc section of the configuration',
       })),
     );
