@@ -20,6 +20,7 @@ import { sealCapability } from '../codec.js';
 import { holderRefusal, openPresented, redeemCapability, refuseRedemption, type PresentedEvidence, type RedeemDeps, type RedeemRequest, type RedeemResult, type RedemptionRefused } from '../redeem.js';
 import type { CapabilityRuntimeConfig } from './config.js';
 import type { CapabilityRevocations, RevocationKind } from './revocations.js';
+import { issueMessage, issuePath } from '../../core/issues.js';
 
 const boundedId = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:@-]+$/);
 
@@ -114,7 +115,8 @@ export class CapabilityBroker {
     };
     const parsed = capabilityClaimsSchema.safeParse(claims);
     if (!parsed.success) {
-      throw new AppError('validation_failed', { message: `Invalid body: ${parsed.error.issues[0]?.message ?? 'invalid capability'}` });
+      const issue = parsed.error.issues[0];
+      throw new AppError('validation_failed', { message: `Invalid body: ${issue === undefined ? 'invalid capability' : `${issuePath('', issue.path, 'capability')}: ${issueMessage(issue)}`}` });
     }
     const token = sealCapability(parsed.data, this.deps.config.keyring);
     await this.deps.audit.record({
