@@ -27,8 +27,8 @@ export function toAppError(error: unknown): AppError | null {
     if (error instanceof SyntaxError && fastifyError.statusCode === 400) return new AppError('bad_request', { message: 'The request body is not valid JSON.' });
     if (fastifyError.statusCode === 413) return new AppError('payload_too_large');
     if (fastifyError.statusCode === 415) return new AppError('unsupported_media_type');
-    // Validation lets a NUL through (it is valid JSON and valid in a URL); the store refuses it.
-    if (isUnstorableTextError(error)) return new AppError('validation_failed', { message: 'The request carries a NUL character, which no text field may hold.' });
+    // Validation lets a NUL or a lone surrogate through (both are valid JSON, and a NUL valid in a URL); the store refuses them.
+    if (isUnstorableTextError(error)) return new AppError('validation_failed', { message: 'The request carries a NUL character or a lone surrogate, which no text field may hold.' });
   }
   return null;
 }

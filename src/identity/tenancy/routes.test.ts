@@ -163,12 +163,15 @@ describe('401 vs 403 vs 404', () => {
     expect((await call('POST', `/api/orgs/${ids.orgX}/keys`, tokens.alice, { name: 'x'.repeat(201), scopes: ['models'] })).status).toBe(400);
   });
 
-  it('text holding a NUL character is 400 in the one error shape, never 500, and nothing is written', async () => {
+  it('text holding a NUL character or a lone surrogate is 400 in the one error shape, never 500, and nothing is written', async () => {
     const before = await ok('GET', '/api/orgs', platformToken);
     const keysBefore = await ok('GET', `/api/orgs/${ids.orgX}/keys`, tokens.alice);
     for (const [method, url, token, payload] of [
       ['POST', '/api/orgs', platformToken, { name: 'a\u0000b' }],
       ['POST', `/api/orgs/${ids.orgX}/keys`, tokens.alice, { name: 'k\u0000', scopes: ['models'] }],
+      // A text column would keep U+FFFD in its place, silently.
+      ['POST', '/api/orgs', platformToken, { name: 'a\ud800b' }],
+      ['POST', `/api/orgs/${ids.orgX}/keys`, tokens.alice, { name: 'k\udc00', scopes: ['models'] }],
       ['GET', '/api/orgs/%00', tokens.alice, undefined],
       ['PATCH', `/api/orgs/${ids.orgX}/members/%00`, tokens.alice, { role: 'viewer' }],
     ] as const) {

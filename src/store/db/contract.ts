@@ -9,7 +9,7 @@ import { sql } from 'kysely';
 import type { RecordStore } from './record-store.js';
 import { migrateToLatest, migrationStatus } from './migrate.js';
 import { MIGRATIONS } from './migrations/index.js';
-import { isCheckViolation, isForeignKeyViolation, isUniqueViolation } from './errors.js';
+import { isCheckViolation, isForeignKeyViolation, isUniqueViolation, isUnstorableTextError } from './errors.js';
 
 function uid(prefix: string): string {
   return `${prefix}_${randomUUID().replaceAll('-', '').slice(0, 20)}`;
@@ -68,6 +68,18 @@ export function describeRecordStoreContract(name: string, make: () => Promise<Re
       const err: unknown = await newUser(email).then(() => undefined, (e: unknown) => e);
       const dumped = JSON.stringify(err, Object.getOwnPropertyNames(err));
       expect(dumped).not.toContain(email);
+    });
+
+    it('refuses text it would not keep as given, a NUL or a lone surrogate, and keeps surrogate pairs', async () => {
+      for (const name of ['a\u0000b', 'a\ud800b', 'a\udc00']) {
+        const id = uid('org');
+        const err: unknown = await store.db.insertInto('orgs').values({ id, name, slug: id }).execute().then(() => undefined, (e: unknown) => e);
+        expect({ name, refused: isUnstorableTextError(err) }).toEqual({ name, refused: true });
+        expect(await store.db.selectFrom('orgs').select('id').where('id', '=', id).executeTakeFirst()).toBeUndefined();
+      }
+      const id = uid('org');
+      await store.db.insertInto('orgs').values({ id, name: 'a\u{1F600}', slug: id }).execute();
+      expect((await store.db.selectFrom('orgs').select('name').where('id', '=', id).executeTakeFirstOrThrow()).name).toBe('a\u{1F600}');
     });
 
     it('refuses enum values outside the CHECK lists', async () => {

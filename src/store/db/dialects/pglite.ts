@@ -12,6 +12,7 @@ import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient, ty
 import type { Database } from '../schema.js';
 import { sanitizeDbError } from '../errors.js';
 import { lockDataDir } from './data-dir-lock.js';
+import { refuseUnstorableParameters } from '../parameter-check.js';
 
 const INT8_OID = 20;
 /**
@@ -78,6 +79,7 @@ class PglitePool implements PostgresPool {
     const client = {
       query: async <R>(text: string, parameters: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>> => {
         if (released) throw new Error('query on a released embedded-database connection');
+        refuseUnstorableParameters(parameters);
         try {
           const result = await db.query<R>(text, [...parameters]);
           const command = (result.command ?? 'SELECT').toUpperCase();

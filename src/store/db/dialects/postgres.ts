@@ -8,6 +8,7 @@ import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient, ty
 import type { Database } from '../schema.js';
 import { sanitizeDbError } from '../errors.js';
 import type { Logger } from '../../../core/logger.js';
+import { refuseUnstorableParameters } from '../parameter-check.js';
 
 export interface PostgresOptions {
   databaseUrl: string;
@@ -56,6 +57,7 @@ class SanitizingPool implements PostgresPool {
     client.on('error', onError);
     const wrapped = {
       query: async <R>(text: string, parameters: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>> => {
+        refuseUnstorableParameters(parameters);
         try {
           const result = await client.query(text, [...parameters]);
           return { command: result.command as PostgresQueryResult<R>['command'], rowCount: result.rowCount ?? 0, rows: result.rows as R[] };
