@@ -86,12 +86,43 @@ export function mayUsePaidModels(principal: Principal): boolean {
   return principal.kind !== 'anonymous' && can(principal, 'models.use', principal.orgId);
 }
 
+/** Fields a caller may bound one completion's output with, across the OpenAI and Anthropic APIs. */
+const MAX_OUTPUT_FIELDS = ['max_tokens', 'max_completion_tokens', 'max_output_tokens'] as const;
+/** Most completions one call may ask for (`n`, `best_of`): the OpenAI API's own ceiling. */
+export const MAX_CHOICES = 128;
+
+/**
+ * The output bound of one completion the caller set, or null. When several fields are set the
+ * largest counts: which one a provider honours is the provider's business, and an estimate from
+ * the smallest would reserve less than the call may spend.
+ */
 function requestedMaxOutput(body: Record<string, unknown>): number | null {
-  for (const field of ['max_tokens', 'max_completion_tokens', 'max_output_tokens']) {
+  let largest: number | null = null;
+  for (const field of MAX_OUTPUT_FIELDS) {
     const value = body[field];
-    if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0) return value;
+    if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0) largest = Math.max(largest ?? 0, value);
   }
-  return null;
+  return largest;
+}
+
+function choiceCount(body: Record<string, unknown>, field: 'n' | 'best_of'): number {
+  const value = body[field];
+  if (value === undefined || value === null) return 1;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > MAX_CHOICES) {
+    throw new AppError('validation_failed', { message: `Invalid body.${field}: use a whole number from 1 to ${MAX_CHOICES}.`, details: { field: `body.${field}` } });
+  }
+  return value;
+}
+
+/**
+ * How many completions the provider generates for this call: `n` on chat and completions, and on
+ * completions `best_of`, which the provider generates (and bills) in full to return the best `n`.
+ * Each may be as long as the output bound, so the estimate multiplies it.
+ */
+function requestedChoices(operation: Operation, body: Record<string, unknown>): number {
+  if (operation === 'chat') return choiceCount(body, 'n');
+  if (operation === 'completions') return Math.max(choiceCount(body, 'n'), choiceCount(body, 'best_of'));
+  return 1;
 }
 
 function refuseOverLimit(decision: FreeLimitDecision): void {
@@ -232,12 +263,13 @@ export class ModelGateway {
 
   #estimate(call: ModelCall, chain: readonly CatalogueModel[]): CostEstimate {
     const maxOutput = requestedMaxOutput(call.body);
+    const choices = requestedChoices(call.operation, call.body);
     let maxMicros = 0;
     let maxTokens = 0;
     let unpriced = false;
     for (const candidate of chain) {
       unpriced ||= candidate.price === null;
-      const output = call.operation === 'embeddings' || call.operation === 'transcriptions' ? 0 : (maxOutput ?? candidate.maxOutputTokens);
+      const output = call.operation === 'embeddings' || call.operation === 'transcriptions' ? 0 : choices * (maxOutput ?? candidate.maxOutputTokens);
       // Audio is bounded by its size at a very low bitrate (1 kB/s), so the bound always holds.
       const usage: Usage = { ...ZERO_USAGE, inputTokens: call.inputBytes, outputTokens: output, audioSeconds: call.operation === 'transcriptions' ? Math.ceil(call.inputBytes / 1000) : 0 };
       maxMicros = Math.max(maxMicros, costMicros(usage, candidate.price));
