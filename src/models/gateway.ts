@@ -88,6 +88,12 @@ export function mayUsePaidModels(principal: Principal): boolean {
 
 /** Fields a caller may bound one completion's output with, across the OpenAI and Anthropic APIs. */
 const MAX_OUTPUT_FIELDS = ['max_tokens', 'max_completion_tokens', 'max_output_tokens'] as const;
+/**
+ * The lowest bitrate an upload's duration is bounded by: 4 kbit/s, below Opus' 6 kbit/s floor (the
+ * leanest codec the transcription formats carry, in ogg or webm). At 1 kB/s a long voice memo in
+ * Opus would have run longer than its reservation.
+ */
+export const MIN_AUDIO_BYTES_PER_SECOND = 500;
 /** Most completions one call may ask for (`n`, `best_of`): the OpenAI API's own ceiling. */
 export const MAX_CHOICES = 128;
 
@@ -270,8 +276,7 @@ export class ModelGateway {
     for (const candidate of chain) {
       unpriced ||= candidate.price === null;
       const output = call.operation === 'embeddings' || call.operation === 'transcriptions' ? 0 : choices * (maxOutput ?? candidate.maxOutputTokens);
-      // Audio is bounded by its size at a very low bitrate (1 kB/s), so the bound always holds.
-      const usage: Usage = { ...ZERO_USAGE, inputTokens: call.inputBytes, outputTokens: output, audioSeconds: call.operation === 'transcriptions' ? Math.ceil(call.inputBytes / 1000) : 0 };
+      const usage: Usage = { ...ZERO_USAGE, inputTokens: call.inputBytes, outputTokens: output, audioSeconds: call.operation === 'transcriptions' ? Math.ceil(call.inputBytes / MIN_AUDIO_BYTES_PER_SECOND) : 0 };
       maxMicros = Math.max(maxMicros, costMicros(usage, candidate.price));
       maxTokens = Math.max(maxTokens, totalTokens(usage));
     }

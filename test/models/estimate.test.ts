@@ -5,7 +5,7 @@
  * (which never charges above the reservation) would leave the difference unpaid.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_CHOICES } from '../../src/models/gateway.js';
+import { MAX_CHOICES, MIN_AUDIO_BYTES_PER_SECOND } from '../../src/models/gateway.js';
 import { startRig, type Rig } from './harness.js';
 
 function post(rig: Rig, path: string, body: Record<string, unknown>): Promise<{ status: number; json: { error?: { code?: string; message?: string } }; bytes: number }> {
@@ -54,6 +54,21 @@ describe('the estimate a model call reserves', () => {
     expect(reservedOutput(both.bytes)).toBe(300);
     const reversed = await post(rig, '/v1/chat/completions', chat({ max_tokens: 300, max_completion_tokens: 1 }));
     expect(reservedOutput(reversed.bytes)).toBe(300);
+  });
+
+  it('bounds an upload\'s duration by its size at 4 kbit/s, below the leanest codec a transcription may carry', async () => {
+    const boundary = 'estimate-boundary';
+    const audio = Buffer.alloc(50_000, 7);
+    const body = Buffer.concat([
+      Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="model"\r\n\r\nwhisper\r\n--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="memo.ogg"\r\ncontent-type: audio/ogg\r\n\r\n`),
+      audio,
+      Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]);
+    const res = await fetch(`${rig.url}/v1/audio/transcriptions`, { method: 'POST', headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, authorization: 'Bearer pk-member' }, body });
+    expect(res.status).toBe(200);
+    // The whisper model is priced at 100 micro-units per second of audio and nothing per token.
+    expect(MIN_AUDIO_BYTES_PER_SECOND).toBe(500);
+    expect(rig.admissions.at(-1)?.cost?.maxMicros).toBe(Math.ceil(body.length / 500) * 100);
   });
 
   it('refuses a completion count it cannot bound with 400 in the OpenAI envelope, before admission and before the provider', async () => {
