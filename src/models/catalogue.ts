@@ -38,6 +38,8 @@ export interface CatalogueModel {
   /** null: unpriced (refused unless config allows it; free models are priced at zero). */
   price: Price | null;
   maxOutputTokens: number;
+  /** The context window: what bounds the input of a call whose content the provider expands (unbounded-input.ts). */
+  maxInputTokens: number;
   /** Aliases tried after this one, in order. */
   fallbacks: readonly string[];
 }
@@ -94,6 +96,7 @@ export class ModelCatalogue {
       free: model.free,
       price: model.free ? { inputPerMTok: 0, outputPerMTok: 0 } : (model.price ?? null),
       maxOutputTokens: model.maxOutputTokens,
+      maxInputTokens: model.maxInputTokens,
       fallbacks: model.fallbacks,
     };
   }

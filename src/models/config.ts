@@ -11,6 +11,11 @@ const identifier = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/, 'use
 const micros = z.number().int().min(0).max(1_000_000_000_000);
 /** Output tokens a call is reserved for when neither the request nor the model says otherwise. */
 export const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
+/**
+ * The input bound of a call whose content the provider expands (images by URL, documents): set it
+ * to the model's context window. The default is a common context size, not a guarantee.
+ */
+export const DEFAULT_MAX_INPUT_TOKENS = 128_000;
 
 /** A host org custom endpoints may reach over plain http, kept in the URL parser's spelling (`0x7f.1` → `127.0.0.1`). */
 const plainHttpHost = z
@@ -70,6 +75,7 @@ export const modelConfigSchema = z
     free: z.boolean().default(false),
     price: priceSchema.optional(),
     maxOutputTokens: z.number().int().min(1).max(10_000_000).default(DEFAULT_MAX_OUTPUT_TOKENS),
+    maxInputTokens: z.number().int().min(1).max(100_000_000).default(DEFAULT_MAX_INPUT_TOKENS),
   })
   .strict();
 

@@ -20,6 +20,7 @@ import { costMicros, totalTokens, ZERO_USAGE, type Usage } from './pricing.js';
 import type { OrgProviderKeys } from './provider-keys.js';
 import type { Operation } from './providers/index.js';
 import { relayClientError, relayJson, relayStream, type RelayEnd } from './relay.js';
+import { carriesUnboundedInput } from './unbounded-input.js';
 import { UpstreamAbort, classifyUpstreamError, type Upstream, type UpstreamResponse } from './upstream.js';
 import type { UsageSink } from './usage-records.js';
 
@@ -270,13 +271,16 @@ export class ModelGateway {
   #estimate(call: ModelCall, chain: readonly CatalogueModel[]): CostEstimate {
     const maxOutput = requestedMaxOutput(call.body);
     const choices = requestedChoices(call.operation, call.body);
+    const unboundedInput = carriesUnboundedInput(call.operation, call.body);
     let maxMicros = 0;
     let maxTokens = 0;
     let unpriced = false;
     for (const candidate of chain) {
       unpriced ||= candidate.price === null;
       const output = call.operation === 'embeddings' || call.operation === 'transcriptions' ? 0 : choices * (maxOutput ?? candidate.maxOutputTokens);
-      const usage: Usage = { ...ZERO_USAGE, inputTokens: call.inputBytes, outputTokens: output, audioSeconds: call.operation === 'transcriptions' ? Math.ceil(call.inputBytes / MIN_AUDIO_BYTES_PER_SECOND) : 0 };
+      // Every request byte may be a token; content the provider expands may fill the context window.
+      const input = unboundedInput ? Math.max(call.inputBytes, candidate.maxInputTokens) : call.inputBytes;
+      const usage: Usage = { ...ZERO_USAGE, inputTokens: input, outputTokens: output, audioSeconds: call.operation === 'transcriptions' ? Math.ceil(call.inputBytes / MIN_AUDIO_BYTES_PER_SECOND) : 0 };
       maxMicros = Math.max(maxMicros, costMicros(usage, candidate.price));
       maxTokens = Math.max(maxTokens, totalTokens(usage));
     }

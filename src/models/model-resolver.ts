@@ -13,7 +13,7 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { HotState } from '../store/state/index.js';
 import type { CatalogueModel, CatalogueProvider, ModelCatalogue } from './catalogue.js';
-import { DEFAULT_MAX_OUTPUT_TOKENS, DEFAULT_RESPONSE_TIMEOUT_MS } from './config.js';
+import { DEFAULT_MAX_INPUT_TOKENS, DEFAULT_MAX_OUTPUT_TOKENS, DEFAULT_RESPONSE_TIMEOUT_MS } from './config.js';
 import { CUSTOM_ALIAS_PATTERN, type OpenedEndpoint, type OrgCustomEndpoints } from './custom-endpoints-store.js';
 import { InvalidatedCache } from './invalidated-cache.js';
 import { adapterFor } from './providers/index.js';
@@ -121,6 +121,7 @@ function customModels(orgId: string, endpoints: readonly OpenedEndpoint[], catal
         free: false,
         price: model.price ?? null,
         maxOutputTokens: model.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS,
+        maxInputTokens: model.maxInputTokens ?? DEFAULT_MAX_INPUT_TOKENS,
         fallbacks: [],
       });
     }

@@ -5,6 +5,7 @@
  * (which never charges above the reservation) would leave the difference unpaid.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_MAX_INPUT_TOKENS } from '../../src/models/config.js';
 import { MAX_CHOICES, MIN_AUDIO_BYTES_PER_SECOND } from '../../src/models/gateway.js';
 import { startRig, type Rig } from './harness.js';
 
@@ -69,6 +70,16 @@ describe('the estimate a model call reserves', () => {
     // The whisper model is priced at 100 micro-units per second of audio and nothing per token.
     expect(MIN_AUDIO_BYTES_PER_SECOND).toBe(500);
     expect(rig.admissions.at(-1)?.cost?.maxMicros).toBe(Math.ceil(body.length / 500) * 100);
+  });
+
+  it('reserves the context window for content the provider expands (an image by URL), not its few bytes', async () => {
+    const inline = await post(rig, '/v1/chat/completions', chat({ max_tokens: 10, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } }] }] }));
+    expect(inline.status).toBe(200);
+    expect(reservedOutput(inline.bytes)).toBe(10);
+    const byUrl = await post(rig, '/v1/chat/completions', chat({ max_tokens: 10, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://img.example/cat.png' } }] }] }));
+    expect(byUrl.status).toBe(200);
+    // The chat model sets no maxInputTokens: the default context bound, plus the output.
+    expect(rig.admissions.at(-1)?.cost?.maxTokens).toBe(DEFAULT_MAX_INPUT_TOKENS + 10);
   });
 
   it('refuses a completion count it cannot bound with 400 in the OpenAI envelope, before admission and before the provider', async () => {
