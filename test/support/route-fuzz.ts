@@ -1,13 +1,16 @@
 /**
  * The route fuzz shared by the embedded and distributed suites: requests derived from the
  * gateway's own OpenAPI document — bodies built from each route's request schema and then bent in
- * one place (a wrong type, a bound overstepped, a NUL character, a lone surrogate, an extra field,
- * `__proto__`), path parameters that are valid, foreign or malformed, query values likewise — sent
- * as every kind of caller (platform admin, org member, anonymous). A finding is any answer that is
- * not a deliberate one: a 500 (or a 5xx outside the model routes), a stack trace, a refusal that is
- * not in the JSON error shape. The sequence is seeded, so a finding names a request to replay.
+ * one place (a wrong type, a bound overstepped, a NUL character, a lone surrogate, an extra field
+ * under a plain, prototype-polluting, control-character or huge name), path parameters that are
+ * valid, foreign or malformed, query values likewise — sent as every kind of caller (platform
+ * admin, org member, anonymous). A finding is any answer that is not a deliberate one: a 500 (or a
+ * 5xx outside the model routes), a stack trace, a refusal that is not in the JSON error shape, or
+ * one whose message repeats input raw (a control character, a lone surrogate) or at length. The
+ * sequence is seeded, so a finding names a request to replay.
  */
 import { expect } from 'vitest';
+import { LONE_SURROGATE } from '../../src/core/text.js';
 
 interface JsonSchema {
   $ref?: string;
@@ -62,6 +65,8 @@ function seededRandom(seed: number): () => number {
 }
 
 /** Values that bend a field: wrong types, bounds overstepped, text the stores cannot keep. */
+/** Names of an extra field: plain, prototype-polluting, and ones an error must not repeat raw or whole. */
+const BENT_KEYS: readonly string[] = ['extra', '__proto__', 'constructor', 'a\u0000b', '\ud800', '\u001b[31m', 'k'.repeat(5_000)];
 const BENT_VALUES: readonly unknown[] = [null, -1, 0, 2 ** 53, 1e308, -1e308, 0.5, '', 'a\u0000b', '\ud800', 'x'.repeat(70_000), [], {}, true, '0', '__proto__', '../x', ' ', 'http://169.254.169.254/latest'];
 /** Path parameters a caller may invent: none of them names anything of theirs. */
 const BENT_PARAMS: readonly string[] = ['%00', 'x', '..', 'org_AAAAAAAAAAAAAAAA', '%E2%80%AE', 'a'.repeat(300)];
@@ -158,7 +163,7 @@ class RequestGenerator {
         copy[name] = this.bent(copy[name], depth + 1);
         return copy;
       }
-      if (!Array.isArray(value)) return { ...(value as Record<string, unknown>), [this.pick(['extra', '__proto__', 'constructor'])]: this.pick(BENT_VALUES) };
+      if (!Array.isArray(value)) return { ...(value as Record<string, unknown>), [this.pick(BENT_KEYS)]: this.pick(BENT_VALUES) };
     }
     return this.pick(BENT_VALUES);
   }
@@ -241,11 +246,32 @@ export async function fuzzRoutes(target: FuzzTarget, options: { seed: number; re
     statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
     const deliberate = response.status < 500 || (response.status >= 502 && response.status <= 504 && path.startsWith('/v1/'));
     const shaped = response.status < 400 || answer.trimStart().startsWith('{');
-    if (!deliberate || !shaped || /\n\s+at |TypeError|ReferenceError|Cannot read prop/.test(answer)) {
+    if (!deliberate || !shaped || /\n\s+at |TypeError|ReferenceError|Cannot read prop/.test(answer) || (response.status >= 400 && !tameMessage(answer))) {
       findings.push({ request: `${method} ${pathAndQuery} as ${caller}: ${(body ?? '').slice(0, 300)}`, status: response.status, answer: answer.slice(0, 300) });
     }
   }
   return { findings, statuses, operations: operations.length };
+}
+
+/** Longest error message an answer may carry: enough for any rule, too short to echo a body. */
+const MAX_ERROR_MESSAGE = 1_000;
+
+/**
+ * Whether an error answer's message is one a client may show and a log may keep: no control
+ * character or lone surrogate (what the input held is named escaped, if at all) and no echo of a
+ * whole input. Answers that are not our JSON error shape are judged by `shaped` instead.
+ */
+function tameMessage(answer: string): boolean {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(answer);
+  } catch {
+    return true;
+  }
+  const error = typeof parsed === 'object' && parsed !== null ? (parsed as { error?: { message?: unknown } }).error : undefined;
+  const message = error?.message;
+  if (typeof message !== 'string') return true;
+  return message.length <= MAX_ERROR_MESSAGE && !/[\u0000-\u001f\u007f]/.test(message) && message.search(LONE_SURROGATE) === -1;
 }
 
 async function json(response: Response): Promise<Record<string, unknown>> {
