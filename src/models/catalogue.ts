@@ -40,6 +40,8 @@ export interface CatalogueModel {
   maxOutputTokens: number;
   /** The context window: what bounds the input of a call whose content the provider expands (unbounded-input.ts). */
   maxInputTokens: number;
+  /** Whether calls may use tools the provider runs and bills outside token usage (server-tools.ts). */
+  allowServerTools: boolean;
   /** Aliases tried after this one, in order. */
   fallbacks: readonly string[];
 }
@@ -97,6 +99,7 @@ export class ModelCatalogue {
       price: model.free ? { inputPerMTok: 0, outputPerMTok: 0 } : (model.price ?? null),
       maxOutputTokens: model.maxOutputTokens,
       maxInputTokens: model.maxInputTokens,
+      allowServerTools: model.allowServerTools,
       fallbacks: model.fallbacks,
     };
   }

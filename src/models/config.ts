@@ -76,6 +76,8 @@ export const modelConfigSchema = z
     price: priceSchema.optional(),
     maxOutputTokens: z.number().int().min(1).max(10_000_000).default(DEFAULT_MAX_OUTPUT_TOKENS),
     maxInputTokens: z.number().int().min(1).max(100_000_000).default(DEFAULT_MAX_INPUT_TOKENS),
+    /** Tools the provider runs (web search, code execution, …) are billed outside token usage: off unless allowed (server-tools.ts). */
+    allowServerTools: z.boolean().default(false),
   })
   .strict();
 

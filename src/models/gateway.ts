@@ -9,6 +9,7 @@ import type { FastifyReply } from 'fastify';
 import type { Admission, CostEstimate } from '../admission/types.js';
 import type { Clock } from '../core/clock.js';
 import { AppError } from '../core/errors.js';
+import { quoteKey } from '../core/issues.js';
 import type { Principal } from '../identity/principal.js';
 import { can } from '../identity/tenancy/permissions.js';
 import type { CatalogueModel, CatalogueProvider, ModelCatalogue } from './catalogue.js';
@@ -20,6 +21,7 @@ import { costMicros, totalTokens, ZERO_USAGE, type Usage } from './pricing.js';
 import type { OrgProviderKeys } from './provider-keys.js';
 import type { Operation } from './providers/index.js';
 import { relayClientError, relayJson, relayStream, type RelayEnd } from './relay.js';
+import { serverToolOf } from './server-tools.js';
 import { carriesUnboundedInput } from './unbounded-input.js';
 import { UpstreamAbort, classifyUpstreamError, type Upstream, type UpstreamResponse } from './upstream.js';
 import type { UsageSink } from './usage-records.js';
@@ -175,7 +177,7 @@ export class ModelGateway {
       if (!mayUsePaidModels(call.principal)) throw new AppError('model_not_found');
     }
     if (model.free && anonymous) refuseOverLimit(await this.options.freeLimits.hitAnonymous(call.principal.ip));
-    const chain = this.#chainFor(model, call.operation, anonymous);
+    const chain = this.#servableChain(call, model, this.#chainFor(model, call.operation, anonymous));
     const estimate = this.#estimate(call, chain);
 
     const admitted = await this.options.admission.admit({
@@ -266,6 +268,22 @@ export class ModelGateway {
       chains.set(key, chain);
     }
     return chain;
+  }
+
+  /**
+   * A call asking for a tool the provider runs may go only to models that allow such tools: the
+   * model named is refused if it does not, and fallbacks that do not are left out.
+   */
+  #servableChain(call: ModelCall, model: CatalogueModel, chain: readonly CatalogueModel[]): readonly CatalogueModel[] {
+    const tool = serverToolOf(call.operation, call.body);
+    if (tool === null) return chain;
+    if (!model.allowServerTools) {
+      throw new AppError('validation_failed', {
+        message: `Invalid ${tool.field}: the tool ${quoteKey(tool.name)} runs at the provider and is billed outside the token usage this gateway meters; this model does not allow it.`,
+        details: { field: tool.field },
+      });
+    }
+    return chain.filter((candidate) => candidate.allowServerTools);
   }
 
   #estimate(call: ModelCall, chain: readonly CatalogueModel[]): CostEstimate {

@@ -122,6 +122,8 @@ function customModels(orgId: string, endpoints: readonly OpenedEndpoint[], catal
         price: model.price ?? null,
         maxOutputTokens: model.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS,
         maxInputTokens: model.maxInputTokens ?? DEFAULT_MAX_INPUT_TOKENS,
+        // The org's own server, on the org's own key: what its tools cost is the org's own bill.
+        allowServerTools: true,
         fallbacks: [],
       });
     }
