@@ -61,6 +61,10 @@ export const priceSchema = z
     inputPerMTok: micros,
     outputPerMTok: micros,
     cachedInputPerMTok: micros.optional(),
+    /** Input written to the provider's prompt cache (Anthropic: 1.25× input); the input rate when absent. */
+    cacheWriteInputPerMTok: micros.optional(),
+    /** Input written to the cache for longer (Anthropic's one-hour entries: 2× input); the cache-write rate when absent. */
+    cacheWriteLongInputPerMTok: micros.optional(),
     /** Transcription price per second of audio, in micro-units. */
     audioPerSecond: micros.optional(),
   })

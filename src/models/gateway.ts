@@ -17,7 +17,7 @@ import type { FreeLimitDecision, FreeModelLimits } from './free-limits.js';
 import { meter, type MeteredCall } from './metering.js';
 import type { ModelMetrics } from './metrics.js';
 import type { ModelResolver } from './model-resolver.js';
-import { costMicros, totalTokens, ZERO_USAGE, type Usage } from './pricing.js';
+import { maxCostMicros, totalTokens, ZERO_USAGE, type Usage } from './pricing.js';
 import type { OrgProviderKeys } from './provider-keys.js';
 import type { Operation } from './providers/index.js';
 import { relayClientError, relayJson, relayStream, type RelayEnd } from './relay.js';
@@ -299,7 +299,7 @@ export class ModelGateway {
       // Every request byte may be a token; content the provider expands may fill the context window.
       const input = unboundedInput ? Math.max(call.inputBytes, candidate.maxInputTokens) : call.inputBytes;
       const usage: Usage = { ...ZERO_USAGE, inputTokens: input, outputTokens: output, audioSeconds: call.operation === 'transcriptions' ? Math.ceil(call.inputBytes / MIN_AUDIO_BYTES_PER_SECOND) : 0 };
-      maxMicros = Math.max(maxMicros, costMicros(usage, candidate.price));
+      maxMicros = Math.max(maxMicros, maxCostMicros(usage, candidate.price));
       maxTokens = Math.max(maxTokens, totalTokens(usage));
     }
     // Whether an unpriced model may run is decided in one place: the economics gate (`models.allowUnpricedModels`).

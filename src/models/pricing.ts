@@ -10,6 +10,12 @@ export interface Usage {
   outputTokens: number;
   /** The part of inputTokens served from the provider's prompt cache. */
   cachedInputTokens: number;
+  /**
+   * The part of inputTokens written to the provider's prompt cache, which some providers bill above
+   * the input rate (Anthropic); `Long` for entries kept longer (Anthropic's one-hour entries).
+   */
+  cacheWriteInputTokens?: number;
+  cacheWriteLongInputTokens?: number;
   /** Transcriptions bill by duration. */
   audioSeconds: number;
 }
@@ -18,13 +24,40 @@ export const ZERO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, cachedInputT
 
 const PER_MILLION = 1_000_000;
 
+/** The rates of input tokens: plain, read from the cache, written to it, written for longer. */
+function inputRates(price: Price): { plain: number; cached: number; write: number; writeLong: number } {
+  const write = price.cacheWriteInputPerMTok ?? price.inputPerMTok;
+  return { plain: price.inputPerMTok, cached: price.cachedInputPerMTok ?? price.inputPerMTok, write, writeLong: price.cacheWriteLongInputPerMTok ?? write };
+}
+
 export function costMicros(usage: Usage, price: Price | null): number {
   if (price === null) return 0;
-  const cached = Math.min(usage.cachedInputTokens, usage.inputTokens);
-  const cachedPrice = price.cachedInputPerMTok ?? price.inputPerMTok;
-  const numerator = (usage.inputTokens - cached) * price.inputPerMTok + cached * cachedPrice + usage.outputTokens * price.outputPerMTok;
+  const rates = inputRates(price);
+  // Each part is taken from what is left of the input, so a provider reporting more parts than
+  // input tokens cannot bill a token twice.
+  let left = usage.inputTokens;
+  const take = (count: number | undefined): number => {
+    const taken = Math.min(count ?? 0, left);
+    left -= taken;
+    return taken;
+  };
+  const cached = take(usage.cachedInputTokens);
+  const written = take(usage.cacheWriteInputTokens);
+  const writtenLong = take(usage.cacheWriteLongInputTokens);
+  const numerator = left * rates.plain + cached * rates.cached + written * rates.write + writtenLong * rates.writeLong + usage.outputTokens * price.outputPerMTok;
   const audio = Math.ceil(usage.audioSeconds) * (price.audioPerSecond ?? 0);
   return Math.ceil(numerator / PER_MILLION) + audio;
+}
+
+/**
+ * The most a call within these bounds may cost: every input token at the dearest input rate (a
+ * caller decides what is cached or written to the cache), every output token at the output rate.
+ */
+export function maxCostMicros(bound: Usage, price: Price | null): number {
+  if (price === null) return 0;
+  const rates = inputRates(price);
+  const dearest = Math.max(rates.plain, rates.cached, rates.write, rates.writeLong);
+  return costMicros({ ...bound, cachedInputTokens: 0, cacheWriteInputTokens: 0, cacheWriteLongInputTokens: 0 }, { ...price, inputPerMTok: dearest });
 }
 
 export function totalTokens(usage: Usage): number {

@@ -7,7 +7,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_INPUT_TOKENS } from '../../src/models/config.js';
 import { MAX_CHOICES, MIN_AUDIO_BYTES_PER_SECOND } from '../../src/models/gateway.js';
-import { startRig, type Rig } from './harness.js';
+import { DEFAULT_MODELS, startRig, type Rig } from './harness.js';
 
 function post(rig: Rig, path: string, body: Record<string, unknown>): Promise<{ status: number; json: { error?: { code?: string; message?: string } }; bytes: number }> {
   const text = JSON.stringify(body);
@@ -23,7 +23,12 @@ const chat = (extra: Record<string, unknown>) => ({ model: 'chat', messages: [{ 
 describe('the estimate a model call reserves', () => {
   let rig: Rig;
   beforeAll(async () => {
-    rig = await startRig();
+    rig = await startRig({
+      models: [
+        ...DEFAULT_MODELS,
+        { alias: 'caching-claude', provider: 'sim-anthropic', upstreamModel: 'sim-claude', price: { inputPerMTok: 3_000_000, outputPerMTok: 15_000_000, cachedInputPerMTok: 300_000, cacheWriteInputPerMTok: 3_750_000, cacheWriteLongInputPerMTok: 6_000_000 }, maxOutputTokens: 100 },
+      ],
+    });
   }, 180_000);
   afterAll(async () => rig.close());
   afterEach(() => {
@@ -80,6 +85,13 @@ describe('the estimate a model call reserves', () => {
     expect(byUrl.status).toBe(200);
     // The chat model sets no maxInputTokens: the default context bound, plus the output.
     expect(rig.admissions.at(-1)?.cost?.maxTokens).toBe(DEFAULT_MAX_INPUT_TOKENS + 10);
+  });
+
+  it('prices the input bound at the dearest input rate: the caller chooses what is written to the cache, and for how long', async () => {
+    const text = JSON.stringify({ model: 'caching-claude', max_tokens: 20, messages: [{ role: 'user', content: [{ type: 'text', text: 'remember this', cache_control: { type: 'ephemeral', ttl: '1h' } }] }] });
+    const res = await fetch(`${rig.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'pk-member' }, body: text });
+    expect(res.status).toBe(200);
+    expect(rig.admissions.at(-1)?.cost?.maxMicros).toBe(Math.ceil((Buffer.byteLength(text) * 6_000_000 + 20 * 15_000_000) / 1_000_000));
   });
 
   it('refuses a completion count it cannot bound with 400 in the OpenAI envelope, before admission and before the provider', async () => {

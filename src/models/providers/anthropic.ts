@@ -7,14 +7,31 @@ import { eventData, usageKeyAt, isRecord, type BuildInput, type ProviderAdapter,
 
 export const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
 
-/** Anthropic's input_tokens excludes cache reads and writes; our input is all of them. */
-function inputUsage(usage: Record<string, unknown>): { input: number; cached: number } {
+interface InputUsage {
+  input: number;
+  cached: number;
+  written: number;
+  writtenLong: number;
+}
+
+/**
+ * Anthropic's input_tokens excludes cache reads and writes; our input is all of them. Writes are
+ * split by how long the entry is kept when the answer says (`cache_creation`), else all short.
+ */
+function inputUsage(usage: Record<string, unknown>): InputUsage {
   const cached = tokenCount(usage.cache_read_input_tokens);
-  return { input: tokenCount(usage.input_tokens) + cached + tokenCount(usage.cache_creation_input_tokens), cached };
+  const written = tokenCount(usage.cache_creation_input_tokens);
+  const split = isRecord(usage.cache_creation) ? usage.cache_creation : null;
+  const writtenLong = split === null ? 0 : Math.min(written, tokenCount(split.ephemeral_1h_input_tokens));
+  return { input: tokenCount(usage.input_tokens) + cached + written, cached, written: written - writtenLong, writtenLong };
+}
+
+function usageOf(input: InputUsage, outputTokens: number): Usage {
+  return { inputTokens: input.input, outputTokens, cachedInputTokens: input.cached, cacheWriteInputTokens: input.written, cacheWriteLongInputTokens: input.writtenLong, audioSeconds: 0 };
 }
 
 class MessagesStreamObserver implements StreamObserver {
-  #input: { input: number; cached: number } | null = null;
+  #input: InputUsage | null = null;
   #output: number | null = null;
   find(bytes: Buffer, from: number): number {
     return usageKeyAt(bytes, from);
@@ -34,7 +51,7 @@ class MessagesStreamObserver implements StreamObserver {
   }
   usage(): Usage | null {
     if (this.#input === null || this.#output === null) return null;
-    return { inputTokens: this.#input.input, outputTokens: this.#output, cachedInputTokens: this.#input.cached, audioSeconds: 0 };
+    return usageOf(this.#input, this.#output);
   }
 }
 
@@ -58,8 +75,7 @@ export const anthropicAdapter: ProviderAdapter = {
   },
   parseUsage(_operation, json) {
     if (!isRecord(json) || !isRecord(json.usage)) return null;
-    const input = inputUsage(json.usage);
-    return { inputTokens: input.input, outputTokens: tokenCount(json.usage.output_tokens), cachedInputTokens: input.cached, audioSeconds: 0 };
+    return usageOf(inputUsage(json.usage), tokenCount(json.usage.output_tokens));
   },
   streamUsage: () => new MessagesStreamObserver(),
 };

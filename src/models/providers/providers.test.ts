@@ -57,13 +57,27 @@ describe('Anthropic adapter', () => {
     const built = anthropic.buildRequest({ operation: 'messages', body: { model: 'a', max_tokens: 5 }, upstreamModel: 'claude-x', apiKey: 'k', stream: false, clientHeaders: {} });
     expect(built.headers).toMatchObject({ 'x-api-key': 'k', 'anthropic-version': '2023-06-01' });
     expect(built.headers.authorization).toBeUndefined();
-    expect(anthropic.parseUsage('messages', { usage: { input_tokens: 10, output_tokens: 3, cache_read_input_tokens: 4, cache_creation_input_tokens: 1 } })).toEqual({ inputTokens: 15, outputTokens: 3, cachedInputTokens: 4, audioSeconds: 0 });
+    expect(anthropic.parseUsage('messages', { usage: { input_tokens: 10, output_tokens: 3, cache_read_input_tokens: 4, cache_creation_input_tokens: 1 } })).toEqual({
+      inputTokens: 15,
+      outputTokens: 3,
+      cachedInputTokens: 4,
+      cacheWriteInputTokens: 1,
+      cacheWriteLongInputTokens: 0,
+      audioSeconds: 0,
+    });
+  });
+
+  it('splits cache writes by how long the entry is kept when the answer says, never past the writes reported', () => {
+    const usage = (cacheCreation: unknown) => anthropic.parseUsage('messages', { usage: { input_tokens: 5, output_tokens: 1, cache_creation_input_tokens: 100, cache_creation: cacheCreation } });
+    expect(usage({ ephemeral_5m_input_tokens: 40, ephemeral_1h_input_tokens: 60 })).toMatchObject({ inputTokens: 105, cacheWriteInputTokens: 40, cacheWriteLongInputTokens: 60 });
+    expect(usage({ ephemeral_1h_input_tokens: 500 })).toMatchObject({ inputTokens: 105, cacheWriteInputTokens: 0, cacheWriteLongInputTokens: 100 });
+    expect(usage('nonsense')).toMatchObject({ cacheWriteInputTokens: 100, cacheWriteLongInputTokens: 0 });
   });
 
   it('combines message_start and the cumulative message_delta of a stream', () => {
     const observer = anthropic.streamUsage('messages', false);
     observer.onEvent(sse({ type: 'message_start', message: { usage: { input_tokens: 12, output_tokens: 1 } } }, 'message_start'));
     expect(observer.onEvent(sse({ type: 'message_delta', usage: { output_tokens: 30 } }, 'message_delta'))).toBe(true);
-    expect(observer.usage()).toEqual({ inputTokens: 12, outputTokens: 30, cachedInputTokens: 0, audioSeconds: 0 });
+    expect(observer.usage()).toEqual({ inputTokens: 12, outputTokens: 30, cachedInputTokens: 0, cacheWriteInputTokens: 0, cacheWriteLongInputTokens: 0, audioSeconds: 0 });
   });
 });
