@@ -24,29 +24,33 @@ export const ZERO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, cachedInputT
 
 const PER_MILLION = 1_000_000;
 
-/** The rates of input tokens: plain, read from the cache, written to it, written for longer. */
-function inputRates(price: Price): { plain: number; cached: number; write: number; writeLong: number } {
-  const write = price.cacheWriteInputPerMTok ?? price.inputPerMTok;
-  return { plain: price.inputPerMTok, cached: price.cachedInputPerMTok ?? price.inputPerMTok, write, writeLong: price.cacheWriteLongInputPerMTok ?? write };
+/** One division, rounded up, at the end; audio per started second. */
+function micros(numerator: number, audioSeconds: number, price: Price): number {
+  return Math.ceil(numerator / PER_MILLION) + Math.ceil(audioSeconds) * (price.audioPerSecond ?? 0);
 }
+
+// Both functions run for every model call (the estimate for each model of its chain, the
+// settlement once): plain arithmetic, no object or closure per call.
 
 export function costMicros(usage: Usage, price: Price | null): number {
   if (price === null) return 0;
-  const rates = inputRates(price);
+  const writeRate = price.cacheWriteInputPerMTok ?? price.inputPerMTok;
   // Each part is taken from what is left of the input, so a provider reporting more parts than
   // input tokens cannot bill a token twice.
   let left = usage.inputTokens;
-  const take = (count: number | undefined): number => {
-    const taken = Math.min(count ?? 0, left);
-    left -= taken;
-    return taken;
-  };
-  const cached = take(usage.cachedInputTokens);
-  const written = take(usage.cacheWriteInputTokens);
-  const writtenLong = take(usage.cacheWriteLongInputTokens);
-  const numerator = left * rates.plain + cached * rates.cached + written * rates.write + writtenLong * rates.writeLong + usage.outputTokens * price.outputPerMTok;
-  const audio = Math.ceil(usage.audioSeconds) * (price.audioPerSecond ?? 0);
-  return Math.ceil(numerator / PER_MILLION) + audio;
+  const cached = Math.min(usage.cachedInputTokens, left);
+  left -= cached;
+  const written = Math.min(usage.cacheWriteInputTokens ?? 0, left);
+  left -= written;
+  const writtenLong = Math.min(usage.cacheWriteLongInputTokens ?? 0, left);
+  left -= writtenLong;
+  const numerator =
+    left * price.inputPerMTok +
+    cached * (price.cachedInputPerMTok ?? price.inputPerMTok) +
+    written * writeRate +
+    writtenLong * (price.cacheWriteLongInputPerMTok ?? writeRate) +
+    usage.outputTokens * price.outputPerMTok;
+  return micros(numerator, usage.audioSeconds, price);
 }
 
 /**
@@ -55,9 +59,9 @@ export function costMicros(usage: Usage, price: Price | null): number {
  */
 export function maxCostMicros(bound: Usage, price: Price | null): number {
   if (price === null) return 0;
-  const rates = inputRates(price);
-  const dearest = Math.max(rates.plain, rates.cached, rates.write, rates.writeLong);
-  return costMicros({ ...bound, cachedInputTokens: 0, cacheWriteInputTokens: 0, cacheWriteLongInputTokens: 0 }, { ...price, inputPerMTok: dearest });
+  const writeRate = price.cacheWriteInputPerMTok ?? price.inputPerMTok;
+  const dearestInput = Math.max(price.inputPerMTok, price.cachedInputPerMTok ?? 0, writeRate, price.cacheWriteLongInputPerMTok ?? writeRate);
+  return micros(bound.inputTokens * dearestInput + bound.outputTokens * price.outputPerMTok, bound.audioSeconds, price);
 }
 
 export function totalTokens(usage: Usage): number {
