@@ -271,7 +271,16 @@ function tameMessage(answer: string): boolean {
   const error = typeof parsed === 'object' && parsed !== null ? (parsed as { error?: { message?: unknown } }).error : undefined;
   const message = error?.message;
   if (typeof message !== 'string') return true;
-  return message.length <= MAX_ERROR_MESSAGE && !/[\u0000-\u001f\u007f]/.test(message) && message.search(LONE_SURROGATE) === -1;
+  return message.length <= MAX_ERROR_MESSAGE && !hasControlCharacter(message) && message.search(LONE_SURROGATE) === -1;
+}
+
+/** C0 controls and DEL: what a terminal or a log viewer would act on. */
+function hasControlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i += 1) {
+    const code = text.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return true;
+  }
+  return false;
 }
 
 async function json(response: Response): Promise<Record<string, unknown>> {
