@@ -65,6 +65,9 @@ export const priceSchema = z
     cacheWriteInputPerMTok: micros.optional(),
     /** Input written to the cache for longer (Anthropic's one-hour entries: 2× input); the cache-write rate when absent. */
     cacheWriteLongInputPerMTok: micros.optional(),
+    /** Audio tokens (audio models' input and output, token-billed transcription); the text rates when absent. */
+    audioInputPerMTok: micros.optional(),
+    audioOutputPerMTok: micros.optional(),
     /** Transcription price per second of audio, in micro-units. */
     audioPerSecond: micros.optional(),
   })

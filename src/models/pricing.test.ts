@@ -37,6 +37,18 @@ describe('costMicros', () => {
     expect(maxCostMicros(bound, null)).toBe(0);
   });
 
+  it('bills audio tokens at the audio rates, each side never more audio than tokens', () => {
+    const audio = { inputPerMTok: 2_500_000, outputPerMTok: 10_000_000, audioInputPerMTok: 40_000_000, audioOutputPerMTok: 80_000_000 };
+    expect(costMicros({ inputTokens: 100, outputTokens: 50, cachedInputTokens: 0, audioInputTokens: 60, audioOutputTokens: 30, audioSeconds: 0 }, audio)).toBe(
+      Math.ceil((40 * 2_500_000 + 60 * 40_000_000 + 20 * 10_000_000 + 30 * 80_000_000) / 1_000_000),
+    );
+    expect(costMicros({ inputTokens: 10, outputTokens: 5, cachedInputTokens: 0, audioInputTokens: 99, audioOutputTokens: 99, audioSeconds: 0 }, audio)).toBe(Math.ceil((10 * 40_000_000 + 5 * 80_000_000) / 1_000_000));
+    // Without audio rates, audio tokens cost the text rates.
+    expect(costMicros({ inputTokens: 100, outputTokens: 50, cachedInputTokens: 0, audioInputTokens: 60, audioOutputTokens: 30, audioSeconds: 0 }, price)).toBe(Math.ceil((100 * 2_500_000 + 50 * 10_000_000) / 1_000_000));
+    // The bound prices both sides at their dearest rates.
+    expect(maxCostMicros({ inputTokens: 100, outputTokens: 50, cachedInputTokens: 0, audioSeconds: 0 }, audio)).toBe(Math.ceil((100 * 40_000_000 + 50 * 80_000_000) / 1_000_000));
+  });
+
   it('bills audio per started second and is zero without a price', () => {
     expect(costMicros({ inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, audioSeconds: 2.2 }, { inputPerMTok: 0, outputPerMTok: 0, audioPerSecond: 100 })).toBe(300);
     expect(costMicros({ inputTokens: 5, outputTokens: 5, cachedInputTokens: 0, audioSeconds: 0 }, null)).toBe(0);

@@ -16,6 +16,9 @@ export interface Usage {
    */
   cacheWriteInputTokens?: number;
   cacheWriteLongInputTokens?: number;
+  /** The parts of inputTokens and outputTokens that are audio, which audio models bill above text. */
+  audioInputTokens?: number;
+  audioOutputTokens?: number;
   /** Transcriptions bill by duration. */
   audioSeconds: number;
 }
@@ -44,24 +47,30 @@ export function costMicros(usage: Usage, price: Price | null): number {
   left -= written;
   const writtenLong = Math.min(usage.cacheWriteLongInputTokens ?? 0, left);
   left -= writtenLong;
+  const audioIn = Math.min(usage.audioInputTokens ?? 0, left);
+  left -= audioIn;
+  const audioOut = Math.min(usage.audioOutputTokens ?? 0, usage.outputTokens);
   const numerator =
     left * price.inputPerMTok +
     cached * (price.cachedInputPerMTok ?? price.inputPerMTok) +
     written * writeRate +
     writtenLong * (price.cacheWriteLongInputPerMTok ?? writeRate) +
-    usage.outputTokens * price.outputPerMTok;
+    audioIn * (price.audioInputPerMTok ?? price.inputPerMTok) +
+    (usage.outputTokens - audioOut) * price.outputPerMTok +
+    audioOut * (price.audioOutputPerMTok ?? price.outputPerMTok);
   return micros(numerator, usage.audioSeconds, price);
 }
 
 /**
- * The most a call within these bounds may cost: every input token at the dearest input rate (a
- * caller decides what is cached or written to the cache), every output token at the output rate.
+ * The most a call within these bounds may cost: every token at the dearest rate of its side (a
+ * caller decides what is cached, written to the cache, or audio).
  */
 export function maxCostMicros(bound: Usage, price: Price | null): number {
   if (price === null) return 0;
   const writeRate = price.cacheWriteInputPerMTok ?? price.inputPerMTok;
-  const dearestInput = Math.max(price.inputPerMTok, price.cachedInputPerMTok ?? 0, writeRate, price.cacheWriteLongInputPerMTok ?? writeRate);
-  return micros(bound.inputTokens * dearestInput + bound.outputTokens * price.outputPerMTok, bound.audioSeconds, price);
+  const dearestInput = Math.max(price.inputPerMTok, price.cachedInputPerMTok ?? 0, writeRate, price.cacheWriteLongInputPerMTok ?? writeRate, price.audioInputPerMTok ?? 0);
+  const dearestOutput = Math.max(price.outputPerMTok, price.audioOutputPerMTok ?? 0);
+  return micros(bound.inputTokens * dearestInput + bound.outputTokens * dearestOutput, bound.audioSeconds, price);
 }
 
 export function totalTokens(usage: Usage): number {

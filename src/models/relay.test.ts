@@ -88,7 +88,7 @@ describe('stream relay', () => {
     expect(text.split('\n\n').filter((e) => e.startsWith('data:')).length).toBe(total);
     // The usage-only event was stripped for a client that did not ask, but counted.
     expect(text).not.toContain('"usage"');
-    expect(ends).toEqual([{ usage: { inputTokens: 3, outputTokens: 5, cachedInputTokens: 0, audioSeconds: 0 }, outcome: null }]);
+    expect(ends).toEqual([{ usage: { inputTokens: 3, outputTokens: 5, cachedInputTokens: 0, audioInputTokens: 0, audioOutputTokens: 0, audioSeconds: 0 }, outcome: null }]);
   });
 
   it('an event that never ends is cut at the bound and settled unmetered, not held forever', async () => {

@@ -102,6 +102,6 @@ describe('server-sent event splitting', () => {
     // The usage-only chunk the client did not ask for is dropped; everything else is byte for byte.
     expect(second?.toString()).toBe('data: [DONE]\n\n');
     expect(read).toEqual([usage]);
-    expect(observer.usage()).toEqual({ inputTokens: 3, outputTokens: 4, cachedInputTokens: 0, audioSeconds: 0 });
+    expect(observer.usage()).toEqual({ inputTokens: 3, outputTokens: 4, cachedInputTokens: 0, audioInputTokens: 0, audioOutputTokens: 0, audioSeconds: 0 });
   });
 });

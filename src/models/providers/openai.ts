@@ -14,12 +14,19 @@ const PATHS: Partial<Record<Operation, string>> = {
   transcriptions: '/audio/transcriptions',
 };
 
+function detailsOf(value: unknown): Record<string, unknown> {
+  return isRecord(value) ? value : {};
+}
+
 function chatUsage(usage: Record<string, unknown>): Usage {
-  const details = isRecord(usage.prompt_tokens_details) ? usage.prompt_tokens_details : {};
+  const input = detailsOf(usage.prompt_tokens_details);
+  const output = detailsOf(usage.completion_tokens_details);
   return {
     inputTokens: tokenCount(usage.prompt_tokens),
     outputTokens: tokenCount(usage.completion_tokens),
-    cachedInputTokens: tokenCount(details.cached_tokens),
+    cachedInputTokens: tokenCount(input.cached_tokens),
+    audioInputTokens: tokenCount(input.audio_tokens),
+    audioOutputTokens: tokenCount(output.audio_tokens),
     audioSeconds: 0,
   };
 }
@@ -39,7 +46,8 @@ function transcriptionUsage(usage: Record<string, unknown>): Usage {
     const seconds = typeof usage.seconds === 'number' && Number.isFinite(usage.seconds) && usage.seconds >= 0 ? usage.seconds : 0;
     return { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, audioSeconds: seconds };
   }
-  return { inputTokens: tokenCount(usage.input_tokens), outputTokens: tokenCount(usage.output_tokens), cachedInputTokens: 0, audioSeconds: 0 };
+  // Token-billed transcription: the audio is input, and `input_token_details` says how much of it.
+  return { inputTokens: tokenCount(usage.input_tokens), outputTokens: tokenCount(usage.output_tokens), cachedInputTokens: 0, audioInputTokens: tokenCount(detailsOf(usage.input_token_details).audio_tokens), audioSeconds: 0 };
 }
 
 function usageOf(operation: Operation, json: unknown): Usage | null {

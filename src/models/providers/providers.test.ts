@@ -17,13 +17,16 @@ describe('OpenAI adapter', () => {
   });
 
   it('reads usage from JSON and drops the usage-only chunk only when the client did not ask', () => {
-    expect(openai.parseUsage('chat', { usage: { prompt_tokens: 5, completion_tokens: 7, prompt_tokens_details: { cached_tokens: 2 } } })).toEqual({ inputTokens: 5, outputTokens: 7, cachedInputTokens: 2, audioSeconds: 0 });
+    expect(openai.parseUsage('chat', { usage: { prompt_tokens: 5, completion_tokens: 7, prompt_tokens_details: { cached_tokens: 2 } } })).toEqual({ inputTokens: 5, outputTokens: 7, cachedInputTokens: 2, audioInputTokens: 0, audioOutputTokens: 0, audioSeconds: 0 });
+    // Audio models say how much of each side was audio.
+    expect(openai.parseUsage('chat', { usage: { prompt_tokens: 17, completion_tokens: 108, prompt_tokens_details: { cached_tokens: 0, audio_tokens: 9 }, completion_tokens_details: { audio_tokens: 85 } } })).toMatchObject({ audioInputTokens: 9, audioOutputTokens: 85 });
+    expect(openai.parseUsage('transcriptions', { usage: { type: 'tokens', input_tokens: 40, output_tokens: 12, input_token_details: { text_tokens: 4, audio_tokens: 36 } } })).toMatchObject({ inputTokens: 40, outputTokens: 12, audioInputTokens: 36 });
     const usageChunk = sse({ choices: [], usage: { prompt_tokens: 3, completion_tokens: 4 } });
     const contentChunk = sse({ choices: [{ delta: { content: 'hi' } }], usage: null });
     const hidden = openai.streamUsage('chat', false);
     expect(hidden.onEvent(contentChunk)).toBe(true);
     expect(hidden.onEvent(usageChunk)).toBe(false);
-    expect(hidden.usage()).toEqual({ inputTokens: 3, outputTokens: 4, cachedInputTokens: 0, audioSeconds: 0 });
+    expect(hidden.usage()).toEqual({ inputTokens: 3, outputTokens: 4, cachedInputTokens: 0, audioInputTokens: 0, audioOutputTokens: 0, audioSeconds: 0 });
     const shown = openai.streamUsage('chat', true);
     expect(shown.onEvent(usageChunk)).toBe(true);
     expect(openai.streamUsage('chat', false).usage()).toBeNull();
