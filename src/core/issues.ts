@@ -4,7 +4,7 @@
  * and the message of the rule that actually failed — a record key's own rule rather than zod's
  * generic "Invalid key in record".
  *
- * Keys come from whoever wrote the input, so a key that is not a plain name is quoteKey with JSON's
+ * Keys come from whoever wrote the input, so a key that is not a plain name is quoted with JSON's
  * escapes and cut short: no control character, lone surrogate or megabyte-long key reaches an error
  * message, a response or a log line through its path.
  */
@@ -12,7 +12,7 @@ import type { z } from 'zod';
 
 type Issue = z.core.$ZodIssue;
 
-/** Keys printed bare after a dot; anything else is quoteKey in brackets. */
+/** Keys printed bare after a dot; anything else is quoted in brackets. */
 const PLAIN_KEY = /^[A-Za-z_$][A-Za-z0-9_$-]*$/;
 /** Longest part of a key repeated in a path. */
 const MAX_KEY_CHARS = 64;
@@ -20,7 +20,7 @@ const MAX_KEY_CHARS = 64;
 /** Unknown keys named in one message; the rest are counted. */
 const MAX_KEYS_LISTED = 5;
 
-/** A key as written by whoever sent it: JSON-quoteKey (escapes included) and cut short. */
+/** A key as written by whoever sent it: JSON-quoted (escapes included) and cut short. */
 export function quoteKey(key: string): string {
   return JSON.stringify(key.length > MAX_KEY_CHARS ? `${key.slice(0, MAX_KEY_CHARS)}…` : key);
 }
@@ -40,7 +40,7 @@ export function issuePath(prefix: string, path: readonly PropertyKey[], fallback
 
 /**
  * The failed rule's own message: for a record key, the key's rule, prefixed so it reads as about
- * the key; for keys a strict object does not know, the keys quoteKey and cut short as in a path
+ * the key; for keys a strict object does not know, the keys quoted and cut short as in a path
  * (zod's own message repeats each key whole and raw).
  */
 export function issueMessage(issue: Issue): string {
