@@ -56,6 +56,10 @@ export const providerConfigSchema = z
   })
   .strict();
 
+/** A model's output bound per completion, and its context window: shared by catalogue and org custom models. */
+export const maxOutputTokensSchema = z.number().int().min(1).max(10_000_000);
+export const maxInputTokensSchema = z.number().int().min(1).max(100_000_000);
+
 export const priceSchema = z
   .object({
     inputPerMTok: micros,
@@ -81,8 +85,8 @@ export const modelConfigSchema = z
     fallbacks: z.array(identifier).max(8).default([]),
     free: z.boolean().default(false),
     price: priceSchema.optional(),
-    maxOutputTokens: z.number().int().min(1).max(10_000_000).default(DEFAULT_MAX_OUTPUT_TOKENS),
-    maxInputTokens: z.number().int().min(1).max(100_000_000).default(DEFAULT_MAX_INPUT_TOKENS),
+    maxOutputTokens: maxOutputTokensSchema.default(DEFAULT_MAX_OUTPUT_TOKENS),
+    maxInputTokens: maxInputTokensSchema.default(DEFAULT_MAX_INPUT_TOKENS),
     /** Tools the provider runs (web search, code execution, …) are billed outside token usage: off unless allowed (server-tools.ts). */
     allowServerTools: z.boolean().default(false),
   })

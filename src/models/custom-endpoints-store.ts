@@ -8,7 +8,7 @@ import { z } from 'zod';
 import type { Aead } from '../core/aead.js';
 import type { Clock } from '../core/clock.js';
 import type { Database, Db } from '../store/db/index.js';
-import { priceSchema } from './config.js';
+import { maxInputTokensSchema, maxOutputTokensSchema, priceSchema } from './config.js';
 
 type OrgCustomEndpointsTable = {
   org_id: string;
@@ -27,7 +27,7 @@ export const CUSTOM_ALIAS_PATTERN = /^[A-Za-z0-9._:/-]{1,128}$/;
 const modelName = z.string().regex(CUSTOM_ALIAS_PATTERN, 'use letters, digits and . _ : / - (at most 128)');
 /** A model an org serves from its endpoint: its alias, the upstream name, and optionally a price (integer micro-units per million tokens). */
 const customModelSchema = z
-  .object({ alias: modelName, upstream: modelName, price: priceSchema.optional(), maxOutputTokens: z.number().int().min(1).max(10_000_000).optional(), maxInputTokens: z.number().int().min(1).max(100_000_000).optional() })
+  .object({ alias: modelName, upstream: modelName, price: priceSchema.optional(), maxOutputTokens: maxOutputTokensSchema.optional(), maxInputTokens: maxInputTokensSchema.optional() })
   .strict();
 export const customModelsSchema = z
   .array(customModelSchema)
