@@ -51,28 +51,38 @@ function turnsOf(operation: Operation, body: Record<string, unknown>): unknown[]
   return [];
 }
 
+/** What `scan` answers when a part expands (or there were too many to look at). */
+const FOUND = -1;
+
+/**
+ * Looks at `parts` until one expands; answers how many parts have been looked at so far, or
+ * FOUND. Anthropic tool results carry content blocks of their own (images among them): those are
+ * looked at too, one level down.
+ */
+function scan(parts: readonly unknown[], seen: number, nested: boolean): number {
+  let count = seen;
+  for (const part of parts) {
+    count += 1;
+    if (count > MAX_PARTS) return FOUND;
+    if (!isRecord(part)) continue;
+    if (expands(part)) return FOUND;
+    if (!nested && part.type === 'tool_result' && Array.isArray(part.content)) {
+      count = scan(part.content, count, true);
+      if (count === FOUND) return FOUND;
+    }
+  }
+  return count;
+}
+
 export function carriesUnboundedInput(operation: Operation, body: Record<string, unknown>): boolean {
   let seen = 0;
   for (const turn of turnsOf(operation, body)) {
     if (!isRecord(turn)) continue;
     // A Responses input item may itself be a part (`{ type: 'input_image', … }`).
     if (expands(turn)) return true;
-    const content = turn.content;
-    if (!Array.isArray(content)) continue;
-    for (const part of content) {
-      seen += 1;
-      if (seen > MAX_PARTS) return true;
-      if (!isRecord(part)) continue;
-      if (expands(part)) return true;
-      // Anthropic tool results carry content blocks of their own, images among them.
-      if (part.type === 'tool_result' && Array.isArray(part.content)) {
-        for (const inner of part.content) {
-          seen += 1;
-          if (seen > MAX_PARTS) return true;
-          if (isRecord(inner) && expands(inner)) return true;
-        }
-      }
-    }
+    if (!Array.isArray(turn.content)) continue;
+    seen = scan(turn.content, seen, false);
+    if (seen === FOUND) return true;
   }
   return false;
 }
