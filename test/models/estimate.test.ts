@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_INPUT_TOKENS } from '../../src/models/config.js';
-import { MAX_CHOICES, MIN_AUDIO_BYTES_PER_SECOND } from '../../src/models/gateway.js';
+import { MAX_CHOICES, MIN_AUDIO_BYTES_PER_SECOND } from '../../src/models/estimate.js';
 import { DEFAULT_MODELS, startRig, type Rig } from './harness.js';
 
 function post(rig: Rig, path: string, body: Record<string, unknown>): Promise<{ status: number; json: { error?: { code?: string; message?: string } }; bytes: number }> {
